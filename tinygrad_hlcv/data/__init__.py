@@ -1,0 +1,17 @@
+"""CIFAR-10 data: loading/downloading, splits + preprocessing, minibatches.
+
+Pure NumPy + stdlib (+ tqdm for the download bar); independent of the rest
+of tinygrad_hlcv so data code can be tested and reused on its own.
+"""
+from .cifar10 import (CIFAR10, MD5, URL, CIFAR10NotFoundError, DataError,
+                      default_cache_dir, download_cifar10, find_cifar10,
+                      load_batch, load_cifar10)
+from .preprocess import Preprocessor, Splits, prepare_cifar10, split_cifar10
+from .batches import BatchIterator, augment_batch
+
+__all__ = [
+    "CIFAR10", "URL", "MD5", "DataError", "CIFAR10NotFoundError",
+    "default_cache_dir", "download_cifar10", "find_cifar10", "load_batch", "load_cifar10",
+    "Preprocessor", "Splits", "prepare_cifar10", "split_cifar10",
+    "BatchIterator", "augment_batch",
+]

@@ -1,0 +1,96 @@
+"""Minibatch iteration (epochs or sampling with replacement) plus flip/crop
+augmentation, all driven by one seeded Generator so runs are reproducible
+and a resumed run continues the same random sequence."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def augment_batch(X: np.ndarray, rng: np.random.Generator, flip: bool = True,
+                  pad: int = 4) -> np.ndarray:
+    """Random horizontal flips (p=0.5) and random crops of the zero-padded
+    (N, H, W, C) images, vectorized with fancy indexing. Returns a new array."""
+    if X.ndim != 4:
+        raise ValueError(f"augmentation needs images (N, H, W, C), got shape {X.shape}")
+    n, h, w, _ = X.shape
+    out = X.copy()
+    if flip:
+        m = rng.random(n) < 0.5
+        out[m] = out[m, :, ::-1]
+    if pad > 0:
+        padded = np.pad(out, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        dy, dx = rng.integers(0, 2 * pad + 1, size=(2, n))
+        rows = (dy[:, None] + np.arange(h))[:, :, None]  # (N, H, 1)
+        cols = (dx[:, None] + np.arange(w))[:, None, :]  # (N, 1, W)
+        out = padded[np.arange(n)[:, None, None], rows, cols]
+    return out
+
+
+class BatchIterator:
+    """Minibatches of (X, y).
+
+    for xb, yb in it.epoch(): one pass; shuffled unless shuffle=False, or
+        len(it) batches drawn with replacement if replacement=True.
+    it.sample(): one batch of indices drawn with replacement, like the course
+        code's np.random.choice(N, batch_size), for iteration-based schedules.
+    augment=True applies augment_batch to image-shaped X (N, H, W, C).
+    rng: None, an int seed or a np.random.Generator. state_dict() captures it;
+    restoring it reproduces everything drawn afterwards (exact when saved
+    between epochs or between sample() calls).
+    """
+
+    def __init__(self, X, y, batch_size: int, shuffle: bool = True,
+                 replacement: bool = False, rng=None, augment: bool = False,
+                 drop_last: bool = False):
+        if len(X) != len(y):
+            raise ValueError(f"X and y lengths differ: {len(X)} vs {len(y)}")
+        if len(X) == 0:
+            raise ValueError("cannot iterate over an empty dataset")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if augment and np.ndim(X) != 4:
+            raise ValueError(f"augment=True needs images (N, H, W, C), got shape {np.shape(X)}")
+        self.X, self.y, self.batch_size = X, y, int(batch_size)
+        self.shuffle, self.replacement = shuffle, replacement
+        self.augment, self.drop_last = augment, drop_last
+        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+    def __len__(self) -> int:
+        n, b = len(self.X), self.batch_size
+        if self.replacement:
+            return max(n // b, 1)
+        return n // b if self.drop_last else -(-n // b)
+
+    def _take(self, idx):
+        xb, yb = self.X[idx], self.y[idx]
+        if self.augment:
+            xb = augment_batch(xb, self.rng)
+        return xb, yb
+
+    def sample(self):
+        """One batch drawn uniformly with replacement."""
+        return self._take(self.rng.integers(0, len(self.X), size=self.batch_size))
+
+    def epoch(self):
+        if self.replacement:
+            for _ in range(len(self)):
+                yield self.sample()
+            return
+        n = len(self.X)
+        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        for i in range(len(self)):
+            yield self._take(order[i * self.batch_size:(i + 1) * self.batch_size])
+
+    __iter__ = epoch
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        st = state["rng"]
+        name = st["bit_generator"]
+        if name != type(self.rng.bit_generator).__name__:
+            if name not in ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"):
+                raise ValueError(f"unknown bit generator {name!r} in state")
+            self.rng = np.random.Generator(getattr(np.random, name)())
+        self.rng.bit_generator.state = st

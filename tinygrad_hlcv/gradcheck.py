@@ -1,0 +1,134 @@
+"""Checking gradients: autodiff against central differences, or against another set.
+
+    g_num[k] = (f(θ + h e_k) − f(θ − h e_k)) / 2h
+    error    = max_k |a_k − n_k| / max(|a_k| + |n_k|, 1e-8)
+
+In float64 a correct gradient gives about 1e-8 or less; 1e-4 or worse is a bug.
+"""
+import numpy as np
+
+from .nn.layers import linear_layers
+from .nn.module import Module
+from .tensor import Tensor, no_grad
+
+
+class GradcheckError(AssertionError):
+    """Some gradient differs from its reference by more than the tolerance."""
+
+
+def numerical_grad(f, array, h=1e-5, order=2):
+    """Central differences of the scalar `f()` with respect to each entry of `array`.
+
+    order=2 is the derivation's (f(θ+h) − f(θ−h)) / 2h, with error O(h²) plus
+    round-off O(ε/h). order=4 is the five-point stencil
+    (8[f(θ+h) − f(θ−h)] − [f(θ+2h) − f(θ−2h)]) / 12h, whose error is O(h⁴): it
+    allows h ≈ 1e-3…1e-4 and so about 100x less round-off, which is what checking
+    small gradient entries to 1e-7 needs (keep every ReLU input 2h from the kink).
+
+    `array` is perturbed in place, one entry at a time, and restored; `f` must read
+    it (e.g. it is a parameter's `.data`). Returns a float64 array of its shape."""
+    if order not in (2, 4):
+        raise ValueError(f"order must be 2 or 4, got {order}")
+    if not array.flags.c_contiguous or not array.flags.writeable:
+        raise ValueError("numerical_grad needs a writeable C-contiguous array to perturb")
+    flat = array.reshape(-1)
+    grad = np.empty(flat.size, dtype=np.float64)
+
+    def shifted(k, delta):
+        saved = flat[k]
+        flat[k] = saved + delta
+        try:
+            return float(f())
+        finally:
+            flat[k] = saved
+
+    for k in range(flat.size):  # evaluations of f per entry: no way around the loop
+        difference = shifted(k, h) - shifted(k, -h)
+        if order == 2:
+            grad[k] = difference / (2 * h)
+        else:
+            grad[k] = (8 * difference - (shifted(k, 2 * h) - shifted(k, -2 * h))) / (12 * h)
+    return grad.reshape(array.shape)
+
+
+def max_relative_error(a, b):
+    """max |a − b| / max(|a| + |b|, 1e-8) over all entries."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"cannot compare gradients of shapes {a.shape} and {b.shape}")
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)))
+
+
+def compare_grads(grads, reference):
+    """{name: max relative error} between two dicts of arrays with the same names."""
+    missing = set(reference) ^ set(grads)
+    if missing:
+        raise ValueError(f"gradient sets name different parameters: {sorted(missing)}")
+    return {name: max_relative_error(grads[name], reference[name]) for name in grads}
+
+
+def format_errors(errors, against=""):
+    """The short table users read: `W1 max relative error: 6.3e-09`."""
+    suffix = f" ({against})" if against else ""
+    width = max(map(len, errors), default=0)
+    return "\n".join(f"{name:<{width}} max relative error{suffix}: {err:.1e}"
+                     for name, err in errors.items())
+
+
+def derivation_names(model):
+    """A model's parameters named as in the derivation: {'W1': ..., 'b1': ..., 'W2': ...}."""
+    named = {}
+    for i, layer in enumerate(linear_layers(model), start=1):
+        named[f"W{i}"] = layer.weight
+        if layer.bias is not None:
+            named[f"b{i}"] = layer.bias
+    return named
+
+
+def _named_tensors(inputs):
+    if isinstance(inputs, Module):
+        return derivation_names(inputs)
+    if isinstance(inputs, dict):
+        return dict(inputs)
+    if isinstance(inputs, Tensor):
+        inputs = [inputs]
+    return {f"input{i}": t for i, t in enumerate(inputs)}
+
+
+def autodiff_grads(f, inputs):
+    """Run `f().backward()` once from zeroed gradients; {name: gradient} of `inputs`."""
+    tensors = _named_tensors(inputs)
+    for t in tensors.values():
+        t.grad = None
+    f().backward()
+    return {name: (np.zeros_like(t.data) if t.grad is None else t.grad.copy())
+            for name, t in tensors.items()}
+
+
+def numerical_grads(f, inputs, h=1e-5, order=2):
+    """{name: central-difference gradient of f()} for each input tensor."""
+    with no_grad():
+        return {name: numerical_grad(lambda: f().item(), t.data, h, order)
+                for name, t in _named_tensors(inputs).items()}
+
+
+def gradcheck(f, inputs, *, h=1e-5, order=2, tol=1e-7, verbose=True):
+    """Compare autodiff with central differences for every input of the scalar `f()`.
+
+    `inputs` is a Module (its Linear layers' W1, b1, ...), a dict name → Tensor, or a
+    list of Tensors; `f` takes no arguments and recomputes the loss from them (seed any
+    dropout inside it, so each call draws the same masks). Use float64; `h` and
+    `order` are `numerical_grad`'s. Prints the
+    per-parameter table if `verbose`, returns {name: error}, and raises GradcheckError
+    with the table if any error exceeds `tol`.
+    """
+    errors = compare_grads(autodiff_grads(f, inputs), numerical_grads(f, inputs, h, order))
+    report = format_errors(errors, "autodiff vs numerical")
+    if verbose:
+        print(report)
+    worst = max(errors.values(), default=0.0)
+    if worst > tol:
+        raise GradcheckError(f"gradient check failed (tolerance {tol:.0e}):\n{report}")
+    return errors

@@ -1,0 +1,169 @@
+"""The element-wise and row-wise loops of the layers, as Numba kernels with NumPy twins.
+
+Each kernel comes in two versions with one signature: a `@numba.njit(cache=True)`
+loop, and beside it a plain NumPy twin that says the same thing in array
+notation. The twins are what the tests compare the kernels against, and what a
+user can step through in a debugger: set `TINYGRAD_HLCV_KERNELS=numpy` before
+importing tinygrad_hlcv to run every layer on the twins instead.
+
+Kernels write into an `out` array they are given (so callers may reuse
+buffers) and take 1-D views for element-wise work, 2-D (rows = samples) for
+row-wise work; callers pass C-contiguous arrays. GEMMs are not here: they go to
+NumPy's BLAS.
+"""
+import os
+from types import SimpleNamespace
+
+import numba
+import numpy as np
+
+from .errors import ConfigError
+
+# ---- ReLU: a = max(z, 0); da/dz = 1 where z > 0, else 0 (0 at z = 0, as PyTorch) ----
+
+
+@numba.njit(cache=True)
+def relu_forward(z, out):
+    for i in range(z.size):
+        out[i] = z[i] if z[i] > 0 else 0
+
+
+def relu_forward_numpy(z, out):
+    np.maximum(z, 0, out=out)
+
+
+@numba.njit(cache=True)
+def relu_backward(g, a, out):
+    """Uses the forward output a: a > 0 exactly where z > 0."""
+    for i in range(g.size):
+        out[i] = g[i] if a[i] > 0 else 0
+
+
+def relu_backward_numpy(g, a, out):
+    np.multiply(g, a > 0, out=out)
+
+
+# ---- LeakyReLU: a = z if z > 0 else αz; da/dz = 1 or α (α at z = 0, as PyTorch) ----
+
+
+@numba.njit(cache=True)
+def leaky_relu_forward(z, slope, out):
+    for i in range(z.size):
+        out[i] = z[i] if z[i] > 0 else z[i] * slope
+
+
+def leaky_relu_forward_numpy(z, slope, out):
+    np.multiply(z, np.where(z > 0, 1, slope).astype(z.dtype), out=out)
+
+
+@numba.njit(cache=True)
+def leaky_relu_backward(g, z, slope, out):
+    for i in range(g.size):
+        out[i] = g[i] if z[i] > 0 else g[i] * slope
+
+
+def leaky_relu_backward_numpy(g, z, slope, out):
+    np.multiply(g, np.where(z > 0, 1, slope).astype(g.dtype), out=out)
+
+
+# ---- Inverted dropout: forward a·m/q, backward δ·m/q (m a 0/1 mask, q = 1 - p) ----
+
+
+@numba.njit(cache=True)
+def masked_scale(x, mask, scale, out):
+    for i in range(x.size):
+        out[i] = x[i] * scale if mask[i] else 0
+
+
+def masked_scale_numpy(x, mask, scale, out):
+    np.multiply(x, mask * x.dtype.type(scale), out=out)
+
+
+# ---- Linear's non-GEMM parts: Z = XW + b, and ∂J/∂b = Σ_i δ[i, :] ----
+
+
+@numba.njit(cache=True)
+def bias_add(z, b):
+    """In place: z[i, :] += b."""
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[i, j] += b[j]
+
+
+def bias_add_numpy(z, b):
+    z += b
+
+
+@numba.njit(cache=True)
+def column_sum(g, out):
+    """out[j] = Σ_i g[i, j], walking g row by row (its memory order)."""
+    out[:] = 0
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            out[j] += g[i, j]
+
+
+def column_sum_numpy(g, out):
+    np.sum(g, axis=0, out=out)
+
+
+# ---- Softmax cross-entropy, fused with its gradient ----
+#   J = -(1/N) Σ_i log P[i, y_i],  log P[i, j] = (z_ij - m_i) - log Σ_k exp(z_ik - m_i)
+#   ∂J/∂Z = (P - Y) / N
+
+
+@numba.njit(cache=True)
+def softmax_cross_entropy(z, labels, dz):
+    """Returns J (as float64) and writes ∂J/∂Z into dz. Shifting by the row maximum
+    keeps every exp() in [0, 1], so logits of any size give a finite loss."""
+    n, c = z.shape
+    total = 0.0
+    for i in range(n):
+        m = z[i, 0]
+        for j in range(1, c):
+            if z[i, j] > m:
+                m = z[i, j]
+        s = 0.0
+        for j in range(c):
+            e = np.exp(z[i, j] - m)
+            dz[i, j] = e
+            s += e
+        y = labels[i]
+        total += np.log(s) - (z[i, y] - m)
+        for j in range(c):
+            dz[i, j] = dz[i, j] / s / n
+        dz[i, y] -= 1.0 / n
+    return total / n
+
+
+def softmax_cross_entropy_numpy(z, labels, dz):
+    n = z.shape[0]
+    shifted = z - z.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    s = e.sum(axis=1, keepdims=True, dtype=np.float64)
+    log_p_true = shifted[np.arange(n), labels] - np.log(s[:, 0])
+    np.divide(e, s * n, out=dz, casting="unsafe")
+    dz[np.arange(n), labels] -= dz.dtype.type(1.0 / n)
+    return float(-log_p_true.mean(dtype=np.float64))
+
+
+# ---- The two sets, and which one the layers use ----
+
+KERNEL_NAMES = ("relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
+                "masked_scale", "bias_add", "column_sum", "softmax_cross_entropy")
+numba_kernels = SimpleNamespace(**{name: globals()[name] for name in KERNEL_NAMES})
+numpy_kernels = SimpleNamespace(**{name: globals()[name + "_numpy"] for name in KERNEL_NAMES})
+
+
+def select(name):
+    """Make the layers use the 'numba' kernels or their 'numpy' twins."""
+    global active
+    choices = {"numba": numba_kernels, "numpy": numpy_kernels}
+    if name not in choices:
+        raise ConfigError(f"kernel set must be 'numba' or 'numpy', got {name!r} "
+                          "(from TINYGRAD_HLCV_KERNELS or kernels.select)")
+    active = choices[name]
+    return active
+
+
+active = select(os.environ.get("TINYGRAD_HLCV_KERNELS", "numba"))

@@ -1,0 +1,127 @@
+"""The layers: Linear, ReLU, LeakyReLU, Dropout and Sequential."""
+import math
+
+import numpy as np
+
+from ..dtypes import check_float_dtype, get_default_dtype
+from ..errors import ConfigError
+from ..random import default_generator
+from ..tensor import Tensor
+from . import functional as F
+from .module import Module
+
+
+class Linear(Module):
+    """y = x W + b, with W stored (in_features, out_features) as in the derivation.
+
+    Initialisation, by default as PyTorch's: W and b uniform on ±1/√in_features
+    (Kaiming-uniform with a = √5). With `init_std=s`: W ~ N(0, s²) and b = 0, the
+    course exercise's init (s = 1e-4 there).
+    """
+
+    def __init__(self, in_features, out_features, bias=True, *, init_std=None, dtype=None,
+                 generator=None):
+        if in_features < 1 or out_features < 1:
+            raise ConfigError(f"Linear({in_features}, {out_features}): sizes must be positive")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        dtype = check_float_dtype(dtype or get_default_dtype(), "Linear")
+        rng = generator if generator is not None else default_generator()
+        shape = (self.in_features, self.out_features)
+        if init_std is None:
+            bound = 1.0 / math.sqrt(self.in_features)
+            weight = rng.uniform(-bound, bound, shape)
+            b = rng.uniform(-bound, bound, self.out_features) if bias else None
+        else:
+            weight = init_std * rng.standard_normal(shape)
+            b = np.zeros(self.out_features) if bias else None
+        self.weight = Tensor(weight.astype(dtype), requires_grad=True)
+        self.bias = Tensor(b.astype(dtype), requires_grad=True) if bias else None
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}, dtype={self.weight.dtype}")
+
+
+class ReLU(Module):
+    """max(z, 0); its derivative at exactly 0 is taken as 0, as in PyTorch."""
+
+    def forward(self, x):
+        return F.relu(x)
+
+
+class LeakyReLU(Module):
+    """z if z > 0 else negative_slope·z (derivative negative_slope at z = 0, as PyTorch)."""
+
+    def __init__(self, negative_slope=0.01):
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class Dropout(Module):
+    """Inverted dropout: drops each unit with probability p (PyTorch's convention; the
+    course's "keep probability" is 1 - p) and scales the rest by 1/(1-p) while training;
+    the identity in eval mode. Masks come from `generator`, or the framework's seeded
+    default generator (`tinygrad_hlcv.manual_seed`)."""
+
+    def __init__(self, p=0.5, *, generator=None):
+        F.check_dropout_p(p)
+        self.p, self.generator = float(p), generator
+        self.last_mask = None  # the mask of the latest training forward, for inspection
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        self.last_mask = F.dropout_mask(x.shape, self.p, self.generator)
+        return F.dropout(x, self.p, mask=self.last_mask)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class Sequential(Module):
+    """Layers applied one after the other; indexable (`model[0]`) and iterable."""
+
+    def __init__(self, *layers):
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise ConfigError(f"Sequential: item {i} is a {type(layer).__name__}, "
+                                  "expected a Module (a layer)")
+            setattr(self, str(i), layer)
+        self._length = len(layers)
+
+    def __getitem__(self, i):
+        if not -self._length <= i < self._length:
+            raise IndexError(f"Sequential has {self._length} layers, no index {i}")
+        return getattr(self, str(i % self._length))
+
+    def __len__(self):
+        return self._length
+
+    def __iter__(self):
+        return (self[i] for i in range(self._length))
+
+    def forward(self, x):
+        for layer in self:
+            x = layer(x)
+        return x
+
+
+def linear_layers(model):
+    """The Linear layers of a model, in order (the derivation's W1, W2, ...)."""
+    found = []
+    stack = [model]
+    while stack:
+        module = stack.pop()
+        if isinstance(module, Linear):
+            found.append(module)
+        stack.extend(child for _, child in reversed(module.children()))
+    return found
+

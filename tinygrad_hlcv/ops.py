@@ -1,0 +1,202 @@
+"""Primitive ops: each a forward and the chain rule for its backward, side by side.
+
+`backward(g)` receives dL/d(output) and returns dL/d(input) for each input, in
+the output's broadcast shape; `Tensor.backward` reduces it to the input's shape.
+Backward passes never write into `g`: one gradient array may be handed to several inputs.
+"""
+import numpy as np
+
+from .errors import ShapeError
+from .tensor import Function, Tensor
+
+
+class Add(Function):
+    """z = a + b;  dz/da = dz/db = 1."""
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, g):
+        return g, g
+
+
+class Sub(Function):
+    """z = a - b;  dz/da = 1, dz/db = -1."""
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, g):
+        return g, (-g if self.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    """z = a b;  dz/da = b, dz/db = a."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, g):
+        return (g * self.b if self.needs_input_grad[0] else None,
+                g * self.a if self.needs_input_grad[1] else None)
+
+
+class Div(Function):
+    """z = a / b;  dz/da = 1/b, dz/db = -a/b²."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, g):
+        ga = g / self.b
+        return (ga if self.needs_input_grad[0] else None,
+                -ga * self.a / self.b if self.needs_input_grad[1] else None)
+
+
+class Neg(Function):
+    """z = -a."""
+
+    def forward(self, a):
+        return -a
+
+    def backward(self, g):
+        return -g
+
+
+class Pow(Function):
+    """z = a^p for a constant p;  dz/da = p a^(p-1)."""
+
+    def forward(self, a, exponent):
+        self.a, self.p = a, exponent
+        return a ** exponent
+
+    def backward(self, g):
+        return g * (self.p * self.a ** (self.p - 1))
+
+
+class Exp(Function):
+    """z = e^a;  dz/da = z."""
+
+    def forward(self, a):
+        self.out = np.exp(a)
+        return self.out
+
+    def backward(self, g):
+        return g * self.out
+
+
+class Log(Function):
+    """z = ln a;  dz/da = 1/a."""
+
+    def forward(self, a):
+        self.a = a
+        return np.log(a)
+
+    def backward(self, g):
+        return g / self.a
+
+
+class MatMul(Function):
+    """Z = A B for 2-D A (n×k), B (k×m);  dA = G Bᵀ, dB = Aᵀ G."""
+
+    def forward(self, a, b):
+        if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+            raise ShapeError(f"matmul: cannot multiply shapes {a.shape} and {b.shape}; "
+                             "expected 2-D (n, k) @ (k, m)")
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, g):
+        return (g @ self.b.T if self.needs_input_grad[0] else None,
+                self.a.T @ g if self.needs_input_grad[1] else None)
+
+
+def _restore_reduced_axes(g, shape, axis, keepdims):
+    """Give a reduction's gradient back the axes the reduction removed."""
+    if axis is not None and not keepdims:
+        g = np.expand_dims(g, tuple(np.atleast_1d(axis)))
+    elif axis is None and not keepdims:
+        g = np.reshape(g, (1,) * len(shape))
+    return g
+
+
+class Sum(Function):
+    """z = Σ a over `axis`;  dz/da = 1 everywhere."""
+
+    def forward(self, a, axis=None, keepdims=False):
+        self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
+        return np.asarray(a.sum(axis=axis, keepdims=keepdims))
+
+    def backward(self, g):
+        g = _restore_reduced_axes(g, self.shape, self.axis, self.keepdims)
+        return np.broadcast_to(g, self.shape)
+
+
+class Max(Function):
+    """z = max a over `axis`; the gradient goes to the maximal entries, split evenly
+    between ties (as `torch.amax`)."""
+
+    def forward(self, a, axis=None, keepdims=False):
+        if a.size == 0:
+            raise ShapeError(f"max() of an empty tensor of shape {a.shape}")
+        self.axis, self.keepdims = axis, keepdims
+        out = np.asarray(a.max(axis=axis, keepdims=keepdims))
+        top = out if keepdims else _restore_reduced_axes(out, a.shape, axis, keepdims)
+        self.is_max = a == top
+        return out
+
+    def backward(self, g):
+        g = _restore_reduced_axes(g, self.is_max.shape, self.axis, self.keepdims)
+        ties = self.is_max.sum(axis=self.axis, keepdims=True)
+        return self.is_max * (g / ties)
+
+
+class Reshape(Function):
+    def forward(self, a, shape):
+        self.shape = a.shape
+        try:
+            return a.reshape(shape)
+        except ValueError:
+            raise ShapeError(f"reshape: cannot reshape a tensor of shape {a.shape} "
+                             f"({a.size} elements) into {tuple(shape)}") from None
+
+    def backward(self, g):
+        return g.reshape(self.shape)
+
+
+class Transpose(Function):
+    """Permute axes (reverse them when `axes` is None); backward applies the inverse."""
+
+    def forward(self, a, axes=None):
+        self.axes = axes
+        return np.transpose(a, axes)
+
+    def backward(self, g):
+        return np.transpose(g, None if self.axes is None else np.argsort(self.axes))
+
+
+class GetItem(Function):
+    """z = a[index] for slices and integer arrays; the gradient is scattered back,
+    adding where an integer index repeats an entry."""
+
+    def forward(self, a, index):
+        self.shape, self.dtype = a.shape, a.dtype
+        self.index = _plain_index(index)
+        try:
+            return np.asarray(a[self.index])
+        except IndexError as err:
+            raise ShapeError(f"indexing a tensor of shape {a.shape}: {err}") from None
+
+    def backward(self, g):
+        full = np.zeros(self.shape, dtype=g.dtype)
+        np.add.at(full, self.index, g)
+        return full
+
+
+def _plain_index(index):
+    """Replace Tensors inside an index by their arrays."""
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index.data if isinstance(index, Tensor) else index
