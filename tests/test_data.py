@@ -253,9 +253,9 @@ def test_standardize_per_channel():
 @pytest.mark.parametrize("n, d", [(40, 3072), (300, 24)])  # SVD path and covariance path
 def test_pca_k_and_variance_fraction(n, d):
     rng = np.random.default_rng(0)
-    # low-rank data + small noise: 3 strong directions
+    # 3 strong directions + unit noise
     basis = rng.standard_normal((3, d))
-    X = (rng.standard_normal((n, 3)) * [50, 30, 20]) @ basis + 0.01 * rng.standard_normal((n, d))
+    X = (rng.standard_normal((n, 3)) * [50, 30, 20]) @ basis + rng.standard_normal((n, d))
     p = Preprocessor(pca=5).fit(X)
     Z = p.transform(X)
     assert Z.shape == (n, 5) and p.components_.shape == (d, 5)
@@ -263,7 +263,7 @@ def test_pca_k_and_variance_fraction(n, d):
     np.testing.assert_allclose(Z.mean(0), 0, atol=1e-2)
     assert np.all(np.diff(p.explained_variance_) <= 0)
     # scores' variances are the eigenvalues
-    np.testing.assert_allclose(Z.var(0, ddof=1), p.explained_variance_, rtol=2e-3)
+    np.testing.assert_allclose(Z.var(0, ddof=1), p.explained_variance_, rtol=1e-2)
     # matches a reference SVD of the centered data (up to sign)
     Xc = X - X.mean(0)
     _, S, Vt = np.linalg.svd(Xc, full_matrices=False)
@@ -357,6 +357,22 @@ def test_state_dict_roundtrip_reproduces_next_batches():
     got = [other.sample() for _ in range(3)] + list(other.epoch())
     for (xa, ya), (xb, yb) in zip(want, got):
         assert np.array_equal(xa, xb) and np.array_equal(ya, yb)
+
+
+def test_next_batch_stream_and_resume():
+    X, y = np.arange(23)[:, None] * np.ones((1, 2)), np.arange(23)
+    it = BatchIterator(X, y, 5, rng=0)
+    first_epoch = np.concatenate([it.next_batch()[1] for _ in range(5)])  # 5+5+5+5+3
+    assert sorted(first_epoch.tolist()) == list(range(23))
+    it.next_batch()
+    sd = it.state_dict()  # mid-epoch
+    want = [it.next_batch()[1] for _ in range(7)]
+    other = BatchIterator(X, y, 5, rng=99)
+    other.load_state_dict(sd)
+    assert all(np.array_equal(a, b) for a, b in zip(want, [other.next_batch()[1] for _ in range(7)]))
+    dl = BatchIterator(X, y, 5, rng=0, drop_last=True)
+    assert all(len(dl.next_batch()[1]) == 5 for _ in range(10))
+    assert BatchIterator(X, y, 5, replacement=True, rng=0).next_batch()[0].shape == (5, 2)
 
 
 # ----------------------------------------------------------------- real data (opt-in)

@@ -55,7 +55,9 @@ class Optimizer:
                f"optimizer state has {len(state['state'])} parameters, this optimizer "
                f"has {len(self.params)}")
         self.lr = float(state["lr"])
-        self.state = [dict(s) for s in state["state"]]
+        # copy the buffers: _update changes them in place, the checkpoint must not change
+        self.state = [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+                      for s in state["state"]]
 
 
 class SGD(Optimizer):

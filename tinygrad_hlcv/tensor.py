@@ -60,6 +60,9 @@ def _to_array(data, dtype):
         dtype = np.dtype(dtype)
         if dtype.kind == "f":
             check_float_dtype(dtype, "Tensor")
+        elif dtype.kind not in "iub":
+            raise DTypeError(f"Tensor: cannot hold dtype {dtype}; expected float32, float64, "
+                             "an integer or a bool dtype")
         return np.asarray(data, dtype=dtype)
     if isinstance(data, (np.ndarray, np.generic)):
         array = np.asarray(data)
@@ -156,7 +159,7 @@ class Tensor:
                                  "backward(grad) with a gradient of that shape")
             grad = np.ones_like(self.data)
         else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            grad = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
             if grad.shape != self.shape:
                 raise ShapeError(f"backward(grad): grad has shape {grad.shape}, expected the "
                                  f"tensor's shape {self.shape}")
@@ -191,12 +194,13 @@ class Tensor:
     def _accumulate(self, g, handed_to_leaves):
         """Add g into self.grad (a leaf), never letting two leaves share one array."""
         if self.grad is None:
-            if g.base is not None or id(g) in handed_to_leaves or not g.flags.writeable:
-                g = g.copy()
+            if (not isinstance(g, np.ndarray) or g.base is not None
+                    or id(g) in handed_to_leaves or not g.flags.writeable):
+                g = np.array(g)
             handed_to_leaves.add(id(g))
             self.grad = g
         else:
-            self.grad = self.grad + g
+            self.grad = np.asarray(self.grad + g)
 
     # ----- ops (defined in ops.py and nn/functional.py) --------------------------
     def _operand(self, other):
@@ -305,7 +309,7 @@ class Function:
     @classmethod
     def apply(cls, *parents, **options):
         ctx = cls(*parents)
-        out = ctx.forward(*(p.data for p in parents), **options)
+        out = np.asarray(ctx.forward(*(p.data for p in parents), **options))
         if _anomaly_mode:
             _check_finite(out, f"forward of {cls.__name__}")
         result = Tensor.__new__(Tensor)

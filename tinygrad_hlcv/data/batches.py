@@ -33,10 +33,12 @@ class BatchIterator:
         len(it) batches drawn with replacement if replacement=True.
     it.sample(): one batch of indices drawn with replacement, like the course
         code's np.random.choice(N, batch_size), for iteration-based schedules.
+    it.next_batch(): endless stream for iteration-based loops (sample() if
+        replacement=True, else consecutive shuffled epochs).
     augment=True applies augment_batch to image-shaped X (N, H, W, C).
     rng: None, an int seed or a np.random.Generator. state_dict() captures it;
-    restoring it reproduces everything drawn afterwards (exact when saved
-    between epochs or between sample() calls).
+    restoring it reproduces everything drawn afterwards (exact for sample()
+    and next_batch() at any point, for epoch() between epochs).
     """
 
     def __init__(self, X, y, batch_size: int, shuffle: bool = True,
@@ -54,6 +56,7 @@ class BatchIterator:
         self.shuffle, self.replacement = shuffle, replacement
         self.augment, self.drop_last = augment, drop_last
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self._order, self._position = None, 0  # the stream's current epoch, for next_batch
 
     def __len__(self) -> int:
         n, b = len(self.X), self.batch_size
@@ -83,8 +86,23 @@ class BatchIterator:
 
     __iter__ = epoch
 
+    def next_batch(self):
+        """The next batch of an endless stream: drawn with replacement, or the next
+        slice of the current shuffled epoch (a fresh order once one is used up). The
+        position is part of state_dict, so a stream resumes mid-epoch exactly."""
+        if self.replacement:
+            return self.sample()
+        if self._order is None or self._position >= len(self):
+            n = len(self.X)
+            self._order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+            self._position = 0
+        start = self._position * self.batch_size
+        self._position += 1
+        return self._take(self._order[start:start + self.batch_size])
+
     def state_dict(self) -> dict:
-        return {"rng": self.rng.bit_generator.state}
+        order = None if self._order is None else self._order.copy()
+        return {"rng": self.rng.bit_generator.state, "order": order, "position": self._position}
 
     def load_state_dict(self, state: dict) -> None:
         st = state["rng"]
@@ -94,3 +112,4 @@ class BatchIterator:
                 raise ValueError(f"unknown bit generator {name!r} in state")
             self.rng = np.random.Generator(getattr(np.random, name)())
         self.rng.bit_generator.state = st
+        self._order, self._position = state.get("order"), state.get("position", 0)

@@ -216,7 +216,14 @@ def download_cifar10(cache_dir=None, url: str = URL, md5: str | None = MD5,
         tmp_dir = Path(tempfile.mkdtemp(prefix=".cifar10-extract-", dir=cache_dir))
         try:
             with tarfile.open(archive, "r:gz") as tar:
-                tar.extractall(tmp_dir, filter="data")  # refuses paths escaping tmp_dir
+                if hasattr(tarfile, "data_filter"):  # refuses paths escaping tmp_dir
+                    tar.extractall(tmp_dir, filter="data")
+                else:  # Python < 3.10.12 without extraction filters
+                    for m in tar.getmembers():
+                        if not (m.isfile() or m.isdir()) or Path(m.name).is_absolute() \
+                                or ".." in Path(m.name).parts:
+                            raise DataError(f"unsafe archive member {m.name!r}")
+                    tar.extractall(tmp_dir)
         except (tarfile.TarError, OSError, EOFError) as e:
             raise DataError(f"cannot extract {url}: {e}") from e
         extracted = _resolve(tmp_dir)

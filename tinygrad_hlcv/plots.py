@@ -1,0 +1,64 @@
+"""The figures a report needs: training curves, first-layer weights, sweep results.
+
+matplotlib with the non-interactive Agg backend (no screen needed); every
+figure is written atomically.
+"""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .checkpoint import atomic_path  # noqa: E402
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_training(history, path, title=""):
+    """Loss per iteration (left) and train/validation accuracy per epoch (right)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    left.plot(history.loss, lw=0.6, alpha=0.8)
+    left.set(xlabel="iteration", ylabel="training loss (with L2)", title="Loss")
+    epochs = np.arange(1, len(history.val_acc) + 1)
+    right.plot(epochs, history.train_acc, "o-", ms=3, label="train (1,000 images)")
+    right.plot(epochs, history.val_acc, "o-", ms=3, label="validation")
+    right.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
+    right.legend()
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_weight_grid(weight, path, image_shape=(32, 32, 3), max_units=100):
+    """First-layer weights as images: column j of W (in × out) is unit j's template,
+    each rescaled to [0, 1] on its own."""
+    units = weight.shape[1] if max_units is None else min(weight.shape[1], max_units)
+    cols = int(np.ceil(np.sqrt(units)))
+    rows = int(np.ceil(units / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.8, rows * 0.8), squeeze=False)
+    for j, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if j < units:
+            image = weight[:, j].reshape(image_shape)
+            low, high = image.min(), image.max()
+            ax.imshow((image - low) / (high - low + 1e-12), interpolation="nearest")
+    fig.suptitle("First-layer weights")
+    return _save(fig, path)
+
+
+def plot_sweep(values, accuracies, path, parameter, log_x=False):
+    """Validation accuracy against one swept parameter."""
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    order = np.argsort(values)
+    ax.plot(np.asarray(values)[order], np.asarray(accuracies)[order], "o-")
+    ax.set(xlabel=parameter, ylabel="validation accuracy", title=f"Sweep over {parameter}")
+    if log_x:
+        ax.set_xscale("log")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
