@@ -13,7 +13,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 train: $(VENV)/.installed
-	$(PY) examples/two_layer_toy.py $(ARGS)
+	$(PY) examples/cifar_mlp.py $(ARGS)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

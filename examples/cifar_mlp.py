@@ -119,7 +119,7 @@ def run(config, data_dir=None, out="runs/cifar_mlp", resume=False, progress=True
     tg.manual_seed(config["seed"])
     started = time.perf_counter()
     splits = prepare_cifar10(data_dir, num_train=config["num_train"], num_val=config["num_val"],
-                             num_test=10000, standardize=config["standardize"],
+                             num_test=None, standardize=config["standardize"],
                              pca=config["pca"])
     log(f"data ready in {time.perf_counter() - started:.1f} s: {len(splits.X_train)} train, "
         f"{len(splits.X_val)} validation, {len(splits.X_test)} test, "

@@ -174,7 +174,8 @@ class Transpose(Function):
         return np.transpose(a, axes)
 
     def backward(self, g):
-        return np.transpose(g, None if self.axes is None else np.argsort(self.axes))
+        return np.transpose(g, None if self.axes is None
+                            else np.argsort(np.asarray(self.axes) % g.ndim))  # axes may be < 0
 
 
 class GetItem(Function):

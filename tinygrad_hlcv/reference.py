@@ -1,8 +1,8 @@
 """Closed-form reference for an L-layer fully connected classifier (plain NumPy).
 
 This is the oracle the autodiff is tested against and the baseline the speed
-benchmarks compare with. Every line follows docs/derivation.md (the shared
-spec, /work/shared/docs/derivation.md); equations are cited as "(d: ...)".
+benchmarks compare with. Every line follows docs/derivation.md; equations are
+cited as "(d: ...)".
 
 Layout and indexing, as in the derivation (batch in rows, ``x W + b``):
 ``A_1 = X``; for l = 1 … L, ``Z_{l+1} = A_l W_l + b_l``; hidden layers use

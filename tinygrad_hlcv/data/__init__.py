@@ -1,7 +1,7 @@
 """CIFAR-10 data: loading/downloading, splits + preprocessing, minibatches.
 
-Pure NumPy + stdlib (+ tqdm for the download bar); independent of the rest
-of tinygrad_hlcv so data code can be tested and reused on its own.
+Pure NumPy + stdlib (+ tqdm for the download bar); of the rest of
+tinygrad_hlcv it uses only the exception base class.
 """
 from .cifar10 import (CIFAR10, MD5, URL, CIFAR10NotFoundError, DataError,
                       default_cache_dir, download_cifar10, find_cifar10,

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import TinygradError
+
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 MD5 = "c58f30108f718f92721af3b95e74349a"
 FOLDER = "cifar-10-batches-py"
@@ -35,11 +37,11 @@ HOW_TO_PROVIDE = (
 )
 
 
-class DataError(ValueError):
+class DataError(TinygradError, ValueError):
     """A CIFAR-10 file exists but is incomplete, corrupt or not what we expect."""
 
 
-class CIFAR10NotFoundError(FileNotFoundError):
+class CIFAR10NotFoundError(TinygradError, FileNotFoundError):
     """No CIFAR-10 copy anywhere we looked (and no download possible)."""
 
 

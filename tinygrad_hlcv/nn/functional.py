@@ -65,7 +65,7 @@ class LeakyReLUFunction(Function):
     """a = z if z > 0 else αz; backward δ ⊙ (1 if z > 0 else α)."""
 
     def forward(self, z, negative_slope):
-        self.z = np.ascontiguousarray(z)
+        self.z = np.ascontiguousarray(z).reshape(z.shape)  # ascontiguousarray makes 0-d 1-d
         self.slope = z.dtype.type(negative_slope)
         out = np.empty_like(self.z)
         kernels.active.leaky_relu_forward(self.z.reshape(-1), self.slope, out.reshape(-1))

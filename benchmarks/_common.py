@@ -1,0 +1,130 @@
+"""Shared helpers of the benchmark scripts: thread pinning, machine facts, JSON output.
+
+`pin_threads(n)` must run before NumPy, Numba or PyTorch is imported: the
+BLAS and OpenMP pools read their sizes from the environment when they load.
+"""
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the scripts run from a checkout, package not installed
+    sys.path.insert(0, str(REPO))
+
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+               "NUMBA_NUM_THREADS")
+
+
+def pin_threads(n):
+    """Set every pool to n threads; returns how, for the report.
+
+    The environment variables are set first (they only work before the libraries
+    load); threadpoolctl, when installed, then also limits the loaded pools."""
+    if "numpy" in sys.modules:
+        raise RuntimeError("pin_threads() must run before numpy is imported")
+    for var in THREAD_VARS:
+        os.environ[var] = str(n)
+    how = "env vars " + "/".join(THREAD_VARS) + f"={n} set before import"
+    try:
+        import threadpoolctl
+    except ImportError:
+        return how, None
+    limiter = threadpoolctl.threadpool_limits(n)
+    return how + " + threadpoolctl.threadpool_limits", limiter
+
+
+def blas_info():
+    """The BLAS NumPy uses, from threadpoolctl if installed, else numpy.show_config()."""
+    import numpy as np
+    try:
+        import threadpoolctl
+        return [{k: v for k, v in info.items() if k in ("internal_api", "version",
+                                                        "num_threads", "architecture",
+                                                        "threading_layer")}
+                for info in threadpoolctl.threadpool_info()]
+    except ImportError:
+        pass
+    config = np.show_config(mode="dicts")
+    blas = config.get("Build Dependencies", {}).get("blas", {})
+    return {"name": blas.get("name"), "version": blas.get("version"),
+            "configuration": blas.get("openblas configuration")}
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def numba_threading_layer():
+    """Numba's threading layer, found by running one tiny parallel function
+    (`numba.threading_layer()` only answers after a parallel function ran)."""
+    import numba
+    import numpy as np
+
+    @numba.njit(parallel=True, cache=False)
+    def _probe(x):
+        total = 0.0
+        for i in numba.prange(x.size):
+            total += x[i]
+        return total
+
+    _probe(np.ones(4))
+    return numba.threading_layer()
+
+
+def machine_info(threads, how):
+    import numba
+    import numpy as np
+    info = {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__, "numba": numba.__version__, "blas": blas_info(),
+            "numba_threading_layer": numba_threading_layer(), "threads": threads,
+            "thread_pinning": how, "load_average_at_start": os.getloadavg(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    return info
+
+
+def write_json_atomic(path, data):
+    """Write JSON to a temp file beside `path`, then os.replace: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, default=_jsonable)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _jsonable(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def quantiles(samples):
+    """(median, 25th, 75th percentile) of a list of numbers."""
+    import numpy as np
+    q25, q50, q75 = np.percentile(np.asarray(samples, dtype=float), [25, 50, 75])
+    return float(q50), float(q25), float(q75)
+
+
+def fmt_table(header, rows):
+    """A GitHub-markdown table, columns padded for the terminal."""
+    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)

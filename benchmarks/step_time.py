@@ -1,0 +1,284 @@
+"""Time one full training step of tinygrad_hlcv against its peers, side by side.
+
+One step = forward, softmax cross-entropy + L2 penalty (λ = 0.25 on every
+weight, no bias), backward, plain SGD update; batch 200 of 3072 inputs.
+Contenders:
+  tinygrad_hlcv   Tensor / nn / optim.SGD, as a user writes it (README)
+  numpy-ref       tinygrad_hlcv.reference.mlp_loss_and_grads + `p -= lr * g`
+  torch           PyTorch eager on the CPU (only if `import torch` works)
+
+Method: one process; every contender starts from the same weights; after a
+warm-up, the contenders take turns in blocks of steps (order rotated every
+round) with a pause between blocks, so the spinning BLAS/OpenMP worker threads
+of one library have gone quiet before the next one runs. Every step is timed
+on its own; the table shows the median. All thread pools are pinned to the
+same count (--threads) by environment variables set before any import, plus
+threadpoolctl when it is installed, plus torch.set_num_threads.
+
+The GEMM peak is the median speed of `np.matmul(A, B, out=C)` with A 200×3072,
+B 3072×600 (float32; float64 rows use the float64 figure), measured in the
+same run, so "% peak" is immune to how loaded the machine is.
+
+    python benchmarks/step_time.py [--quick] [--repeats N] [--json PATH]
+"""
+import argparse
+import os
+import resource
+import sys
+import time
+
+from _common import (fmt_table, machine_info, pin_threads, quantiles,  # also sets sys.path
+                     write_json_atomic)
+
+NETS = {  # name: (layer sizes, hidden activation)
+    "3072-100-10": ((3072, 100, 10), "relu"),
+    "3072-600-10": ((3072, 600, 10), "relu"),
+    "3072-550-128-100-10": ((3072, 550, 128, 100, 10), "leaky_relu"),
+}
+BATCH, LAM, LR, SLOPE = 200, 0.25, 1e-3, 0.01
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--repeats", type=int, default=None,
+                   help="blocks per contender and configuration (default 30; 6 with --quick)")
+    p.add_argument("--block-steps", type=int, default=None,
+                   help="steps per block (default 10; 5 with --quick)")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up steps per contender "
+                   "(default 20; 5 with --quick)")
+    p.add_argument("--pause", type=float, default=0.2, help="seconds of sleep between blocks")
+    p.add_argument("--threads", type=int, default=os.cpu_count(),
+                   help="threads for every pool (BLAS, OpenMP, Numba, torch); default: all cores")
+    p.add_argument("--quick", action="store_true", help="few repeats: a smoke run")
+    p.add_argument("--nets", nargs="+", choices=list(NETS), default=list(NETS))
+    p.add_argument("--dtypes", nargs="+", choices=["float32", "float64"],
+                   default=["float32", "float64"])
+    p.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON (atomically)")
+    args = p.parse_args(argv)
+    quick = args.quick
+    args.repeats = args.repeats or (6 if quick else 30)
+    args.block_steps = args.block_steps or (5 if quick else 10)
+    args.warmup = args.warmup if args.warmup is not None else (5 if quick else 20)
+    return args
+
+
+def gemm_flops(sizes):
+    """FLOPs of the GEMMs of one step: forward X W and backward Aᵀδ per layer, plus
+    δWᵀ for every layer but the first (the input batch needs no gradient)."""
+    total = 0
+    for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        total += 2 * BATCH * n_in * n_out * (2 if layer == 0 else 3)
+    return total
+
+
+def initial_weights(sizes, dtype, seed=0):
+    """Shared starting point: PyTorch-style uniform ±1/√in weights and biases, (in, out)."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    weights, biases = [], []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        bound = 1 / np.sqrt(n_in)
+        weights.append(rng.uniform(-bound, bound, (n_in, n_out)).astype(dtype))
+        biases.append(rng.uniform(-bound, bound, n_out).astype(dtype))
+    return weights, biases
+
+
+# ---- the contenders: each returns a step() closure that returns the loss ----
+
+
+def make_tinygrad(sizes, activation, dtype, X, y, weights, biases):
+    from tinygrad_hlcv import Tensor, nn, optim
+    layers = []
+    for i, (W, b) in enumerate(zip(weights, biases)):
+        linear = nn.Linear(*W.shape, dtype=dtype)
+        linear.weight.data[...] = W
+        linear.bias.data[...] = b
+        layers.append(linear)
+        if i < len(weights) - 1:
+            layers.append(nn.ReLU() if activation == "relu" else nn.LeakyReLU(SLOPE))
+    model = nn.Sequential(*layers)
+    loss_fn = nn.SoftmaxCrossEntropy()
+    opt = optim.SGD(model.parameters(), lr=LR)
+    x = Tensor(X)
+
+    def step():
+        loss = loss_fn(model(x), y) + nn.l2_penalty(model, LAM)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+def make_numpy_reference(sizes, activation, dtype, X, y, weights, biases):
+    from tinygrad_hlcv import reference
+    params = [a.copy() for a in weights], [a.copy() for a in biases]
+
+    def step():
+        Ws, bs = params
+        loss, grads = reference.mlp_loss_and_grads(X, y, Ws, bs, activation=activation,
+                                                   negative_slope=SLOPE, reg=LAM)
+        for i, (W, b) in enumerate(zip(Ws, bs), start=1):
+            W -= LR * grads[f"W{i}"]
+            b -= LR * grads[f"b{i}"]
+        return loss
+    return step
+
+
+def make_torch(sizes, activation, dtype, X, y, weights, biases):
+    import torch
+    tdtype = getattr(torch, dtype)
+    layers, linears = [], []
+    for i, (W, b) in enumerate(zip(weights, biases)):
+        linear = torch.nn.Linear(*W.shape, dtype=tdtype)
+        with torch.no_grad():  # torch stores (out, in)
+            linear.weight.copy_(torch.from_numpy(W.T.copy()))
+            linear.bias.copy_(torch.from_numpy(b))
+        layers.append(linear)
+        linears.append(linear)
+        if i < len(weights) - 1:
+            layers.append(torch.nn.ReLU() if activation == "relu" else torch.nn.LeakyReLU(SLOPE))
+    model = torch.nn.Sequential(*layers)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    x, labels = torch.from_numpy(X), torch.from_numpy(y)
+
+    def step():
+        loss = (torch.nn.functional.cross_entropy(model(x), labels)
+                + LAM * sum(lin.weight.pow(2).sum() for lin in linears))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step
+
+
+def measure_gemm_peak(dtype, repeats, pause):
+    """Median GFLOP/s of np.matmul(A, B, out=C), A 200×3072, B 3072×600."""
+    import numpy as np
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((BATCH, 3072)).astype(dtype)
+    B = rng.standard_normal((3072, 600)).astype(dtype)
+    C = np.empty((BATCH, 600), dtype=dtype)
+    for _ in range(10):
+        np.matmul(A, B, out=C)
+    times = []
+    for _ in range(repeats):
+        for _ in range(10):
+            t = time.perf_counter()
+            np.matmul(A, B, out=C)
+            times.append(time.perf_counter() - t)
+        time.sleep(pause / 4)
+    med = quantiles(times)[0]
+    return {"ms": med * 1e3, "gflops": 2 * BATCH * 3072 * 600 / med / 1e9}
+
+
+def run_config(net, dtype, contenders, args):
+    """Interleaved blocks of every contender on one net and dtype; per-contender stats."""
+    import numpy as np
+    sizes, activation = NETS[net]
+    rng = np.random.default_rng(123)
+    X = rng.standard_normal((BATCH, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], BATCH).astype(np.int64)
+    weights, biases = initial_weights(sizes, dtype)
+    steps = {name: make(sizes, activation, dtype, X, y, weights, biases)
+             for name, make in contenders}
+
+    first_losses = {name: step() for name, step in steps.items()}  # same start, same loss
+    for name, step in steps.items():
+        for _ in range(args.warmup):
+            step()
+        time.sleep(args.pause)
+
+    times = {name: [] for name in steps}
+    faults = {name: 0 for name in steps}
+    names = list(steps)
+    for block in range(args.repeats):
+        shift = block % len(names)
+        for name in names[shift:] + names[:shift]:
+            step, record = steps[name], times[name]
+            faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            for _ in range(args.block_steps):
+                t = time.perf_counter()
+                step()
+                record.append(time.perf_counter() - t)
+            faults[name] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
+            time.sleep(args.pause)
+    stats = {}
+    for name in names:
+        med, q25, q75 = quantiles(times[name])
+        stats[name] = {"ms": med * 1e3, "q25_ms": q25 * 1e3, "q75_ms": q75 * 1e3,
+                       "steps_timed": len(times[name]),
+                       "page_faults_per_step": faults[name] / len(times[name]),
+                       "first_loss": first_losses[name]}
+    return stats
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    how, _limiter = pin_threads(args.threads)
+    import numpy as np  # noqa: F401  (after pin_threads)
+    contenders = [("tinygrad_hlcv", make_tinygrad), ("numpy-ref", make_numpy_reference)]
+    torch_version = None
+    if not args.no_torch:
+        try:
+            import torch
+            torch.set_num_threads(args.threads)
+            torch_version = torch.__version__
+            contenders.append(("torch", make_torch))
+        except ImportError:
+            print("PyTorch is not installed: its column is left out.", file=sys.stderr)
+    import tinygrad_hlcv
+    info = machine_info(args.threads, how + (", torch.set_num_threads" if torch_version else ""))
+    info.update(torch=torch_version, tinygrad_kernels=("numba" if tinygrad_hlcv.kernels.active
+                                                       is tinygrad_hlcv.kernels.numba_kernels
+                                                       else "numpy"))
+    print(f"# {info['cpu']}, {info['logical_cpus']} CPUs, {args.threads} threads "
+          f"({info['thread_pinning']}); numba threading layer {info['numba_threading_layer']}; "
+          f"load average {info['load_average_at_start'][0]:.2f}", flush=True)
+
+    peaks = {dt: measure_gemm_peak(dt, max(5, args.repeats // 2), args.pause)
+             for dt in args.dtypes}
+    for dt, peak in peaks.items():
+        print(f"# GEMM peak {dt}: 200x3072 @ 3072x600 in {peak['ms']:.3f} ms = "
+              f"{peak['gflops']:.1f} GFLOP/s", flush=True)
+
+    results, rows = [], []
+    for dtype in args.dtypes:
+        for net in args.nets:
+            stats = run_config(net, dtype, contenders, args)
+            flops = gemm_flops(NETS[net][0])
+            for name, s in stats.items():
+                s["gflops"] = flops / (s["ms"] * 1e-3) / 1e9
+                s["fraction_of_gemm_peak"] = s["gflops"] / peaks[dtype]["gflops"]
+                s["ratio_to_numpy_ref"] = s["ms"] / stats["numpy-ref"]["ms"]
+                s["ratio_to_torch"] = s["ms"] / stats["torch"]["ms"] if "torch" in stats else None
+                results.append({"net": net, "dtype": dtype, "contender": name,
+                                "gemm_flops_per_step": flops, **s})
+                rows.append([net, dtype, name, f"{s['ms']:.2f}",
+                             f"{s['q25_ms']:.2f}–{s['q75_ms']:.2f}",
+                             "—" if s["ratio_to_torch"] is None else f"{s['ratio_to_torch']:.2f}",
+                             f"{s['ratio_to_numpy_ref']:.2f}", f"{s['gflops']:.1f}",
+                             f"{100 * s['fraction_of_gemm_peak']:.0f}%",
+                             f"{s['page_faults_per_step']:.1f}"])
+            losses = {n: s["first_loss"] for n, s in stats.items()}
+            spread = max(losses.values()) - min(losses.values())
+            tol = 1e-4 if dtype == "float32" else 1e-9
+            if spread > tol * max(1.0, abs(losses["numpy-ref"])):
+                print(f"WARNING: {net} {dtype}: first-step losses differ: {losses}",
+                      file=sys.stderr)
+            print(f"# done {net} {dtype}", file=sys.stderr, flush=True)
+
+    print()
+    print(fmt_table(["net", "dtype", "contender", "ms/step", "IQR ms", "× torch",
+                     "× numpy-ref", "GFLOP/s", "% GEMM peak", "faults/step"], rows))
+    if args.json:
+        write_json_atomic(args.json, {"machine": info, "settings": {
+            "batch": BATCH, "lambda": LAM, "lr": LR, "repeats": args.repeats,
+            "block_steps": args.block_steps, "warmup": args.warmup, "pause_s": args.pause},
+            "gemm_peak": peaks, "results": results})
+        print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
