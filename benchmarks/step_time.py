@@ -16,8 +16,8 @@ same count (--threads) by environment variables set before any import, plus
 threadpoolctl when it is installed, plus torch.set_num_threads.
 
 The GEMM peak is the median speed of `np.matmul(A, B, out=C)` with A 200×3072,
-B 3072×600 (float32; float64 rows use the float64 figure), measured in the
-same run, so "% peak" is immune to how loaded the machine is.
+B 3072×600 in the row's dtype, timed as one more contender in the same
+rotation, so "% peak" sees the same machine load as the steps it is compared to.
 
     python benchmarks/step_time.py [--quick] [--repeats N] [--json PATH]
 """
@@ -153,24 +153,22 @@ def make_torch(sizes, activation, dtype, X, y, weights, biases):
     return step
 
 
-def measure_gemm_peak(dtype, repeats, pause):
-    """Median GFLOP/s of np.matmul(A, B, out=C), A 200×3072, B 3072×600."""
+def make_gemm_probe(dtype):
+    """The peak probe, timed like a contender: one np.matmul(A, B, out=C) with
+    A 200×3072, B 3072×600 per "step"."""
     import numpy as np
     rng = np.random.default_rng(1)
     A = rng.standard_normal((BATCH, 3072)).astype(dtype)
     B = rng.standard_normal((3072, 600)).astype(dtype)
     C = np.empty((BATCH, 600), dtype=dtype)
-    for _ in range(10):
+
+    def step():
         np.matmul(A, B, out=C)
-    times = []
-    for _ in range(repeats):
-        for _ in range(10):
-            t = time.perf_counter()
-            np.matmul(A, B, out=C)
-            times.append(time.perf_counter() - t)
-        time.sleep(pause / 4)
-    med = quantiles(times)[0]
-    return {"ms": med * 1e3, "gflops": 2 * BATCH * 3072 * 600 / med / 1e9}
+        return None
+    return step
+
+
+GEMM_PROBE_FLOPS = 2 * BATCH * 3072 * 600
 
 
 def run_config(net, dtype, contenders, args):
@@ -183,8 +181,8 @@ def run_config(net, dtype, contenders, args):
     weights, biases = initial_weights(sizes, dtype)
     steps = {name: make(sizes, activation, dtype, X, y, weights, biases)
              for name, make in contenders}
-
     first_losses = {name: step() for name, step in steps.items()}  # same start, same loss
+    steps["gemm-peak"] = make_gemm_probe(dtype)  # timed in the same rotation
     for name, step in steps.items():
         for _ in range(args.warmup):
             step()
@@ -210,7 +208,7 @@ def run_config(net, dtype, contenders, args):
         stats[name] = {"ms": med * 1e3, "q25_ms": q25 * 1e3, "q75_ms": q75 * 1e3,
                        "steps_timed": len(times[name]),
                        "page_faults_per_step": faults[name] / len(times[name]),
-                       "first_loss": first_losses[name]}
+                       "first_loss": first_losses.get(name)}
     return stats
 
 
@@ -237,20 +235,19 @@ def main(argv=None):
           f"({info['thread_pinning']}); numba threading layer {info['numba_threading_layer']}; "
           f"load average {info['load_average_at_start'][0]:.2f}", flush=True)
 
-    peaks = {dt: measure_gemm_peak(dt, max(5, args.repeats // 2), args.pause)
-             for dt in args.dtypes}
-    for dt, peak in peaks.items():
-        print(f"# GEMM peak {dt}: 200x3072 @ 3072x600 in {peak['ms']:.3f} ms = "
-              f"{peak['gflops']:.1f} GFLOP/s", flush=True)
-
-    results, rows = [], []
+    results, rows, peaks = [], [], []
     for dtype in args.dtypes:
         for net in args.nets:
             stats = run_config(net, dtype, contenders, args)
+            peak = stats.pop("gemm-peak")
+            peak["gflops"] = GEMM_PROBE_FLOPS / (peak["ms"] * 1e-3) / 1e9
+            peaks.append({"net": net, "dtype": dtype, "ms": peak["ms"], "gflops": peak["gflops"]})
+            print(f"# GEMM peak during {net} {dtype}: 200x3072 @ 3072x600 in {peak['ms']:.3f} ms"
+                  f" = {peak['gflops']:.1f} GFLOP/s", flush=True)
             flops = gemm_flops(NETS[net][0])
             for name, s in stats.items():
                 s["gflops"] = flops / (s["ms"] * 1e-3) / 1e9
-                s["fraction_of_gemm_peak"] = s["gflops"] / peaks[dtype]["gflops"]
+                s["fraction_of_gemm_peak"] = s["gflops"] / peak["gflops"]
                 s["ratio_to_numpy_ref"] = s["ms"] / stats["numpy-ref"]["ms"]
                 s["ratio_to_torch"] = s["ms"] / stats["torch"]["ms"] if "torch" in stats else None
                 results.append({"net": net, "dtype": dtype, "contender": name,
@@ -267,7 +264,6 @@ def main(argv=None):
             if spread > tol * max(1.0, abs(losses["numpy-ref"])):
                 print(f"WARNING: {net} {dtype}: first-step losses differ: {losses}",
                       file=sys.stderr)
-            print(f"# done {net} {dtype}", file=sys.stderr, flush=True)
 
     print()
     print(fmt_table(["net", "dtype", "contender", "ms/step", "IQR ms", "× torch",

@@ -149,6 +149,7 @@ def run(config, data_dir=None, out="runs/cifar_mlp", resume=False, progress=True
         "data": os.path.abspath(data_dir or os.environ.get("CIFAR10_DIR", "(cache or download)")),
         "val_acc": evaluate(model, splits.X_val, splits.y_val),
         "test_acc": evaluate(model, splits.X_test, splits.y_test),
+        "test_size": len(splits.X_test),
         "test_acc_first_1000": evaluate(model, splits.X_test[:1000], splits.y_test[:1000]),
         "best_epoch": result.best_epoch,
         "iterations": result.iterations,
@@ -180,7 +181,7 @@ def main(argv=None):
         print(f"interrupted after {metrics['iterations']} iterations; continue with "
               f"the same flags plus --resume --out {args.out}")
     print(f"validation accuracy: {metrics['val_acc']:.4f}")
-    print(f"test accuracy: {metrics['test_acc']:.4f} (10,000 images), "
+    print(f"test accuracy: {metrics['test_acc']:.4f} ({metrics['test_size']:,} images), "
           f"{metrics['test_acc_first_1000']:.4f} (first 1,000)")
     print(f"training took {metrics['train_seconds']:.1f} s "
           f"({metrics['ms_per_iteration']:.2f} ms/iteration); wrote metrics.json, curves.png, "

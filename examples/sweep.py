@@ -76,6 +76,8 @@ def run_one(settings, run_dir, data_dir):
         argv += flag_args(name, value)
     if data_dir:
         argv += ["--data-dir", data_dir]
+    if os.path.exists(os.path.join(run_dir, "checkpoint.pkl")):
+        argv.append("--resume")  # an interrupted earlier attempt: continue it
     os.makedirs(run_dir, exist_ok=True)
     atomic_write_text(os.path.join(run_dir, "settings.json"), json.dumps(settings, indent=1))
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",

@@ -107,6 +107,25 @@ def test_leaky_relu_grads(x, slope):
     assert_grads_match(lambda t: t.leaky_relu(slope), [x])
 
 
+ELEMENTWISE = {
+    "neg": lambda t: -t, "exp": lambda t: t.exp(), "log": lambda t: (t * t + 1.0).log(),
+    "pow": lambda t: (t * t + 1.0) ** 1.5, "relu": lambda t: t.relu(),
+    "leaky_relu": lambda t: t.leaky_relu(0.1), "scalar_add": lambda t: 1.0 + t,
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(), (1,), (3,), (2, 3), (2, 1, 3)])
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+def test_elementwise_ops_keep_shape_and_dtype(name, shape, dtype):
+    x = Tensor(np.linspace(-2.0, 2.0, int(np.prod(shape))).reshape(shape).astype(dtype) + 0.1,
+               requires_grad=True)
+    y = ELEMENTWISE[name](x)
+    assert y.shape == shape and y.dtype == dtype
+    y.sum().backward()
+    assert x.grad.shape == shape and x.grad.dtype == dtype
+
+
 @st.composite
 def matmul_operands(draw):
     n, k, m = (draw(st.integers(1, 4)) for _ in range(3))

@@ -25,7 +25,7 @@ from .errors import ConfigError
 @numba.njit(cache=True)
 def relu_forward(z, out):
     for i in range(z.size):
-        out[i] = z[i] if z[i] > 0 else 0
+        out[i] = 0 if z[i] <= 0 else z[i]  # NaN stays NaN, as in the twin
 
 
 def relu_forward_numpy(z, out):
@@ -72,7 +72,7 @@ def leaky_relu_backward_numpy(g, z, slope, out):
 @numba.njit(cache=True)
 def masked_scale(x, mask, scale, out):
     for i in range(x.size):
-        out[i] = x[i] * scale if mask[i] else 0
+        out[i] = x[i] * (scale if mask[i] else 0)  # a dropped NaN stays NaN, as in the twin
 
 
 def masked_scale_numpy(x, mask, scale, out):
@@ -148,10 +148,56 @@ def softmax_cross_entropy_numpy(z, labels, dz):
     return float(-log_p_true.mean(dtype=np.float64))
 
 
+# ---- Passes over whole weight arrays: the L2 gradient and the SGD step ----
+#   These touch every weight once per step (7 MB for a 3072×600 float32 layer), and
+#   NumPy's version of each makes a weight-sized temporary: one fused loop is ~3× faster.
+
+
+@numba.njit(cache=True)
+def scaled_add(acc, factor, x):
+    """In place: acc += factor·x. How the L2 penalty's gradient 2λW joins the weight
+    gradient (tensor.ScaledGrad) without a temporary 2λW."""
+    for i in range(acc.size):
+        acc[i] += factor * x[i]
+
+
+def scaled_add_numpy(acc, factor, x):
+    acc += factor * x
+
+
+@numba.njit(cache=True)
+def sgd_update(theta, grad, velocity, lr, momentum, weight_decay, nesterov, first):
+    """In place, one pass: PyTorch's SGD (see optim.SGD), with scalars of θ's dtype:
+    g = ∇ + wd·θ;  v ← μv + g (v = g when `first`);  θ -= lr·(g + μv if nesterov else v).
+    Without momentum (μ = 0) θ -= lr·g and `velocity` (then empty) is not touched."""
+    for i in range(theta.size):
+        g = grad[i]
+        if weight_decay != 0:
+            g += weight_decay * theta[i]
+        if momentum != 0:
+            v = g if first else momentum * velocity[i] + g
+            velocity[i] = v
+            g = g + momentum * v if nesterov else v
+        theta[i] -= lr * g
+
+
+def sgd_update_numpy(theta, grad, velocity, lr, momentum, weight_decay, nesterov, first):
+    g = grad + weight_decay * theta if weight_decay != 0 else grad
+    if momentum != 0:
+        if first:
+            velocity[...] = g
+        else:
+            velocity *= momentum
+            velocity += g
+        g = g + momentum * velocity if nesterov else velocity
+    theta -= lr * g
+
+
 # ---- The two sets, and which one the layers use ----
 
 KERNEL_NAMES = ("relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
-                "masked_scale", "bias_add", "column_sum", "softmax_cross_entropy")
+                "masked_scale", "bias_add", "column_sum", "softmax_cross_entropy",
+                "scaled_add", "sgd_update")
 numba_kernels = SimpleNamespace(**{name: globals()[name] for name in KERNEL_NAMES})
 numpy_kernels = SimpleNamespace(**{name: globals()[name + "_numpy"] for name in KERNEL_NAMES})
 

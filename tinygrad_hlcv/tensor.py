@@ -10,6 +10,7 @@ import contextlib
 
 import numpy as np
 
+from . import kernels
 from .dtypes import check_float_dtype, get_default_dtype
 from .errors import AnomalyError, DTypeError, GraphError, ShapeError
 
@@ -164,10 +165,13 @@ class Tensor:
                 raise ShapeError(f"backward(grad): grad has shape {grad.shape}, expected the "
                                  f"tensor's shape {self.shape}")
 
-        pending = {id(self): grad}
+        pending = {id(self): (grad, False)}  # id(node) -> (summed gradient, engine owns it)
+        scaled = {}                           # id(node) -> [ScaledGrad], folded in last
         handed_to_leaves = set()
         for node in _reverse_topological_order(self):
-            g = pending.pop(id(node), None)
+            g, owned = pending.pop(id(node), (None, False))
+            for extra in scaled.pop(id(node), ()):
+                g, owned = _fold_scaled(g, owned, extra), True
             ctx = node._ctx
             if ctx is None:
                 if g is not None:
@@ -180,13 +184,17 @@ class Tensor:
                 for parent, pg in zip(ctx.parents, input_grads):
                     if pg is None or not parent.requires_grad:
                         continue
+                    if isinstance(pg, ScaledGrad):
+                        if not _anomaly_mode:
+                            scaled.setdefault(id(parent), []).append(pg)
+                            continue
+                        pg = pg.materialize()
                     pg = _unbroadcast(pg, parent.shape)
                     if pg.dtype != parent.dtype:
                         pg = pg.astype(parent.dtype)
                     if _anomaly_mode:
                         _check_finite(pg, f"backward of {type(ctx).__name__}")
-                    key = id(parent)
-                    pending[key] = pg if key not in pending else pending[key] + pg
+                    _add_pending(pending, id(parent), pg, ctx.fresh_grads)
             if not retain_graph:
                 node._ctx = None
                 node._freed = True
@@ -302,6 +310,11 @@ class Function:
     them to the input's dtype and accumulating them, so an op states only its maths.
     """
 
+    fresh_grads = False
+    """True if backward() returns new arrays that nothing else holds (not `grad`, not a
+    saved array): the engine may then add an input's other gradients into them in
+    place instead of allocating a sum (a weight-sized array per step for Linear)."""
+
     def __init__(self, *parents):
         self.parents = parents
         self.needs_input_grad = tuple(p.requires_grad for p in parents)
@@ -347,6 +360,52 @@ def _reverse_topological_order(root):
                          if p.requires_grad and id(p) not in visited)
     order.reverse()
     return order
+
+
+class ScaledGrad:
+    """A gradient `factor * array` that a backward() may return instead of an array, when
+    the input's gradient is a multiple of an array it already has (the L2 penalty's
+    2λW). The engine adds it last, when the input's other contributions are summed: in
+    place with one fused pass (kernels.scaled_add) when it owns that sum, instead of
+    allocating 2λW and then the sum, two weight-sized temporaries per step.
+    `array` must have the input's shape and dtype, `factor` be a scalar of that dtype."""
+
+    __slots__ = ("factor", "array")
+
+    def __init__(self, factor, array):
+        self.factor, self.array = factor, array
+
+    def materialize(self):
+        return self.array * self.factor
+
+
+def _add_pending(pending, key, pg, fresh):
+    """Add one gradient contribution into pending[key], in place into an array the engine
+    owns (a sum it made, or a `fresh_grads` op's result) rather than allocating a sum."""
+    if key not in pending:
+        pending[key] = (pg, fresh)
+        return
+    acc, owned = pending[key]
+    if owned:
+        acc += pg
+    elif fresh:
+        pg += acc
+        acc = pg
+    else:
+        acc = acc + pg
+    pending[key] = (acc, True)
+
+
+def _fold_scaled(g, owned, extra):
+    """g + extra.factor * extra.array, in place and in one pass when the engine owns g."""
+    if g is None:
+        return extra.materialize()
+    a = extra.array
+    if (owned and isinstance(g, np.ndarray) and g.flags.c_contiguous and a.flags.c_contiguous
+            and g.shape == a.shape and g.dtype == a.dtype):
+        kernels.active.scaled_add(g.reshape(-1), extra.factor, a.reshape(-1))
+        return g
+    return g + extra.materialize()
 
 
 def _unbroadcast(grad, shape):

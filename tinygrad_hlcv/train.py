@@ -187,7 +187,8 @@ def fit(model, loss_fn, optimizer, batches, X_train, y_train, X_val, y_val, *, i
     if restore_best and trainer.best_state is not None:
         model.load_state_dict(trainer.best_state)
     return FitResult(trainer.history, trainer.best_val_acc, trainer.best_epoch,
-                     trainer.iteration, time.perf_counter() - start, stop.requested)
+                     trainer.iteration, time.perf_counter() - start,
+                     stop.requested and trainer.iteration < iterations)
 
 
 @contextlib.contextmanager

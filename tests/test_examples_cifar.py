@@ -1,0 +1,317 @@
+"""examples/cifar_mlp.py and examples/sweep.py end to end on a tiny fake CIFAR-10 copy
+(never the real data, never the network)."""
+import csv
+import importlib.util
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cifar_fakes import write_fake_cifar
+from tinygrad_hlcv import nn, optim
+from tinygrad_hlcv.checkpoint import load_checkpoint
+from tinygrad_hlcv.data import cifar10 as cifar_mod
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+TIMEOUT = 120
+SMALL = ["--num-train", "150", "--num-val", "50", "--batch-size", "20", "--hidden", "16"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """5 training batches of 40 images, a test batch of 40, batches.meta."""
+    return write_fake_cifar(tmp_path_factory.mktemp("data") / "cifar-10-batches-py")
+
+
+@pytest.fixture
+def env(tmp_path):
+    """The scripts see the repository, no CIFAR10_DIR, an empty cache, one BLAS thread."""
+    e = {k: v for k, v in os.environ.items() if k != "CIFAR10_DIR"}
+    e.update(PYTHONPATH=str(ROOT), MPLBACKEND="Agg", TINYGRAD_HLCV_DATA=str(tmp_path / "cache"),
+             OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+             NUMBA_NUM_THREADS="1")
+    return e
+
+
+def command(script, *args):
+    return [sys.executable, str(EXAMPLES / script), *map(str, args)]
+
+
+def run(script, *args, env, cwd):
+    return subprocess.run(command(script, *args), env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=TIMEOUT)
+
+
+def ok(proc):
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def states_equal(a, b):
+    return a.keys() == b.keys() and all(
+        a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a)
+
+
+def load_example(name):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def cifar_mlp():
+    return load_example("cifar_mlp")
+
+
+# ----------------------------------------------------------------- cifar_mlp.py
+
+def test_cifar_mlp_trains_and_writes_report_files(data_dir, env, tmp_path):
+    out = tmp_path / "out"
+    stdout = ok(run("cifar_mlp.py", "--data-dir", data_dir, *SMALL, "--iters", 30,
+                    "--out", out, "--no-progress", env=env, cwd=tmp_path))
+    val = float(re.search(r"^validation accuracy: (\d\.\d{4})$", stdout, re.M).group(1))
+    test = float(re.search(r"^test accuracy: (\d\.\d{4})", stdout, re.M).group(1))
+    assert "150 train, 50 validation, 40 test, 3072 features" in stdout
+    assert "30 iterations, 7 per epoch" in stdout
+
+    metrics = read_json(out / "metrics.json")
+    for key in ("config", "history", "val_acc", "test_acc", "train_seconds"):
+        assert key in metrics
+    assert metrics["val_acc"] == pytest.approx(val, abs=5e-5)
+    assert metrics["test_acc"] == pytest.approx(test, abs=5e-5)
+    assert 0.0 <= metrics["val_acc"] <= 1.0 and metrics["train_seconds"] > 0
+    config = metrics["config"]
+    assert config["hidden"] == [16] and config["iters"] == 30 and config["batch_size"] == 20
+    assert config["num_train"] == 150 and config["num_val"] == 50
+    history = metrics["history"]
+    assert len(history["loss"]) == 30
+    assert len(history["val_acc"]) == len(history["train_acc"]) == len(history["lr"]) == 5
+    assert metrics["iterations"] == 30 and metrics["interrupted"] is False
+    assert max(history["val_acc"]) > 0.2  # the fake classes are learnable; chance is 0.1
+
+    for png in ("curves.png", "weights.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    state = load_checkpoint(out / "checkpoint.pkl")
+    assert state["iteration"] == 30 and state["extra"]["config"] == config
+    assert sorted(os.listdir(out)) == ["checkpoint.pkl", "curves.png", "metrics.json",
+                                       "weights.png"]  # no temporary files left
+
+
+def test_resume_after_sigint_matches_uninterrupted_run(data_dir, env, tmp_path):
+    # 15 iterations per epoch, so the first checkpoint comes early and much is left
+    args = ["--data-dir", data_dir, *SMALL, "--batch-size", 10, "--iters", 240]
+    full_out, split_out = tmp_path / "full", tmp_path / "split"
+    popen = dict(env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                 text=True)
+    full = subprocess.Popen(command("cifar_mlp.py", *args, "--out", full_out, "--no-progress"),
+                            **popen)
+    split = subprocess.Popen(command("cifar_mlp.py", *args, "--out", split_out, "--no-progress"),
+                             **popen)
+    try:
+        checkpoint = split_out / "checkpoint.pkl"
+        deadline = time.monotonic() + TIMEOUT
+        while not checkpoint.exists() and split.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert checkpoint.exists(), split.communicate()
+        split.send_signal(signal.SIGINT)  # Ctrl-C
+        stdout, stderr = split.communicate(timeout=TIMEOUT)
+        assert split.returncode == 0, stdout + stderr
+        full_stdout, full_stderr = full.communicate(timeout=TIMEOUT)
+        assert full.returncode == 0, full_stdout + full_stderr
+    finally:
+        for proc in (full, split):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    stopped = read_json(split_out / "metrics.json")
+    assert stopped["interrupted"] is True and 15 <= stopped["iterations"] < 240, stopped
+    assert f"interrupted after {stopped['iterations']} iterations" in stdout
+    assert "--resume" in stdout and "Traceback" not in stderr
+    assert load_checkpoint(checkpoint)["iteration"] == stopped["iterations"]
+
+    resumed = run("cifar_mlp.py", *args, "--out", split_out, "--resume", env=env, cwd=tmp_path)
+    ok(resumed)
+    # it went on from the checkpoint: its progress bar starts there, not at 0
+    assert re.search(r"(\d+)/240", resumed.stderr).group(1) == str(stopped["iterations"])
+    a, b = read_json(full_out / "metrics.json"), read_json(split_out / "metrics.json")
+    assert b["interrupted"] is False and a["iterations"] == b["iterations"] == 240
+    assert (a["val_acc"], a["test_acc"], a["best_epoch"]) == (b["val_acc"], b["test_acc"],
+                                                              b["best_epoch"])
+    assert a["history"] == b["history"] and len(a["history"]["loss"]) == 240
+    ca, cb = load_checkpoint(full_out / "checkpoint.pkl"), load_checkpoint(checkpoint)
+    assert ca["iteration"] == cb["iteration"] == 240
+    assert states_equal(ca["model"], cb["model"])   # the last weights, bit for bit
+    assert states_equal(ca["best"][2], cb["best"][2])
+    assert ca["extra"] == cb["extra"]
+
+
+def test_missing_data_dir_is_a_clear_error(data_dir, env, tmp_path):
+    nowhere = tmp_path / "no" / "cifar"
+    proc = run("cifar_mlp.py", "--data-dir", nowhere, *SMALL, "--iters", 5,
+               "--out", tmp_path / "out", "--no-progress", env=env, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: CIFAR-10 not found. Looked in:")
+    assert f"root argument: {nowhere}" in proc.stderr
+    assert "CIFAR10_DIR" in proc.stderr and "--data-dir" in proc.stderr  # how to fix it
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_missing_data_lists_every_place_looked(cifar_mlp, tmp_path, monkeypatch, capsys):
+    """No --data-dir: $CIFAR10_DIR and the cache are searched, and the download fails
+    (here by design: the network is never touched)."""
+    monkeypatch.setenv("CIFAR10_DIR", str(tmp_path / "env_dir"))
+    monkeypatch.setenv("TINYGRAD_HLCV_DATA", str(tmp_path / "cache"))
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("network unreachable")
+    monkeypatch.setattr(cifar_mod, "download_cifar10", offline)
+    code = cifar_mlp.main([*SMALL, "--iters", "5", "--out", str(tmp_path / "out"),
+                           "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("error: CIFAR-10 not found. Looked in:")
+    assert f"$CIFAR10_DIR: {tmp_path / 'env_dir'}" in err
+    assert str(tmp_path / "cache" / "cifar-10-batches-py") in err
+    assert "network unreachable" in err
+
+
+def test_unknown_activation_is_an_argparse_error(cifar_mlp, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cifar_mlp.main(["--activation", "tanh", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--activation" in err and "invalid choice: 'tanh'" in err and "usage:" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_preset_deep_leaky_builds_three_hidden_leaky_layers(cifar_mlp):
+    args = cifar_mlp.build_parser().parse_args(["--preset", "deep_leaky", "--iters", "5"])
+    config = cifar_mlp.config_from_args(args)
+    assert config["iters"] == 5 and config["epochs"] is None  # --iters overrides the epochs
+    assert config["hidden"] == [550, 128, 100] and config["activation"] == "leaky_relu"
+    assert config["optimizer"] == "adam" and config["init_std"] is None
+    model = cifar_mlp.build_model(config, 3072)
+    linears = nn.linear_layers(model)
+    assert [(l.in_features, l.out_features) for l in linears] == [
+        (3072, 550), (550, 128), (128, 100), (100, 10)]
+    kinds = [type(layer).__name__ for layer in model]
+    assert kinds == ["Linear", "LeakyReLU"] * 3 + ["Linear"]
+    assert isinstance(cifar_mlp.build_optimizer(config, model.parameters()), optim.Adam)
+
+    preset_only = cifar_mlp.config_from_args(
+        cifar_mlp.build_parser().parse_args(["--preset", "deep_leaky"]))
+    assert preset_only["epochs"] == 25 and preset_only["iters"] is None
+
+
+def test_explicit_flags_override_the_preset(cifar_mlp):
+    parse = cifar_mlp.build_parser().parse_args
+    config = cifar_mlp.config_from_args(parse(
+        ["--preset", "deep_leaky", "--hidden", "32", "8", "--activation", "relu",
+         "--dropout", "0.5", "--optimizer", "nesterov", "--epochs", "2"]))
+    assert config["hidden"] == [32, 8] and config["epochs"] == 2 and config["iters"] is None
+    model = cifar_mlp.build_model(config, 12)
+    assert [type(layer).__name__ for layer in model] == [
+        "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+    opt = cifar_mlp.build_optimizer(config, model.parameters())
+    assert isinstance(opt, optim.SGD) and opt.nesterov and opt.momentum == 0.9
+    default = cifar_mlp.config_from_args(parse(["--epochs", "3"]))
+    assert default["epochs"] == 3 and default["iters"] is None and default["hidden"] == [100]
+    with pytest.raises(SystemExit) as exit_info:
+        parse(["--iters", "5", "--epochs", "2"])  # mutually exclusive
+    assert exit_info.value.code == 2
+
+
+# ----------------------------------------------------------------- sweep.py
+
+SWEEP_SET = ["--set", "iters=10", "--set", "num_train=150", "--set", "num_val=50",
+             "--set", "batch_size=20", "--workers", "2"]
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture
+def sweep(monkeypatch, env):
+    """examples/sweep.py imported, with the environment its cifar_mlp.py processes inherit."""
+    for name in list(os.environ):
+        if name not in env:
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return load_example("sweep")
+
+
+def finished_lines(stdout, status):
+    return re.findall(rf"^ *{re.escape(status)}: ", stdout, re.M)
+
+
+def test_sweep_writes_results_and_skips_finished_runs(data_dir, env, tmp_path, sweep, capsys):
+    out = tmp_path / "sweep"
+    args = ["--grid", "hidden=8,12", *SWEEP_SET, "--data-dir", data_dir, "--out", out]
+    stdout = ok(run("sweep.py", *args, env=env, cwd=tmp_path))  # the script itself, end to end
+    assert "2 configurations" in stdout and len(finished_lines(stdout, "ok")) == 2
+    rows = read_csv(out / "results.csv")
+    assert len(rows) == 2
+    assert sorted(r["hidden"] for r in rows) == ["12", "8"]
+    assert all(r["status"] == "ok" for r in rows)
+    assert all(0.0 <= float(r["val_acc"]) <= 1.0 for r in rows)
+    table = (out / "results.md").read_text().strip().splitlines()
+    assert len(table) == 4 and table[0].startswith("| hidden | val_acc")
+    assert (out / "accuracy_vs_hidden.png").read_bytes()[:4] == b"\x89PNG"
+    metrics_files = sorted((out / "runs").glob("*/metrics.json"))
+    assert len(metrics_files) == 2
+    configs = [read_json(p)["config"] for p in metrics_files]
+    assert sorted(c["hidden"][0] for c in configs) == [8, 12]
+    assert all(c["iters"] == 10 and c["num_train"] == 150 for c in configs)
+    stamps = [p.stat().st_mtime_ns for p in metrics_files]
+
+    # the rerun (in-process, to save a start-up) skips both finished runs
+    assert sweep.main([str(a) for a in args]) == 0
+    again = capsys.readouterr().out
+    assert len(finished_lines(again, "skipped (done before)")) == 2
+    rows = read_csv(out / "results.csv")
+    assert len(rows) == 2 and all(r["status"] == "skipped (done before)" for r in rows)
+    assert sorted(r["hidden"] for r in rows) == ["12", "8"]
+    assert [p.stat().st_mtime_ns for p in metrics_files] == stamps  # nothing was rerun
+
+
+def test_sweep_records_a_failed_configuration_and_finishes_the_other(data_dir, tmp_path,
+                                                                      sweep, capsys):
+    out = tmp_path / "sweep"
+    code = sweep.main(["--grid", "lr=1e-4,-1", *SWEEP_SET, "--data-dir", str(data_dir),
+                       "--out", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 0, stdout  # not every configuration failed
+    assert "1 configuration(s) failed" in stdout
+    assert len(finished_lines(stdout, "ok")) == 1 and len(finished_lines(stdout, "failed")) == 1
+    rows = {r["lr"]: r for r in read_csv(out / "results.csv")}
+    assert set(rows) == {"1e-4", "-1"}
+    assert rows["1e-4"]["status"] == "ok" and 0.0 <= float(rows["1e-4"]["val_acc"]) <= 1.0
+    assert rows["-1"]["status"] == "failed" and rows["-1"]["val_acc"] == ""
+    failed = list((out / "runs").glob("*/failed.json"))
+    assert len(failed) == 1
+    error = read_json(failed[0])
+    assert error["returncode"] == 1 and "learning rate must be > 0" in error["stderr"]
+    assert "Traceback" not in error["stderr"]
+    assert not (failed[0].parent / "metrics.json").exists()
+    assert len(list((out / "runs").glob("*/metrics.json"))) == 1
+    assert "failed" in (out / "results.md").read_text()
