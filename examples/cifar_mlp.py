@@ -31,7 +31,8 @@ PRESETS = {
     "best_two_layer": dict(hidden=[100], lr=1e-3, iters=4000, reg=0.25, lr_decay=0.95),
     "wide_pca": dict(hidden=[600], lr=1e-3, iters=6000, reg=1e-4, lr_decay=0.90, pca=510),
     "deep_leaky": dict(hidden=[550, 128, 100], activation="leaky_relu", optimizer="adam",
-                       lr=1e-3, epochs=25, iters=None, reg=0.0, lr_decay=1.0, init_std=None),
+                       lr=1e-3, epochs=25, iters=None, reg=5e-4, lr_decay=0.95, init_std=None,
+                       standardize=True),
     "project_best": dict(hidden=[1024, 1024], optimizer="nesterov", lr=0.02, epochs=40,
                          iters=None, reg=2.5e-4, schedule="cosine", lr_decay=1.0,
                          init_std=None, standardize=True, augment=True),
@@ -42,11 +43,22 @@ DEFAULTS = dict(PRESETS["best_two_layer"], activation="relu", dropout=0.0, optim
                 num_train=49000, num_val=1000)
 
 
+def _int_at_least(low):
+    """An argparse type: an integer >= low (argparse turns the ValueError into a usage error)."""
+    def parse(text):
+        value = int(text)
+        if value < low:
+            raise ValueError(text)
+        return value
+    parse.__name__ = "positive integer" if low == 1 else f"integer >= {low}"
+    return parse
+
+
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named configuration")
-    p.add_argument("--hidden", type=int, nargs="+", help="hidden layer sizes, e.g. 550 128 100")
+    p.add_argument("--hidden", type=_int_at_least(1), nargs="+", help="hidden layer sizes, e.g. 550 128 100")
     p.add_argument("--activation", choices=["relu", "leaky_relu"])
     p.add_argument("--dropout", type=float, help="probability of dropping a hidden unit")
     p.add_argument("--optimizer", choices=["sgd", "momentum", "nesterov", "adam"])
@@ -55,10 +67,11 @@ def build_parser():
     p.add_argument("--lr-decay", type=float, help="per-epoch factor (exponential schedule)")
     p.add_argument("--schedule", choices=["exponential", "cosine"])
     p.add_argument("--reg", type=float, help="L2 strength λ in λ Σ‖W‖²")
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--batch-size", type=_int_at_least(1))
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--iters", type=int, help="training iterations")
-    length.add_argument("--epochs", type=int, help="training epochs (instead of --iters)")
+    length.add_argument("--iters", type=_int_at_least(1), help="training iterations")
+    length.add_argument("--epochs", type=_int_at_least(1),
+                        help="training epochs (instead of --iters)")
     p.add_argument("--init-std", type=float,
                    help="N(0, std²) weight init; 0 for the default Kaiming-uniform")
     p.add_argument("--pca", type=float, help="PCA to k components (k ≥ 1) or a variance fraction")
@@ -66,9 +79,9 @@ def build_parser():
                    help="per-channel standardization after mean subtraction")
     p.add_argument("--augment", action="store_true", default=None,
                    help="random flips and ±4-pixel crops")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--num-train", type=int)
-    p.add_argument("--num-val", type=int)
+    p.add_argument("--seed", type=_int_at_least(0))
+    p.add_argument("--num-train", type=_int_at_least(1))
+    p.add_argument("--num-val", type=_int_at_least(1))
     p.add_argument("--data-dir", help="CIFAR-10 python batches (default: $CIFAR10_DIR or download)")
     p.add_argument("--out", default=os.path.join("runs", "cifar_mlp"), help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pkl")

@@ -80,6 +80,9 @@ class Trainer:
     def __init__(self, model, loss_fn, optimizer, batches, *, reg=0.0, schedule=None,
                  iterations_per_epoch=None):
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        if not (isinstance(reg, (int, float, np.integer, np.floating)) and math.isfinite(reg)
+                and reg >= 0):
+            raise ConfigError(f"reg (the L2 strength λ) must be a finite number >= 0, got {reg!r}")
         self.batches, self.reg, self.schedule = batches, float(reg), schedule
         self.iterations_per_epoch = int(iterations_per_epoch or len(batches))
         if self.iterations_per_epoch < 1:
@@ -89,23 +92,38 @@ class Trainer:
         self.best_val_acc, self.best_epoch, self.best_state = -1.0, 0, None
 
     def step(self):
-        """One minibatch step; returns the loss J~."""
+        """One minibatch step; returns the loss J~.
+
+        NumPy's overflow warnings are silenced here: a step that overflows makes the loss
+        NaN or Inf, which this method reports as a DivergedError saying what to change."""
         xb, yb = self.batches.next_batch()
         self.optimizer.zero_grad()
-        loss = self.loss_fn(self.model(Tensor(_rows(xb))), yb)
-        if self.reg:
-            loss = loss + l2_penalty(self.model, self.reg)
-        value = loss.item()
-        if not math.isfinite(value):
-            raise DivergedError(f"training loss became {value} at iteration {self.iteration}; "
-                                f"lower the learning rate (now {self.optimizer.lr:g})")
-        loss.backward()
-        self.optimizer.step()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            loss = self.loss_fn(self.model(Tensor(_rows(xb))), yb)
+            if self.reg:
+                loss = loss + l2_penalty(self.model, self.reg)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise DivergedError(f"training loss became {value} at iteration "
+                                    f"{self.iteration}; " + self._likely_cause(xb))
+            loss.backward()
+            self.optimizer.step()
         self.iteration += 1
         self.history.loss.append(value)
         return value
 
+    def _likely_cause(self, xb):
+        if not np.isfinite(xb).all():
+            return "the training batch holds NaN or Inf values: check the data"
+        if not all(np.isfinite(p.data).all() for p in self.model.parameters()):
+            return (f"the weights became NaN or Inf: lower the learning rate "
+                    f"(now {self.optimizer.lr:g})")
+        return f"lower the learning rate (now {self.optimizer.lr:g})"
+
     def end_epoch(self, X_train, y_train, X_val, y_val):
+        if not all(np.isfinite(p.data).all() for p in self.model.parameters()):
+            raise DivergedError(f"the weights became NaN or Inf by iteration {self.iteration}; "
+                                f"lower the learning rate (now {self.optimizer.lr:g})")
         subset = slice(0, TRAIN_ACCURACY_SUBSET)
         self.history.train_acc.append(evaluate(self.model, X_train[subset], y_train[subset]))
         self.history.val_acc.append(evaluate(self.model, X_val, y_val))
