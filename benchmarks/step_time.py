@@ -27,7 +27,7 @@ import resource
 import sys
 import time
 
-from _common import (fmt_table, machine_info, pin_threads, quantiles,  # also sets sys.path
+from _common import (REPO, fmt_table, machine_info, pin_threads, quantiles,  # sets sys.path
                      write_json_atomic)
 
 NETS = {  # name: (layer sizes, hidden activation)
@@ -54,6 +54,10 @@ def parse_args(argv=None):
     p.add_argument("--dtypes", nargs="+", choices=["float32", "float64"],
                    default=["float32", "float64"])
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
+    p.add_argument("--gemm-floor", action="store_true",
+                   help="also time only the GEMMs of each step (a NumPy/BLAS floor)")
+    p.add_argument("--baseline", metavar="GIT_REV", action="append", default=[],
+                   help="also time the package as it was at this git revision (repeatable)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON (atomically)")
     args = p.parse_args(argv)
     quick = args.quick
@@ -87,8 +91,10 @@ def initial_weights(sizes, dtype, seed=0):
 # ---- the contenders: each returns a step() closure that returns the loss ----
 
 
-def make_tinygrad(sizes, activation, dtype, X, y, weights, biases):
-    from tinygrad_hlcv import Tensor, nn, optim
+def make_tinygrad(sizes, activation, dtype, X, y, weights, biases, package=None):
+    if package is None:
+        import tinygrad_hlcv as package
+    Tensor, nn, optim = package.Tensor, package.nn, package.optim
     layers = []
     for i, (W, b) in enumerate(zip(weights, biases)):
         linear = nn.Linear(*W.shape, dtype=dtype)
@@ -111,6 +117,26 @@ def make_tinygrad(sizes, activation, dtype, X, y, weights, biases):
     return step
 
 
+def load_baseline(rev):
+    """The package as it was at git revision `rev`, importable under another name
+    (its imports are relative), for a before/after contender in the same process."""
+    import importlib
+    import subprocess
+    import tempfile
+    name = "tinygrad_hlcv_" + "".join(c if c.isalnum() else "_" for c in rev)
+    root = tempfile.mkdtemp(prefix="tinygrad_baseline_")
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "tinygrad_hlcv"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", root], input=archive, check=True)
+    os.rename(os.path.join(root, "tinygrad_hlcv"), os.path.join(root, name))
+    sys.path.insert(0, root)
+    package = importlib.import_module(name)
+
+    def make(*args):
+        return make_tinygrad(*args, package=package)
+    return f"tinygrad_hlcv@{rev}", make
+
+
 def make_numpy_reference(sizes, activation, dtype, X, y, weights, biases):
     from tinygrad_hlcv import reference
     params = [a.copy() for a in weights], [a.copy() for a in biases]
@@ -127,8 +153,9 @@ def make_numpy_reference(sizes, activation, dtype, X, y, weights, biases):
 
 
 def make_torch(sizes, activation, dtype, X, y, weights, biases):
+    import numpy as np
     import torch
-    tdtype = getattr(torch, dtype)
+    tdtype = getattr(torch, np.dtype(dtype).name)
     layers, linears = [], []
     for i, (W, b) in enumerate(zip(weights, biases)):
         linear = torch.nn.Linear(*W.shape, dtype=tdtype)
@@ -150,6 +177,28 @@ def make_torch(sizes, activation, dtype, X, y, weights, biases):
         loss.backward()
         opt.step()
         return loss.item()
+    return step
+
+
+def make_gemm_floor(sizes, activation, dtype, X, y, weights, biases):
+    """Only the GEMMs of a step (X W forward, Aᵀδ, and δWᵀ below the first layer), into
+    preallocated arrays: the floor that any NumPy-BLAS framework pays, for the profile."""
+    import numpy as np
+    n = X.shape[0]
+    acts = [X] + [np.ones((n, w.shape[1]), dtype) for w in weights[:-1]]
+    outs = [np.empty((n, w.shape[1]), dtype) for w in weights]
+    deltas = [np.full((n, w.shape[1]), 1e-3, dtype) for w in weights]
+    dws = [np.empty_like(w) for w in weights]
+    dxs = [np.empty((n, w.shape[0]), dtype) for w in weights]
+
+    def step():
+        for a, w, out in zip(acts, weights, outs):
+            np.matmul(a, w, out=out)
+        for layer in range(len(weights) - 1, -1, -1):
+            np.matmul(acts[layer].T, deltas[layer], out=dws[layer])
+            if layer:
+                np.matmul(deltas[layer], weights[layer].T, out=dxs[layer])
+        return None
     return step
 
 
@@ -183,33 +232,52 @@ def run_config(net, dtype, contenders, args):
              for name, make in contenders}
     first_losses = {name: step() for name, step in steps.items()}  # same start, same loss
     steps["gemm-peak"] = make_gemm_probe(dtype)  # timed in the same rotation
+    if args.gemm_floor:
+        steps["GEMMs only"] = make_gemm_floor(sizes, activation, dtype, X, y, weights, biases)
     for name, step in steps.items():
         for _ in range(args.warmup):
             step()
         time.sleep(args.pause)
 
-    times = {name: [] for name in steps}
+    blocks = {name: [] for name in steps}  # per round, the step times of that block
     faults = {name: 0 for name in steps}
     names = list(steps)
     for block in range(args.repeats):
         shift = block % len(names)
         for name in names[shift:] + names[:shift]:
-            step, record = steps[name], times[name]
+            step, record = steps[name], []
             faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             for _ in range(args.block_steps):
                 t = time.perf_counter()
                 step()
                 record.append(time.perf_counter() - t)
             faults[name] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
+            blocks[name].append(record)
             time.sleep(args.pause)
     stats = {}
     for name in names:
-        med, q25, q75 = quantiles(times[name])
+        times = [t for record in blocks[name] for t in record]
+        med, q25, q75 = quantiles(times)
         stats[name] = {"ms": med * 1e3, "q25_ms": q25 * 1e3, "q75_ms": q75 * 1e3,
-                       "steps_timed": len(times[name]),
-                       "page_faults_per_step": faults[name] / len(times[name]),
+                       "p10_ms": float(np.percentile(times, 10)) * 1e3,
+                       "block_median_ms": [1e3 * float(np.median(r)) for r in blocks[name]],
+                       "steps_timed": len(times),
+                       "page_faults_per_step": faults[name] / len(times),
                        "first_loss": first_losses.get(name)}
     return stats
+
+
+def paired_ratio(a, b):
+    """Median over rounds of (a's block median / b's block median in the same round), with
+    its 25th-75th percentiles: blocks of one round ran seconds apart, so a change in the
+    machine's load between rounds cancels out of the ratio."""
+    import numpy as np
+    ratios = np.asarray(a["block_median_ms"]) / np.asarray(b["block_median_ms"])
+    return quantiles(ratios)
+
+
+def _ratio_cell(ratio):
+    return "—" if ratio is None else f"{ratio[0]:.2f} ({ratio[1]:.2f}–{ratio[2]:.2f})"
 
 
 def main(argv=None):
@@ -226,6 +294,8 @@ def main(argv=None):
             contenders.append(("torch", make_torch))
         except ImportError:
             print("PyTorch is not installed: its column is left out.", file=sys.stderr)
+    for rev in args.baseline:
+        contenders.insert(1, load_baseline(rev))
     import tinygrad_hlcv
     info = machine_info(args.threads, how + (", torch.set_num_threads" if torch_version else ""))
     info.update(torch=torch_version, tinygrad_kernels=("numba" if tinygrad_hlcv.kernels.active
@@ -248,17 +318,18 @@ def main(argv=None):
             for name, s in stats.items():
                 s["gflops"] = flops / (s["ms"] * 1e-3) / 1e9
                 s["fraction_of_gemm_peak"] = s["gflops"] / peak["gflops"]
-                s["ratio_to_numpy_ref"] = s["ms"] / stats["numpy-ref"]["ms"]
-                s["ratio_to_torch"] = s["ms"] / stats["torch"]["ms"] if "torch" in stats else None
+                s["ratio_to_numpy_ref"] = paired_ratio(s, stats["numpy-ref"])
+                s["ratio_to_torch"] = (paired_ratio(s, stats["torch"]) if "torch" in stats
+                                       else None)
                 results.append({"net": net, "dtype": dtype, "contender": name,
                                 "gemm_flops_per_step": flops, **s})
                 rows.append([net, dtype, name, f"{s['ms']:.2f}",
-                             f"{s['q25_ms']:.2f}–{s['q75_ms']:.2f}",
-                             "—" if s["ratio_to_torch"] is None else f"{s['ratio_to_torch']:.2f}",
-                             f"{s['ratio_to_numpy_ref']:.2f}", f"{s['gflops']:.1f}",
+                             f"{s['q25_ms']:.2f}–{s['q75_ms']:.2f}", f"{s['p10_ms']:.2f}",
+                             _ratio_cell(s["ratio_to_torch"]),
+                             _ratio_cell(s["ratio_to_numpy_ref"]), f"{s['gflops']:.1f}",
                              f"{100 * s['fraction_of_gemm_peak']:.0f}%",
                              f"{s['page_faults_per_step']:.1f}"])
-            losses = {n: s["first_loss"] for n, s in stats.items()}
+            losses = {n: s["first_loss"] for n, s in stats.items() if s["first_loss"] is not None}
             spread = max(losses.values()) - min(losses.values())
             tol = 1e-4 if dtype == "float32" else 1e-9
             if spread > tol * max(1.0, abs(losses["numpy-ref"])):
@@ -266,8 +337,12 @@ def main(argv=None):
                       file=sys.stderr)
 
     print()
-    print(fmt_table(["net", "dtype", "contender", "ms/step", "IQR ms", "× torch",
-                     "× numpy-ref", "GFLOP/s", "% GEMM peak", "faults/step"], rows))
+    print(fmt_table(["net", "dtype", "contender", "ms/step", "IQR ms", "p10 ms",
+                     "× torch (IQR)", "× numpy-ref (IQR)", "GFLOP/s", "% GEMM peak",
+                     "faults/step"], rows))
+    print("\nms/step: median of every timed step; × columns: median over rounds of the "
+          "paired ratio of block medians (IQR over rounds); % GEMM peak: GEMM FLOPs per "
+          "step over the GEMM probe's speed in the same rotation.")
     if args.json:
         write_json_atomic(args.json, {"machine": info, "settings": {
             "batch": BATCH, "lambda": LAM, "lr": LR, "repeats": args.repeats,

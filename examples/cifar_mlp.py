@@ -44,13 +44,15 @@ DEFAULTS = dict(PRESETS["best_two_layer"], activation="relu", dropout=0.0, optim
 
 
 def _int_at_least(low):
-    """An argparse type: an integer >= low (argparse turns the ValueError into a usage error)."""
+    """An argparse type: an integer >= low, else a usage error saying so."""
     def parse(text):
-        value = int(text)
-        if value < low:
-            raise ValueError(text)
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
         return value
-    parse.__name__ = "positive integer" if low == 1 else f"integer >= {low}"
     return parse
 
 
@@ -58,7 +60,8 @@ def build_parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named configuration")
-    p.add_argument("--hidden", type=_int_at_least(1), nargs="+", help="hidden layer sizes, e.g. 550 128 100")
+    p.add_argument("--hidden", type=_int_at_least(1), nargs="+",
+                   help="hidden layer sizes, e.g. 550 128 100")
     p.add_argument("--activation", choices=["relu", "leaky_relu"])
     p.add_argument("--dropout", type=float, help="probability of dropping a hidden unit")
     p.add_argument("--optimizer", choices=["sgd", "momentum", "nesterov", "adam"])

@@ -321,7 +321,8 @@ def test_layers_use_the_selected_set(dtype, activation, kernel_set, monkeypatch)
     loss_twin, grads_twin = _loss_and_grads(dtype, activation)
     used = {"relu_forward", "relu_backward"} if activation == "relu" else \
         {"leaky_relu_forward", "leaky_relu_backward"}
-    used |= {"masked_scale", "bias_add", "column_sum", "softmax_cross_entropy"}
+    used |= {"masked_scale", "bias_add", "column_sum", "softmax_cross_entropy",
+             "scaled_add"}  # the L2 penalty's 2λW joins dW through scaled_add
     assert calls["numpy"] == used
     assert calls["numba"] == set()
 

@@ -20,7 +20,11 @@ def set_default_dtype(dtype):
 
 def check_float_dtype(dtype, where):
     """Return `dtype` as a NumPy dtype if it is float32 or float64, else raise DTypeError."""
-    dt = np.dtype(dtype)
+    try:
+        dt = np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise DTypeError(f"{where}: dtype must be float32 or float64, got {dtype!r}, "
+                         "which is not a NumPy dtype") from None
     if dt not in FLOAT_DTYPES:
         raise DTypeError(f"{where}: dtype must be float32 or float64, got {dt}")
     return dt

@@ -6,15 +6,29 @@ Backward passes never write into `g`: one gradient array may be handed to severa
 """
 import numpy as np
 
-from .errors import ShapeError
+from .errors import DTypeError, ShapeError
 from .tensor import Function, Tensor
+
+
+def _elementwise(symbol, fn, *arrays):
+    """fn(*arrays), with NumPy's broadcasting and dtype errors said in our words."""
+    try:
+        return fn(*arrays)
+    except ValueError:
+        raise ShapeError(f"{symbol}: cannot broadcast shapes "
+                         f"{' and '.join(str(a.shape) for a in arrays)}; expected equal sizes "
+                         "or a size of 1 in each trailing axis (NumPy broadcasting)") from None
+    except TypeError:  # NumPy refuses '-' on bools
+        raise DTypeError(f"{symbol}: not defined for dtype "
+                         f"{' and '.join(str(a.dtype) for a in arrays)}; convert bool tensors "
+                         "to numbers first (dtype=np.float32)") from None
 
 
 class Add(Function):
     """z = a + b;  dz/da = dz/db = 1."""
 
     def forward(self, a, b):
-        return a + b
+        return _elementwise("a + b", np.add, a, b)
 
     def backward(self, g):
         return g, g
@@ -24,7 +38,7 @@ class Sub(Function):
     """z = a - b;  dz/da = 1, dz/db = -1."""
 
     def forward(self, a, b):
-        return a - b
+        return _elementwise("a - b", np.subtract, a, b)
 
     def backward(self, g):
         return g, (-g if self.needs_input_grad[1] else None)
@@ -35,7 +49,7 @@ class Mul(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a * b
+        return _elementwise("a * b", np.multiply, a, b)
 
     def backward(self, g):
         return (g * self.b if self.needs_input_grad[0] else None,
@@ -47,7 +61,7 @@ class Div(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a / b
+        return _elementwise("a / b", np.true_divide, a, b)
 
     def backward(self, g):
         ga = g / self.b
@@ -59,7 +73,7 @@ class Neg(Function):
     """z = -a."""
 
     def forward(self, a):
-        return -a
+        return _elementwise("-a", np.negative, a)
 
     def backward(self, g):
         return -g
@@ -140,7 +154,8 @@ class Max(Function):
 
     def forward(self, a, axis=None, keepdims=False):
         if a.size == 0:
-            raise ShapeError(f"max() of an empty tensor of shape {a.shape}")
+            raise ShapeError(f"max() of an empty tensor of shape {a.shape}; expected at least "
+                             "one element")
         self.axis, self.keepdims = axis, keepdims
         out = np.asarray(a.max(axis=axis, keepdims=keepdims))
         top = out if keepdims else _restore_reduced_axes(out, a.shape, axis, keepdims)
@@ -158,9 +173,10 @@ class Reshape(Function):
         self.shape = a.shape
         try:
             return a.reshape(shape)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ShapeError(f"reshape: cannot reshape a tensor of shape {a.shape} "
-                             f"({a.size} elements) into {tuple(shape)}") from None
+                             f"({a.size} elements) into {tuple(shape)}; expected sizes whose "
+                             f"product is {a.size} (one of them may be -1)") from None
 
     def backward(self, g):
         return g.reshape(self.shape)
@@ -187,8 +203,9 @@ class GetItem(Function):
         self.index = _plain_index(index)
         try:
             return np.asarray(a[self.index])
-        except IndexError as err:
-            raise ShapeError(f"indexing a tensor of shape {a.shape}: {err}") from None
+        except (IndexError, TypeError, ValueError) as err:
+            expected = "" if "valid indices" in str(err) else "; expected indices that fit it"
+            raise ShapeError(f"indexing a tensor of shape {a.shape}: {err}{expected}") from None
 
     def backward(self, g):
         full = np.zeros(self.shape, dtype=g.dtype)

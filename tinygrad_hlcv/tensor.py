@@ -7,12 +7,14 @@ needs no recursion), asks each Function for the gradients of its inputs, and
 adds the leaves' gradients into their `.grad`, as PyTorch does.
 """
 import contextlib
+import numbers
+import operator
 
 import numpy as np
 
 from . import kernels
 from .dtypes import check_float_dtype, get_default_dtype
-from .errors import AnomalyError, DTypeError, GraphError, ShapeError
+from .errors import AnomalyError, ConfigError, DTypeError, GraphError, ShapeError
 
 _grad_enabled = True
 _anomaly_mode = False
@@ -48,8 +50,98 @@ def detect_anomaly():
 
 def _check_finite(array, what):
     if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad_mask = ~np.isfinite(array)
         bad = "NaN" if np.isnan(array).any() else "Inf"
-        raise AnomalyError(f"{what} produced {bad} (shape {array.shape})")
+        first = tuple(int(i) for i in np.argwhere(bad_mask)[0])
+        raise AnomalyError(f"{what} produced {bad} in {int(bad_mask.sum())} of {array.size} "
+                           f"entries (first at index {first}, shape {array.shape}); expected "
+                           "finite values: check that op's inputs")
+
+
+_KINDS = "fiub"  # float, signed and unsigned integer, bool: what a Tensor can hold
+_EXPECTED_DTYPES = "expected float32, float64, an integer or a bool dtype"
+_EXPECTED_DATA = "expected a number, a (nested) list of numbers, or a NumPy array"
+
+
+def _parse_dtype(dtype):
+    try:
+        dtype = np.dtype(dtype)
+    except (TypeError, ValueError):
+        raise DTypeError(f"Tensor: dtype={dtype!r} is not a NumPy dtype; {_EXPECTED_DTYPES}") \
+            from None
+    if dtype.kind == "f":
+        check_float_dtype(dtype, "Tensor")
+    elif dtype.kind not in _KINDS:
+        raise DTypeError(f"Tensor: cannot hold dtype {dtype}; {_EXPECTED_DTYPES}")
+    return dtype
+
+
+def _fits(item):
+    """Whether NumPy holds this Python value as a number (a Python int may be too large)."""
+    return (isinstance(item, (bool, float, np.bool_, np.integer, np.floating))
+            or isinstance(item, int) and -2 ** 63 <= item < 2 ** 64)
+
+
+def _show(item):
+    """A short description of one Python value that is not a number, for a message."""
+    if item is None:
+        return "None"
+    if isinstance(item, (str, bytes)):
+        return f"the text {item!r:.30}"
+    if isinstance(item, int):
+        return "an integer too large for 64 bits"
+    if isinstance(item, complex):
+        return f"the complex number {item}"
+    name = type(item).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def _describe(data, array):
+    """What made `array` (from Python `data`) not an array of numbers, for a message."""
+    if array.ndim == 0:
+        return _show(data)
+    if array.dtype.kind in "US":
+        return f"a {type(data).__name__} holding text"
+    bad = next((x for x in array.flat if not _fits(x)), array.flat[0])
+    bad = bad.item() if isinstance(bad, np.generic) else bad
+    return f"a {type(data).__name__} holding {_show(bad)}"
+
+
+def _from_python(data):
+    """An array of numbers from Python data. NumPy alone would turn None into NaN and
+    parse numbers out of strings; both are refused here."""
+    try:
+        array = np.asarray(data)
+    except (TypeError, ValueError, OverflowError) as err:  # ragged lists, ...
+        raise DTypeError(f"Tensor: cannot make an array from {type(data).__name__} ({err}); "
+                         f"{_EXPECTED_DATA}") from None
+    if array.dtype.kind not in _KINDS:
+        raise DTypeError(f"Tensor: cannot make an array of numbers from "
+                         f"{_describe(data, array)}; {_EXPECTED_DATA}")
+    return array
+
+
+def _cast(array, dtype):
+    """`array` as `dtype`, refusing conversions that would silently change values:
+    NaN/Inf or out-of-range values into an integer dtype, finite values overflowing."""
+    if array.dtype == dtype:
+        return array
+    if array.size and dtype.kind in "iu" and array.dtype.kind in "iuf":
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise DTypeError(f"Tensor: cannot convert NaN or Inf to {dtype}; expected finite "
+                             "values for an integer dtype")
+        info, low, high = np.iinfo(dtype), array.min(), array.max()
+        if low < info.min or high > info.max:
+            raise DTypeError(f"Tensor: values in [{low}, {high}] do not fit {dtype}; expected "
+                             f"values in [{info.min}, {info.max}]")
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = array.astype(dtype)
+    if out.dtype.kind == "f" and array.dtype.kind in "iuf" and array.size:
+        overflowed = ~np.isfinite(out) & np.isfinite(array)
+        if overflowed.any():
+            raise DTypeError(f"Tensor: {array[overflowed].flat[0]} overflows {dtype}; expected "
+                             f"magnitudes up to {np.finfo(dtype).max:g}")
+    return out
 
 
 def _to_array(data, dtype):
@@ -58,27 +150,20 @@ def _to_array(data, dtype):
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
-        dtype = np.dtype(dtype)
-        if dtype.kind == "f":
-            check_float_dtype(dtype, "Tensor")
-        elif dtype.kind not in "iub":
-            raise DTypeError(f"Tensor: cannot hold dtype {dtype}; expected float32, float64, "
-                             "an integer or a bool dtype")
-        return np.asarray(data, dtype=dtype)
+        dtype = _parse_dtype(dtype)
     if isinstance(data, (np.ndarray, np.generic)):
         array = np.asarray(data)
-        if array.dtype.kind == "f":
-            check_float_dtype(array.dtype, "Tensor")
-        elif array.dtype.kind not in "iub":
+        if array.dtype.kind not in _KINDS:
             raise DTypeError(f"Tensor: cannot hold an array of dtype {array.dtype}; "
-                             "expected float32, float64, an integer or a bool dtype")
-        return array
-    try:
-        return np.asarray(data, dtype=get_default_dtype())
-    except (TypeError, ValueError) as err:
-        raise DTypeError(f"Tensor: cannot make a float array from {type(data).__name__} "
-                         f"({err}); expected a number, a (nested) list of numbers, "
-                         "or a NumPy array") from None
+                             f"{_EXPECTED_DTYPES}")
+        if dtype is None:
+            if array.dtype.kind == "f":
+                check_float_dtype(array.dtype, "Tensor")
+            return array
+    else:
+        array = _from_python(data)
+        dtype = dtype if dtype is not None else get_default_dtype()
+    return _cast(array, dtype)
 
 
 class Tensor:
@@ -151,8 +236,8 @@ class Tensor:
                              "backward(); pass retain_graph=True to the first call to "
                              "backward twice")
         if not self.requires_grad:
-            raise GraphError("backward() on a tensor that does not require grad: no input of "
-                             "the computation had requires_grad=True (or it ran under no_grad)")
+            raise GraphError("backward() needs a tensor that requires grad: no input of the "
+                             "computation had requires_grad=True (or it ran under no_grad)")
         if grad is None:
             if self.data.size != 1:
                 raise GraphError(f"backward() without a gradient needs a scalar, got shape "
@@ -160,7 +245,11 @@ class Tensor:
                                  "backward(grad) with a gradient of that shape")
             grad = np.ones_like(self.data)
         else:
-            grad = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            try:
+                grad = np.array(_to_array(grad, self.dtype))
+            except DTypeError as err:
+                raise DTypeError(f"backward(grad): {err} (the gradient of a tensor of shape "
+                                 f"{self.shape})") from None
             if grad.shape != self.shape:
                 raise ShapeError(f"backward(grad): grad has shape {grad.shape}, expected the "
                                  f"tensor's shape {self.shape}")
@@ -178,7 +267,11 @@ class Tensor:
                     node._accumulate(g, handed_to_leaves)
                 continue
             if g is not None:
-                input_grads = ctx.backward(g)
+                if _anomaly_mode:
+                    with np.errstate(all="ignore"):  # _check_finite names the op instead
+                        input_grads = ctx.backward(g)
+                else:
+                    input_grads = ctx.backward(g)
                 if not isinstance(input_grads, tuple):
                     input_grads = (input_grads,)
                 for parent, pg in zip(ctx.parents, input_grads):
@@ -248,8 +341,11 @@ class Tensor:
         return ops.Neg.apply(self)
 
     def __pow__(self, exponent):
-        if isinstance(exponent, Tensor) or not np.isscalar(exponent):
-            raise TypeError("x ** p: the exponent must be a Python or NumPy number")
+        if not isinstance(exponent, numbers.Real):
+            raise DTypeError(f"x ** p: the exponent must be a Python or NumPy real number, got "
+                             f"{type(exponent).__name__}")
+        if not np.isfinite(exponent):
+            raise ConfigError(f"x ** p: the exponent must be finite, got {exponent}")
         return ops.Pow.apply(self, exponent=float(exponent))
 
     def __matmul__(self, other):
@@ -262,16 +358,20 @@ class Tensor:
         return ops.GetItem.apply(self, index=index)
 
     def sum(self, axis=None, keepdims=False):
+        axis = normalize_axis(axis, self.shape, "sum")
         return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis=None, keepdims=False):
-        axes = range(self.ndim) if axis is None else np.atleast_1d(axis)
+        axis = normalize_axis(axis, self.shape, "mean")
+        axes = range(self.ndim) if axis is None else axis
         count = int(np.prod([self.shape[a] for a in axes]))
         if count == 0:
-            raise ShapeError(f"mean() over an empty selection of a tensor of shape {self.shape}")
+            raise ShapeError(f"mean() over an empty selection of a tensor of shape {self.shape}; "
+                             "expected at least one element")
         return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)
 
     def max(self, axis=None, keepdims=False):
+        axis = normalize_axis(axis, self.shape, "max")
         return ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
     def exp(self):
@@ -289,11 +389,22 @@ class Tensor:
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
+        try:
+            shape = tuple(operator.index(n) for n in shape)
+        except TypeError:
+            raise ShapeError(f"reshape: expected integer sizes, got {shape!r}") from None
         return ops.Reshape.apply(self, shape=shape)
 
     def transpose(self, *axes):
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
+        if axes:
+            normalized = normalize_axis(axes, self.shape, "transpose")
+            if sorted(normalized) != list(range(self.ndim)):
+                raise ShapeError(f"transpose: axes {axes} do not reorder all the axes of a tensor "
+                                 f"of shape {self.shape}; expected a permutation of "
+                                 f"{tuple(range(self.ndim))}")
+            axes = normalized
         return ops.Transpose.apply(self, axes=axes or None)
 
     @property
@@ -322,9 +433,12 @@ class Function:
     @classmethod
     def apply(cls, *parents, **options):
         ctx = cls(*parents)
-        out = np.asarray(ctx.forward(*(p.data for p in parents), **options))
         if _anomaly_mode:
+            with np.errstate(all="ignore"):  # _check_finite names the op instead
+                out = np.asarray(ctx.forward(*(p.data for p in parents), **options))
             _check_finite(out, f"forward of {cls.__name__}")
+        else:
+            out = np.asarray(ctx.forward(*(p.data for p in parents), **options))
         result = Tensor.__new__(Tensor)
         result.data, result.grad, result._freed = out, None, False
         result.requires_grad = _grad_enabled and any(ctx.needs_input_grad)
@@ -336,6 +450,24 @@ class Function:
 
     def backward(self, grad):
         raise NotImplementedError
+
+
+def normalize_axis(axis, shape, what):
+    """`axis` (None, an int, or a tuple or list of ints) as None or a tuple of distinct
+    axes in [0, ndim); a ShapeError saying what fits otherwise."""
+    if axis is None:
+        return None
+    ndim = len(shape)
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    if all(isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_))
+           and -ndim <= a < ndim for a in axes):
+        normalized = tuple(int(a) % ndim for a in axes)
+        if len(set(normalized)) == len(normalized):
+            return normalized
+    expected = (f"None or distinct integers in [{-ndim}, {ndim - 1}]" if ndim
+                else "None (a 0-d tensor has no axes)")
+    raise ShapeError(f"{what}: axis={axis!r} does not fit a tensor of shape {tuple(shape)}; "
+                     f"expected {expected}")
 
 
 def _reverse_topological_order(root):

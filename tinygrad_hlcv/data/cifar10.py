@@ -95,7 +95,9 @@ def _unpickle(path: Path) -> dict:
         raise DataError(f"missing CIFAR-10 file {path}") from None
     except Exception as e:  # truncated/corrupt pickles raise many types
         raise DataError(f"cannot unpickle CIFAR-10 file {path} "
-                        f"(truncated or corrupt?): {type(e).__name__}: {e}") from e
+                        f"(truncated or corrupt?): {type(e).__name__}: {e}; expected a batch "
+                        f"of the official '{FOLDER}' archive: delete it and download "
+                        "the archive again") from e
     if not isinstance(obj, dict):
         raise DataError(f"{path}: expected a pickled dict, got {type(obj).__name__}")
     return obj

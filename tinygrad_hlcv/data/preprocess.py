@@ -79,7 +79,7 @@ class Preprocessor:
         X = np.asarray(X)
         if X.ndim < 2:
             raise ValueError(f"expected images (N, H, W, C) or rows (N, D), got shape {X.shape}")
-        return X.reshape(len(X), -1)
+        return X.reshape(len(X), int(np.prod(X.shape[1:])))  # -1 fails on an empty X
 
     def fit(self, X_train) -> "Preprocessor":
         x = self._rows(X_train).astype(np.float32)  # float32 halves memory on 49000x3072

@@ -9,7 +9,7 @@ import numpy as np
 from .. import kernels
 from ..errors import ConfigError, DTypeError, LabelError, ShapeError
 from ..random import default_generator
-from ..tensor import Function, Tensor
+from ..tensor import Function, ScaledGrad, Tensor
 
 
 def _flat(a):
@@ -21,8 +21,11 @@ class LinearFunction(Function):
     """Z = X W + b (W stored in × out, so the forward is one plain GEMM).
 
     dX = δ Wᵀ (skipped when X needs no gradient, as for the input batch),
-    dW = Xᵀ δ, db = Σ_i δ[i, :].
+    dW = Xᵀ δ, db = Σ_i δ[i, :]. Each is a new array (fresh_grads), so the engine adds
+    the L2 penalty's 2λW into dW in place.
     """
+
+    fresh_grads = True
 
     def forward(self, x, weight, bias=None):
         if x.ndim != 2 or x.shape[1] != weight.shape[0]:
@@ -115,7 +118,12 @@ class L2PenaltyFunction(Function):
         return np.asarray(lam * total, dtype=np.result_type(*weights))
 
     def backward(self, g):
-        return tuple(w * (2 * self.lam * g) if needed else None
+        """2λg·W_l, as a ScaledGrad where the dtypes agree: the engine then adds it into
+        the gradient from W_l's Linear in one pass, with no weight-sized temporary."""
+        factor = np.asarray(2 * self.lam * g)
+        return tuple(None if not needed
+                     else ScaledGrad(factor[()], w) if w.dtype == factor.dtype
+                     else w * factor
                      for w, needed in zip(self.weights, self.needs_input_grad))
 
 
@@ -128,11 +136,12 @@ def _as_tensor(x, what):
 
 
 def linear(x, weight, bias=None):
-    x = _as_tensor(x, "linear")
+    x = _as_tensor(x, "Linear")
     if x.dtype.kind != "f":
         raise DTypeError(f"Linear: input must be a float array, got dtype {x.dtype}")
     if x.shape[:1] == (0,):
-        raise ShapeError(f"Linear: empty batch (input shape {x.shape})")
+        raise ShapeError(f"Linear: empty batch (input shape {x.shape}); expected at least "
+                         "one row")
     parents = (x, weight) if bias is None else (x, weight, bias)
     return LinearFunction.apply(*parents)
 
@@ -142,13 +151,27 @@ def relu(x):
 
 
 def leaky_relu(x, negative_slope=0.01):
+    if not _is_real(negative_slope):
+        raise ConfigError(f"LeakyReLU: negative_slope must be a finite number, got "
+                          f"{_shown(negative_slope)}")
     return LeakyReLUFunction.apply(_as_tensor(x, "leaky_relu"), negative_slope=negative_slope)
 
 
+def _is_real(value):
+    """A finite real number (Python or NumPy scalar), not a bool."""
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)) and bool(np.isfinite(value)))
+
+
+def _shown(value):
+    """A value for a message: numbers as they print, anything else as its repr."""
+    return str(value) if _is_real(value) else repr(value)
+
+
 def check_dropout_p(p):
-    if not 0 <= p < 1:
-        raise ConfigError(f"Dropout: p is the probability of dropping a unit and must be in "
-                          f"[0, 1), got {p}")
+    if not _is_real(p) or not 0 <= p < 1:
+        raise ConfigError(f"Dropout: p is the probability of dropping a unit and must be a "
+                          f"number in [0, 1), got {_shown(p)}")
 
 
 def dropout_mask(shape, p, generator=None):
@@ -164,10 +187,13 @@ def dropout(x, p, training=True, generator=None, mask=None):
     x = _as_tensor(x, "dropout")
     if not training or p == 0:
         return x
+    if x.dtype.kind != "f":  # scaling by 1/(1-p) needs floats
+        raise DTypeError(f"Dropout: input must be a float array, got dtype {x.dtype}")
     if mask is None:
         mask = dropout_mask(x.shape, p, generator)
-    elif mask.shape != x.shape:
-        raise ShapeError(f"dropout: mask of shape {mask.shape} for input of shape {x.shape}")
+    elif np.shape(mask) != x.shape:
+        raise ShapeError(f"dropout: mask of shape {np.shape(mask)} for input of shape "
+                         f"{x.shape}; expected the input's shape")
     return DropoutFunction.apply(x, mask=np.ascontiguousarray(mask, dtype=bool),
                                  scale=1.0 / (1.0 - p))
 
@@ -175,9 +201,18 @@ def dropout(x, p, training=True, generator=None, mask=None):
 def check_labels(labels, n, num_classes):
     """Labels as a 1-D int64 array of length n with values in [0, num_classes)."""
     labels = labels.data if isinstance(labels, Tensor) else labels
-    labels = np.asarray(labels)
+    try:
+        labels = np.asarray(labels)
+    except (TypeError, ValueError, OverflowError) as err:  # ragged lists, ...
+        raise LabelError(f"labels must be a 1-D array of integer class indices, got a "
+                         f"{type(labels).__name__} NumPy cannot make an array of ({err})") from None
     if labels.dtype.kind not in "iu":
-        raise LabelError(f"labels must be integers (class indices), got dtype {labels.dtype}")
+        got = f"dtype {labels.dtype}"
+        if labels.dtype.kind in "fb" and labels.size:
+            got += (f" with values in [{labels.min()}, {labels.max()}]; convert them with "
+                    ".astype(np.int64)")
+        raise LabelError(f"labels must be integers (class indices in [0, {num_classes - 1}]), "
+                         f"got {got}")
     if labels.shape != (n,):
         raise LabelError(f"labels of shape {labels.shape} do not match a batch of {n} logits; "
                          f"expected shape ({n},)")
@@ -188,15 +223,20 @@ def check_labels(labels, n, num_classes):
 
 
 def softmax_cross_entropy(logits, labels):
-    logits = _as_tensor(logits, "softmax_cross_entropy")
+    logits = _as_tensor(logits, "softmax cross-entropy: logits")
     if logits.ndim != 2:
         raise ShapeError(f"softmax cross-entropy needs 2-D logits (batch, classes), got shape "
                          f"{logits.shape}")
     if logits.dtype.kind != "f":
-        raise DTypeError(f"logits must be float, got dtype {logits.dtype}")
+        raise DTypeError(f"softmax cross-entropy: logits must be a float array, got dtype "
+                         f"{logits.dtype}")
     n, c = logits.shape
     if n == 0:
-        raise ShapeError(f"softmax cross-entropy of an empty batch (logits shape {logits.shape})")
+        raise ShapeError(f"softmax cross-entropy of an empty batch (logits shape {logits.shape}); "
+                         "expected at least one row")
+    if c == 0:
+        raise ShapeError(f"softmax cross-entropy needs at least one class, got logits of shape "
+                         f"{logits.shape}")
     labels = check_labels(labels, n, c)
     return SoftmaxCrossEntropyFunction.apply(logits, Tensor(labels))
 
@@ -205,5 +245,9 @@ def l2_penalty(weights, lam):
     """λ Σ ‖W‖²_F as a Tensor, over the given weight tensors."""
     weights = list(weights)
     if not weights:
-        raise ConfigError("l2_penalty: no weights given")
+        raise ConfigError("l2_penalty: no weights given; expected at least one weight tensor "
+                          "(a model with a Linear layer)")
+    if not _is_real(lam) or lam < 0:
+        raise ConfigError(f"l2_penalty: the strength λ must be a finite number >= 0, got "
+                          f"{_shown(lam)}")
     return L2PenaltyFunction.apply(*weights, lam=float(lam))

@@ -21,8 +21,17 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, *, init_std=None, dtype=None,
                  generator=None):
-        if in_features < 1 or out_features < 1:
-            raise ConfigError(f"Linear({in_features}, {out_features}): sizes must be positive")
+        if not all(isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_))
+                   and n >= 1 for n in (in_features, out_features)):
+            raise ConfigError(f"Linear({in_features!r}, {out_features!r}): sizes must be positive "
+                              "integers")
+        if init_std is not None and not (F._is_real(init_std) and init_std >= 0):
+            raise ConfigError(f"Linear: init_std must be a finite number >= 0 (or None for the "
+                              f"default init), got {F._shown(init_std)}")
+        if generator is not None and not all(hasattr(generator, name) for name in
+                                             ("uniform", "standard_normal")):
+            raise ConfigError(f"Linear: generator must be a numpy.random.Generator "
+                              f"(np.random.default_rng(seed)), got {type(generator).__name__}")
         self.in_features, self.out_features = int(in_features), int(out_features)
         dtype = check_float_dtype(dtype or get_default_dtype(), "Linear")
         rng = generator if generator is not None else default_generator()
@@ -34,7 +43,12 @@ class Linear(Module):
         else:
             weight = init_std * rng.standard_normal(shape)
             b = np.zeros(self.out_features) if bias else None
-        self.weight = Tensor(weight.astype(dtype), requires_grad=True)
+        with np.errstate(over="ignore"):
+            weight = weight.astype(dtype)
+        if not np.isfinite(weight).all():
+            raise ConfigError(f"Linear: init_std={init_std:g} overflows {dtype}; expected a "
+                              "standard deviation that keeps the weights finite")
+        self.weight = Tensor(weight, requires_grad=True)
         self.bias = Tensor(b.astype(dtype), requires_grad=True) if bias else None
 
     def forward(self, x):
@@ -56,6 +70,9 @@ class LeakyReLU(Module):
     """z if z > 0 else negative_slope·z (derivative negative_slope at z = 0, as PyTorch)."""
 
     def __init__(self, negative_slope=0.01):
+        if not F._is_real(negative_slope):
+            raise ConfigError(f"LeakyReLU: negative_slope must be a finite number, got "
+                              f"{F._shown(negative_slope)}")
         self.negative_slope = float(negative_slope)
 
     def forward(self, x):
@@ -77,6 +94,7 @@ class Dropout(Module):
         self.last_mask = None  # the mask of the latest training forward, for inspection
 
     def forward(self, x):
+        x = F._as_tensor(x, "Dropout")
         if not self.training or self.p == 0:
             return x
         self.last_mask = F.dropout_mask(x.shape, self.p, self.generator)
@@ -92,7 +110,7 @@ class Sequential(Module):
     def __init__(self, *layers):
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
-                raise ConfigError(f"Sequential: item {i} is a {type(layer).__name__}, "
+                raise ConfigError(f"Sequential: item {i} is {_a(type(layer).__name__)}, "
                                   "expected a Module (a layer)")
             setattr(self, str(i), layer)
         self._length = len(layers)
@@ -112,6 +130,11 @@ class Sequential(Module):
         for layer in self:
             x = layer(x)
         return x
+
+
+def _a(noun):
+    """The noun with its indefinite article, for messages."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def linear_layers(model):

@@ -5,6 +5,8 @@ requires_grad=True; its sub-modules are its attributes that are Modules. Their
 names join with dots ("0.weight"), as in PyTorch, so state dicts are
 interchangeable in spirit.
 """
+from collections.abc import Mapping
+
 import numpy as np
 
 from ..errors import ShapeError
@@ -60,18 +62,31 @@ class Module:
 
         Refuses, before changing anything, a state whose names or shapes differ,
         listing every mismatch."""
+        if not isinstance(state, Mapping):
+            raise ShapeError(f"load_state_dict: expected a dict of arrays by parameter name (as "
+                             f"state_dict() gives), got {type(state).__name__}")
         params = dict(self.named_parameters())
-        problems = [f"missing {name} {p.shape}" for name, p in params.items() if name not in state]
-        problems += [f"unexpected {name} {np.shape(v)}" for name, v in state.items()
+        arrays, problems = {}, []
+        for name, value in state.items():
+            try:
+                arrays[name] = np.asarray(value.data if isinstance(value, Tensor) else value)
+            except (TypeError, ValueError, OverflowError):  # ragged lists, ...
+                problems.append(f"{name}: expected an array, got a {type(value).__name__} "
+                                "that NumPy cannot make one of (ragged?)")
+        problems += [f"missing {name} {p.shape}" for name, p in params.items() if name not in state]
+        problems += [f"unexpected {name} {np.shape(v)}" for name, v in arrays.items()
                      if name not in params]
-        problems += [f"{name}: checkpoint has shape {np.shape(state[name])}, model has {p.shape}"
+        problems += [f"{name}: checkpoint has shape {arrays[name].shape}, model has {p.shape}"
                      for name, p in params.items()
-                     if name in state and np.shape(state[name]) != p.shape]
+                     if name in arrays and arrays[name].shape != p.shape]
+        problems += [f"{name}: checkpoint has dtype {arrays[name].dtype}, expected numbers "
+                     f"castable to {p.dtype}" for name, p in params.items()
+                     if name in arrays and arrays[name].dtype.kind not in "fiub"]
         if problems:
             raise ShapeError(f"state dict does not fit {type(self).__name__}: "
                              + "; ".join(problems))
         for name, p in params.items():
-            np.copyto(p.data, state[name], casting="same_kind")
+            np.copyto(p.data, arrays[name], casting="same_kind")
 
     def extra_repr(self):
         return ""
