@@ -16,7 +16,6 @@ import os
 import sys
 import time
 
-import numpy as np
 
 import tinygrad_hlcv as tg
 from tinygrad_hlcv import nn, optim
