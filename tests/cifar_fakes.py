@@ -1,12 +1,22 @@
-"""Tiny fake CIFAR-10 copies in the official Python pickle layout, for tests.
+"""Shared test helpers: tiny fake CIFAR-10 copies in the official Python pickle layout,
+and what several test modules use to run the example scripts and build small models.
 
-Each image is its class's fixed random "template" plus noise, so a small net can
+Each fake image is its class's fixed random "template" plus noise, so a small net can
 learn something in a few iterations (accuracies move, histories are not flat).
 """
+import importlib.util
+import json
 import pickle
+import sys
 from pathlib import Path
 
 import numpy as np
+
+import tinygrad_hlcv as tg
+from tinygrad_hlcv import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
 
 FOLDER = "cifar-10-batches-py"
 NAMES = ["airplane", "automobile", "bird", "cat", "deer",
@@ -35,3 +45,34 @@ def write_fake_cifar(folder, per_batch=40, test_size=40, seed=0):
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({"label_names": NAMES, "num_cases_per_batch": per_batch}, f, protocol=2)
     return folder
+
+
+def command(script, *args):
+    """The command line that runs examples/<script> with this interpreter."""
+    return [sys.executable, str(EXAMPLES / script), *map(str, args)]
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def load_example(name):
+    """examples/<name>.py imported as a fresh module (not registered in sys.modules)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def mlp(sizes=(20, 16, 3), dropout=0.0, seed=0):
+    """Linear layers of these sizes with ReLU (and Dropout if dropout) between, seeded."""
+    tg.manual_seed(seed)
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)

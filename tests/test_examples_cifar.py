@@ -1,49 +1,23 @@
 """examples/cifar_mlp.py and examples/sweep.py end to end on a tiny fake CIFAR-10 copy
 (never the real data, never the network)."""
 import csv
-import importlib.util
-import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cifar_fakes import write_fake_cifar
+from cifar_fakes import command, load_example, read_json
 from tinygrad_hlcv import nn, optim
 from tinygrad_hlcv.checkpoint import load_checkpoint
 from tinygrad_hlcv.data import cifar10 as cifar_mod
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
 TIMEOUT = 120
 SMALL = ["--num-train", "150", "--num-val", "50", "--batch-size", "20", "--hidden", "16"]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """5 training batches of 40 images, a test batch of 40, batches.meta."""
-    return write_fake_cifar(tmp_path_factory.mktemp("data") / "cifar-10-batches-py")
-
-
-@pytest.fixture
-def env(tmp_path):
-    """The scripts see the repository, no CIFAR10_DIR, an empty cache, one BLAS thread."""
-    e = {k: v for k, v in os.environ.items() if k != "CIFAR10_DIR"}
-    e.update(PYTHONPATH=str(ROOT), MPLBACKEND="Agg", TINYGRAD_HLCV_DATA=str(tmp_path / "cache"),
-             OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-             NUMBA_NUM_THREADS="1")
-    return e
-
-
-def command(script, *args):
-    return [sys.executable, str(EXAMPLES / script), *map(str, args)]
 
 
 def run(script, *args, env, cwd):
@@ -56,21 +30,9 @@ def ok(proc):
     return proc.stdout
 
 
-def read_json(path):
-    with open(path) as f:
-        return json.load(f)
-
-
 def states_equal(a, b):
     return a.keys() == b.keys() and all(
         a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a)
-
-
-def load_example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -247,17 +209,6 @@ SWEEP_SET = ["--set", "iters=10", "--set", "num_train=150", "--set", "num_val=50
 def read_csv(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
-
-
-@pytest.fixture
-def sweep(monkeypatch, env):
-    """examples/sweep.py imported, with the environment its cifar_mlp.py processes inherit."""
-    for name in list(os.environ):
-        if name not in env:
-            monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return load_example("sweep")
 
 
 def finished_lines(stdout, status):

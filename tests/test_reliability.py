@@ -7,26 +7,22 @@ The CIFAR-10 data are tiny fakes (tests/cifar_fakes.py); nothing touches the net
 """
 import gc
 import hashlib
-import importlib.util
-import json
 import math
 import os
 import random
 import signal
 import subprocess
-import sys
 import tarfile
 import time
 import tracemalloc
 import warnings
 import weakref
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import tinygrad_hlcv as tg
-from cifar_fakes import write_fake_cifar
+from cifar_fakes import command, load_example, mlp, read_json, write_fake_cifar
 from tinygrad_hlcv import Tensor, detect_anomaly, kernels, nn, optim, reference
 from tinygrad_hlcv.checkpoint import load_checkpoint
 from tinygrad_hlcv.data import BatchIterator, DataError, download_cifar10, load_cifar10
@@ -34,8 +30,6 @@ from tinygrad_hlcv.errors import (AnomalyError, ConfigError, DTypeError, GraphEr
                                   ShapeError, TinygradError)
 from tinygrad_hlcv.train import DivergedError, fit
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
 TIMEOUT = 120
 SMALL = ["--num-train", "150", "--num-val", "50", "--batch-size", "20", "--hidden", "16",
          "--no-progress"]
@@ -45,49 +39,6 @@ def raised(excinfo):
     """The message of an exception caught with pytest.raises, checked to be ours."""
     assert isinstance(excinfo.value, TinygradError)
     return str(excinfo.value)
-
-
-def load_example(name):
-    spec = importlib.util.spec_from_file_location(f"reliability_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """5 training batches of 40 images, a test batch of 40, batches.meta."""
-    return write_fake_cifar(tmp_path_factory.mktemp("data") / "cifar-10-batches-py")
-
-
-@pytest.fixture
-def env(tmp_path):
-    """What the example scripts see: the repository, no CIFAR10_DIR, an empty cache, one
-    BLAS thread, unbuffered output (so a test can tell where a run has got to)."""
-    e = {k: v for k, v in os.environ.items() if k != "CIFAR10_DIR"}
-    e.update(PYTHONPATH=str(ROOT), MPLBACKEND="Agg", TINYGRAD_HLCV_DATA=str(tmp_path / "cache"),
-             OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-             NUMBA_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    return e
-
-
-def command(script, *args):
-    return [sys.executable, str(EXAMPLES / script), *map(str, args)]
-
-
-def read_json(path):
-    with open(path) as f:
-        return json.load(f)
-
-
-def mlp(sizes=(20, 16, 3), seed=0):
-    tg.manual_seed(seed)
-    layers = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
 
 
 def blobs(n=300, d=20, k=3, seed=0):
@@ -522,17 +473,6 @@ def test_sigkill_at_random_moments_never_breaks_the_checkpoint(data_dir, env, tm
     assert load_checkpoint(checkpoint)["iteration"] == 600
     assert set(os.listdir(out)) - stale == {"checkpoint.pkl", "metrics.json", "curves.png",
                                             "weights.png"}
-
-
-@pytest.fixture
-def sweep(monkeypatch, env):
-    """examples/sweep.py, with the environment its cifar_mlp.py processes inherit."""
-    for name in list(os.environ):
-        if name not in env:
-            monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return load_example("sweep")
 
 
 def test_sweep_records_a_crashed_worker_and_finishes_the_others(data_dir, tmp_path, sweep,

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import tinygrad_hlcv as tg
+from cifar_fakes import mlp
 from tinygrad_hlcv import checkpoint as checkpoint_mod
 from tinygrad_hlcv import nn, optim
 from tinygrad_hlcv.checkpoint import (CheckpointError, atomic_path, atomic_write_text,
@@ -42,18 +43,6 @@ def images(n=72, k=3, seed=1):
     X = (0.3 * templates[y] + rng.normal(size=(n, 32, 32, 3))).astype(np.float32)
     cut = n * 2 // 3
     return X[:cut], y[:cut], X[cut:], y[cut:]
-
-
-def mlp(sizes=(20, 16, 3), dropout=0.0, seed=0):
-    tg.manual_seed(seed)
-    layers = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
 
 
 def states_equal(a, b):
