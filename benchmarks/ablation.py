@@ -7,10 +7,12 @@ undone by patching the classes for the duration of that contender's steps:
   no L2 fold     the L2 penalty returns 2λW as an array, and Linear's gradients are
                  not marked fresh, so the engine allocates 2λW and then the sum
   neither        both undone: the weight-sized passes of the original step
-plus the NumPy reference, and optionally `--baseline GIT_REV` (the package
-as it was at a revision, e.g. the first commit b382a4b).
+plus the NumPy reference, optionally `--baseline GIT_REV` (the package as it
+was at a revision, e.g. the first commit b382a4b), and with `--experiments`
+two ideas that were measured and not adopted: dW written into reused
+buffers, and the weight-sized passes as Numba parallel=True loops.
 
-    python benchmarks/ablation.py [--threads 1] [--repeats N] [--json PATH]
+    python benchmarks/ablation.py [--threads 1] [--experiments] [--json PATH]
 """
 import sys
 
@@ -45,7 +47,7 @@ def _patched(patches):
         step = st.make_tinygrad(*args)
 
         def patched_step():
-            saved = [(cls, name, cls.__dict__[name]) for cls, name, _ in patches]
+            saved = [(cls, name, vars(cls)[name]) for cls, name, _ in patches]
             for cls, name, value in patches:
                 setattr(cls, name, value)
             try:
@@ -57,9 +59,66 @@ def _patched(patches):
     return make
 
 
+def _make_reused_dw_backward(original):
+    """An experiment, not a change: LinearFunction.backward writing dW into one of two
+    buffers kept per weight (np.matmul(..., out=)) instead of a new array every step.
+    Only safe here, where nothing keeps last step's gradient."""
+    import numpy as np
+    buffers = {}
+
+    def backward(self, g):
+        if not self.needs_input_grad[1]:
+            return original(self, g)
+        g = np.ascontiguousarray(g)
+        dx = g @ self.weight.T if self.needs_input_grad[0] else None
+        pair = buffers.setdefault(id(self.weight), [np.empty((self.x.shape[1], g.shape[1]),
+                                                             g.dtype) for _ in range(2)])
+        pair.reverse()  # the other one: last step's may still be .grad until zero_grad
+        dw = np.matmul(self.x.T, g, out=pair[0])
+        if len(self.parents) == 2:
+            return dx, dw
+        db = np.empty(g.shape[1], dtype=g.dtype)
+        from tinygrad_hlcv import kernels
+        kernels.active.column_sum(g, db)
+        return dx, dw, db
+    return backward
+
+
+def _parallel_weight_passes():
+    """An experiment, not a change: scaled_add and sgd_update as numba parallel=True
+    (prange) loops for arrays above 64 Ki elements, swapped into the Numba kernel set
+    for that contender's steps. Returns the (namespace, name, value) patches."""
+    import numba
+    from tinygrad_hlcv import kernels
+
+    @numba.njit(parallel=True)
+    def scaled_add(acc, factor, x):
+        for i in numba.prange(acc.size):
+            acc[i] += factor * x[i]
+
+    @numba.njit(parallel=True)
+    def sgd_update(theta, grad, velocity, lr, momentum, weight_decay, nesterov, first):
+        for i in numba.prange(theta.size):
+            g = grad[i]
+            if weight_decay != 0:
+                g += weight_decay * theta[i]
+            if momentum != 0:
+                v = g if first else momentum * velocity[i] + g
+                velocity[i] = v
+                g = g + momentum * v if nesterov else v
+            theta[i] -= lr * g
+
+    def pick(parallel, serial):
+        return lambda first_array, *rest: (parallel if first_array.size > 1 << 16 else serial)(
+            first_array, *rest)
+    ns = kernels.numba_kernels
+    return [(ns, "scaled_add", pick(scaled_add, kernels.scaled_add)),
+            (ns, "sgd_update", pick(sgd_update, kernels.sgd_update))]
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    args = st.parse_args(argv)
+    args = st.parse_args([a for a in argv if a != "--experiments"])
     if "--dtypes" not in argv:
         args.dtypes = ["float32"]
     how, _limiter = pin_threads(args.threads)
@@ -73,6 +132,11 @@ def main(argv=None):
                   ("no L2 fold", _patched(no_fold)),
                   ("neither", _patched(no_sgd + no_fold)),
                   ("numpy-ref", st.make_numpy_reference)]
+    if "--experiments" in argv:
+        reuse = [(F.LinearFunction, "backward",
+                  _make_reused_dw_backward(F.LinearFunction.backward))]
+        contenders.insert(4, ("+ reused dW buffers", _patched(reuse)))
+        contenders.insert(5, ("+ parallel weight passes", _patched(_parallel_weight_passes())))
     for rev in args.baseline:
         contenders.append(st.load_baseline(rev))
     info = machine_info(args.threads, how)
