@@ -129,8 +129,9 @@ def build_optimizer(config, params):
     return optim.SGD(params, lr=config["lr"], momentum=momentum, nesterov=kind == "nesterov")
 
 
-def run(config, data_dir=None, out="runs/cifar_mlp", resume=False, progress=True, log=print):
-    """Train one configuration; returns the metrics dict also written to out/metrics.json."""
+def prepare_data(config, data_dir=None, log=print):
+    """Seed, load and preprocess CIFAR-10; returns the splits, the (possibly image-shaped)
+    training inputs, their batch iterator and the run's length in iterations."""
     tg.manual_seed(config["seed"])
     started = time.perf_counter()
     splits = prepare_cifar10(data_dir, num_train=config["num_train"], num_val=config["num_val"],
@@ -144,14 +145,28 @@ def run(config, data_dir=None, out="runs/cifar_mlp", resume=False, progress=True
                             rng=config["seed"], augment=config["augment"])
     iterations_per_epoch = max(len(splits.X_train) // config["batch_size"], 1)
     iterations = config["iters"] or config["epochs"] * iterations_per_epoch
+    return splits, X_train, batches, iterations, iterations_per_epoch
 
-    model = build_model(config, splits.X_train.shape[1])
+
+def build_training(config, in_features, iterations, iterations_per_epoch):
+    """The model, its optimizer and the learning-rate schedule of a configuration."""
+    model = build_model(config, in_features)
     optimizer = build_optimizer(config, model.parameters())
     if config["schedule"] == "cosine":
         epochs = -(-iterations // iterations_per_epoch)
         schedule = optim.CosineAnnealingLR(optimizer, T_max=epochs)
     else:
         schedule = optim.ExponentialLR(optimizer, gamma=config["lr_decay"])
+    return model, optimizer, schedule
+
+
+def run(config, data_dir=None, out="runs/cifar_mlp", resume=False, progress=True, log=print):
+    """Train one configuration; returns the metrics dict also written to out/metrics.json."""
+    started = time.perf_counter()
+    splits, X_train, batches, iterations, iterations_per_epoch = prepare_data(config, data_dir,
+                                                                              log)
+    model, optimizer, schedule = build_training(config, splits.X_train.shape[1], iterations,
+                                                iterations_per_epoch)
     log(f"{model}\n{iterations} iterations, {iterations_per_epoch} per epoch")
 
     result = fit(model, nn.SoftmaxCrossEntropy(), optimizer, batches, X_train, splits.y_train,
