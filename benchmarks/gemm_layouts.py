@@ -5,11 +5,18 @@ Forward Z = X W with W stored (in, out) (`x @ W`, what Linear does) or (out, in)
 (`x.T @ δ`, what Linear does) or an (out, in) one (`δ.T @ x`); each with `out=`
 (a reused buffer) and allocating. Alternating blocks, medians, 200 × 3072 inputs.
 
+--split adds the two `out=` products that Linear uses, cut in two halves (rows
+of Z, rows of dW) computed at once by this thread and a helper thread: run it
+with --threads 1 (single-threaded BLAS calls, the cores split by hand) and
+compare with OpenBLAS's own threads in a run with --threads 2.
+
     python benchmarks/gemm_layouts.py [--threads N] [--hidden 100 600] [--dtype float32]
+    python benchmarks/gemm_layouts.py --threads 1 --split
 """
 import argparse
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from _common import fmt_table, pin_threads, quantiles
 
@@ -21,6 +28,8 @@ def main(argv=None):
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--calls", type=int, default=10)
+    p.add_argument("--split", action="store_true",
+                   help="also each Linear GEMM as two halves on two Python threads")
     args = p.parse_args(argv)
     pin_threads(args.threads)
     import numpy as np
@@ -40,6 +49,20 @@ def main(argv=None):
             "δ.T @ x into (out,in), out=": lambda: np.matmul(g.T, x, out=dw_t),
             "x.T @ δ, allocating": lambda: x.T @ g,
         }
+        if args.split:
+            helper = ThreadPoolExecutor(1)
+
+            def halves(first, second):
+                pending = helper.submit(second)
+                first()
+                pending.result()
+
+            cases["x @ W, out=, two row halves on two threads"] = lambda: halves(
+                lambda: np.matmul(x[:100], w, out=z[:100]),
+                lambda: np.matmul(x[100:], w, out=z[100:]))
+            cases["x.T @ δ, out=, two row halves on two threads"] = lambda: halves(
+                lambda: np.matmul(x[:, :1536].T, g, out=dw[:1536]),
+                lambda: np.matmul(x[:, 1536:].T, g, out=dw[1536:]))
         times = {k: [] for k in cases}
         for r in range(args.repeats):
             for k, f in (list(cases.items()) if r % 2 == 0 else list(cases.items())[::-1]):
