@@ -15,6 +15,14 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # the scripts run from a checkout, package not installed
     sys.path.insert(0, str(REPO))
 
+# The issue's three benchmark nets: name -> (layer sizes, hidden activation); the step's settings.
+NETS = {
+    "3072-100-10": ((3072, 100, 10), "relu"),
+    "3072-600-10": ((3072, 600, 10), "relu"),
+    "3072-550-128-100-10": ((3072, 550, 128, 100, 10), "leaky_relu"),
+}
+BATCH, LAM, LR, SLOPE = 200, 0.25, 1e-3, 0.01
+
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                "NUMBA_NUM_THREADS")
 
@@ -128,3 +136,34 @@ def fmt_table(header, rows):
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
+
+
+def make_tinygrad(sizes, activation, dtype, X, y, weights=None, biases=None, package=None):
+    """tinygrad_hlcv's benchmark step, as a user writes it (README): forward, softmax
+    cross-entropy + λ Σ‖W‖², backward, SGD. Returns step() -> loss. weights/biases:
+    start values (default: the layers' own initialisation); package: another copy of
+    tinygrad_hlcv (a baseline revision)."""
+    if package is None:
+        import tinygrad_hlcv as package
+    Tensor, nn, optim = package.Tensor, package.nn, package.optim
+    layers = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        linear = nn.Linear(fan_in, fan_out, dtype=dtype)
+        if weights is not None:
+            linear.weight.data[...] = weights[i]
+            linear.bias.data[...] = biases[i]
+        layers.append(linear)
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU() if activation == "relu" else nn.LeakyReLU(SLOPE))
+    model = nn.Sequential(*layers)
+    loss_fn = nn.SoftmaxCrossEntropy()
+    opt = optim.SGD(model.parameters(), lr=LR)
+    x = Tensor(X)
+
+    def step():
+        loss = loss_fn(model(x), y) + nn.l2_penalty(model, LAM)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+    return step

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 
-from _common import REPO, fmt_table, quantiles, write_json_atomic
+from _common import NETS, REPO, fmt_table, quantiles, write_json_atomic
 
 CHILD = r"""
 import sys, time
@@ -37,25 +37,12 @@ t_numpy = time.perf_counter()
 import tinygrad_hlcv as tg
 from tinygrad_hlcv import Tensor, nn, optim
 t_import = time.perf_counter()
+from _common import BATCH, make_tinygrad  # the benchmarks' step (stdlib imports only)
 sizes, activation = {sizes!r}, {activation!r}
 rng = np.random.default_rng(0)
-layers = []
-for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-    layers.append(nn.Linear(a, b, dtype=np.float32))
-    if i < len(sizes) - 2:
-        layers.append(nn.ReLU() if activation == "relu" else nn.LeakyReLU(0.01))
-model = nn.Sequential(*layers)
-opt = optim.SGD(model.parameters(), lr=1e-3)
-loss_fn = nn.SoftmaxCrossEntropy()
-x = Tensor(rng.standard_normal((200, sizes[0])).astype(np.float32))
-y = rng.integers(0, sizes[-1], 200)
+X = rng.standard_normal((BATCH, sizes[0])).astype(np.float32)
+step = make_tinygrad(sizes, activation, np.float32, X, rng.integers(0, sizes[-1], BATCH))
 t_setup = time.perf_counter()
-def step():
-    loss = loss_fn(model(x), y) + nn.l2_penalty(model, 0.25)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    return loss.item()
 step()
 t_first = time.perf_counter()
 step()
@@ -65,9 +52,6 @@ print("TIMES", t_numpy - t0, t_import - t_numpy, t_import - t0, t_setup - t_impo
 """
 FIELDS = ("numpy_import_s", "tinygrad_import_rest_s", "import_s", "setup_s", "first_step_s",
           "second_step_s", "import_plus_first_step_s")
-NETS = {"3072-100-10": ((3072, 100, 10), "relu"),
-        "3072-600-10": ((3072, 600, 10), "relu"),
-        "3072-550-128-100-10": ((3072, 550, 128, 100, 10), "leaky_relu")}
 
 
 def run_child(code, env, cwd):
@@ -87,7 +71,7 @@ def run_child(code, env, cwd):
 def child_env(package_root, cache_dir, threads):
     env = {k: v for k, v in os.environ.items()
            if k not in ("NUMBA_CACHE_DIR", "TINYGRAD_HLCV_KERNELS")}
-    env["PYTHONPATH"] = str(package_root)
+    env["PYTHONPATH"] = os.pathsep.join([str(package_root), str(REPO / "benchmarks")])
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                 "NUMBA_NUM_THREADS"):
         env[var] = str(threads)

@@ -15,11 +15,7 @@ import os
 import resource
 import time
 
-from _common import fmt_table, pin_threads, write_json_atomic
-
-NETS = {"3072-100-10": ((3072, 100, 10), "relu"),
-        "3072-600-10": ((3072, 600, 10), "relu"),
-        "3072-550-128-100-10": ((3072, 550, 128, 100, 10), "leaky_relu")}
+from _common import BATCH, NETS, fmt_table, make_tinygrad, pin_threads, write_json_atomic
 
 
 def rss_bytes():
@@ -38,27 +34,12 @@ def main(argv=None):
     args = p.parse_args(argv)
     pin_threads(args.threads)
     import numpy as np
-    from tinygrad_hlcv import Tensor, nn, optim
+    from tinygrad_hlcv import Tensor
 
     sizes, activation = NETS[args.net]
     rng = np.random.default_rng(0)
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b, dtype=np.float32))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU() if activation == "relu" else nn.LeakyReLU(0.01))
-    model = nn.Sequential(*layers)
-    opt = optim.SGD(model.parameters(), lr=1e-3)
-    loss_fn = nn.SoftmaxCrossEntropy()
-    x = Tensor(rng.standard_normal((200, sizes[0])).astype(np.float32))
-    y = rng.integers(0, sizes[-1], 200)
-
-    def step():
-        loss = loss_fn(model(x), y) + nn.l2_penalty(model, 0.25)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
+    X = rng.standard_normal((BATCH, sizes[0])).astype(np.float32)
+    step = make_tinygrad(sizes, activation, np.float32, X, rng.integers(0, sizes[-1], BATCH))
 
     def sample(done, t0):
         return {"step": done, "seconds": time.perf_counter() - t0, "rss_MiB": rss_bytes() / 2**20,

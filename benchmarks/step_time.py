@@ -27,15 +27,8 @@ import resource
 import sys
 import time
 
-from _common import (REPO, fmt_table, machine_info, pin_threads, quantiles,  # sets sys.path
-                     write_json_atomic)
-
-NETS = {  # name: (layer sizes, hidden activation)
-    "3072-100-10": ((3072, 100, 10), "relu"),
-    "3072-600-10": ((3072, 600, 10), "relu"),
-    "3072-550-128-100-10": ((3072, 550, 128, 100, 10), "leaky_relu"),
-}
-BATCH, LAM, LR, SLOPE = 200, 0.25, 1e-3, 0.01
+from _common import (BATCH, LAM, LR, NETS, REPO, SLOPE, fmt_table,  # sets sys.path
+                     machine_info, make_tinygrad, pin_threads, quantiles, write_json_atomic)
 
 
 def parse_args(argv=None):
@@ -89,32 +82,6 @@ def initial_weights(sizes, dtype, seed=0):
 
 
 # ---- the contenders: each returns a step() closure that returns the loss ----
-
-
-def make_tinygrad(sizes, activation, dtype, X, y, weights, biases, package=None):
-    if package is None:
-        import tinygrad_hlcv as package
-    Tensor, nn, optim = package.Tensor, package.nn, package.optim
-    layers = []
-    for i, (W, b) in enumerate(zip(weights, biases)):
-        linear = nn.Linear(*W.shape, dtype=dtype)
-        linear.weight.data[...] = W
-        linear.bias.data[...] = b
-        layers.append(linear)
-        if i < len(weights) - 1:
-            layers.append(nn.ReLU() if activation == "relu" else nn.LeakyReLU(SLOPE))
-    model = nn.Sequential(*layers)
-    loss_fn = nn.SoftmaxCrossEntropy()
-    opt = optim.SGD(model.parameters(), lr=LR)
-    x = Tensor(X)
-
-    def step():
-        loss = loss_fn(model(x), y) + nn.l2_penalty(model, LAM)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-    return step
 
 
 def load_baseline(rev):
