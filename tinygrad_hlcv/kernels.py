@@ -71,8 +71,9 @@ def leaky_relu_backward_numpy(g, z, slope, out):
 
 @numba.njit(cache=True)
 def masked_scale(x, mask, scale, out):
-    """out = x * (mask * scale). The bool mask is read as bytes, so the loop multiplies
-    instead of branching (it vectorises); a dropped NaN stays NaN, as in the twin."""
+    """out = x * (mask * scale), mask a contiguous bool array (dropout's). It is read
+    as its 0/1 bytes, so the loop multiplies instead of branching and vectorises; a
+    dropped NaN stays NaN, as in the twin."""
     keep = mask.view(np.uint8)
     for i in range(x.size):
         out[i] = x[i] * (keep[i] * scale)
