@@ -1,4 +1,5 @@
-"""Shared helpers of the benchmark scripts: thread pinning, machine facts, JSON output.
+"""Shared parts of the benchmark scripts: the benchmark nets and tinygrad_hlcv's training
+step on them, thread pinning, machine facts, JSON output, tables.
 
 `pin_threads(n)` must run before NumPy, Numba or PyTorch is imported: the
 BLAS and OpenMP pools read their sizes from the environment when they load.

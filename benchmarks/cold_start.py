@@ -34,8 +34,7 @@ import sys, time
 t0 = time.perf_counter()
 import numpy as np
 t_numpy = time.perf_counter()
-import tinygrad_hlcv as tg
-from tinygrad_hlcv import Tensor, nn, optim
+import tinygrad_hlcv
 t_import = time.perf_counter()
 from _common import BATCH, make_tinygrad  # the benchmarks' step (stdlib imports only)
 sizes, activation = {sizes!r}, {activation!r}

@@ -130,8 +130,10 @@ def build_optimizer(config, params):
 
 
 def prepare_data(config, data_dir=None, log=print):
-    """Seed, load and preprocess CIFAR-10; returns the splits, the (possibly image-shaped)
-    training inputs, their batch iterator and the run's length in iterations."""
+    """Seed the framework, load and preprocess CIFAR-10. Returns the splits, the (possibly
+    image-shaped) training inputs, their batch iterator, the run's length in iterations
+    and the iterations per epoch. Call build_training right after: the seed set here is
+    what initialises the weights."""
     tg.manual_seed(config["seed"])
     started = time.perf_counter()
     splits = prepare_cifar10(data_dir, num_train=config["num_train"], num_val=config["num_val"],

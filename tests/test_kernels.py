@@ -16,7 +16,7 @@ from tinygrad_hlcv import reference as ref
 from tinygrad_hlcv.errors import ConfigError
 
 DTYPES = [np.float32, np.float64]
-SHAPES = [(200, 100), (1, 100), (3, 7), (1, 1)]
+SHAPES = [(200, 100), (1, 100), (3, 7), (1, 1), (7, 5)]  # 7 rows: column_sum's 4-row loop + rest
 RTOL = {np.float32: 1e-6, np.float64: 1e-13}
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -135,6 +135,13 @@ def test_masked_scale(shape, dtype, p):
     np.testing.assert_array_equal(out_fast, np.where(mask, x * scale, 0))
 
 
+def test_masked_scale_rejects_a_mask_that_is_not_bool():
+    """The kernel reads the mask's bytes as 0/1; a wider mask must not be misread."""
+    x, out = np.ones(4, np.float32), np.empty(4, np.float32)
+    with pytest.raises(ValueError, match="bool"):
+        kernels.numba_kernels.masked_scale(x, np.ones(4, np.int64), np.float32(2), out)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_bias_add(shape, dtype):
@@ -161,7 +168,8 @@ def test_column_sum(shape, dtype):
     fast(g, out_fast)
     twin(g, out_twin)
     # Any order of summing n terms is within (n - 1)·u·Σ|g| of the exact sum (u = eps/2),
-    # so two orders differ by at most n·eps·Σ|g|; the twin (NumPy) sums pairwise.
+    # so two orders differ by at most n·eps·Σ|g| (the twin adds row by row, the
+    # kernel four rows at a time).
     bound = shape[0] * np.finfo(dtype).eps * np.abs(g.astype(np.float64)).sum(axis=0)
     exact = g.astype(np.float64).sum(axis=0)
     assert np.all(np.abs(out_fast - out_twin) <= bound)

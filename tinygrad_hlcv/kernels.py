@@ -74,6 +74,8 @@ def masked_scale(x, mask, scale, out):
     """out = x * (mask * scale), mask a contiguous bool array (dropout's). It is read
     as its 0/1 bytes, so the loop multiplies instead of branching and vectorises; a
     dropped NaN stays NaN, as in the twin."""
+    if mask.itemsize != 1:
+        raise ValueError("masked_scale: the mask must be a bool array")
     keep = mask.view(np.uint8)
     for i in range(x.size):
         out[i] = x[i] * (keep[i] * scale)
