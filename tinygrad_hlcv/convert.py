@@ -25,6 +25,28 @@ def _parse_dtype(dtype):
     return dtype
 
 
+def is_real(value):
+    """A finite real number (Python or NumPy scalar), not a bool: so that comparing it
+    is meaningful, and a string or None gets our message rather than a TypeError."""
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)) and bool(np.isfinite(value)))
+
+
+def is_whole(value):
+    """A Python or NumPy integer, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def shown(value):
+    """A value for a message: numbers as they print, anything else as a short repr."""
+    return str(value) if is_real(value) else f"{value!r:.60}"
+
+
+def with_article(noun):
+    """The noun with its indefinite article, for messages."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def _fits(item):
     """Whether NumPy holds this Python value as a number (a Python int may be too large)."""
     return (isinstance(item, (bool, float, np.bool_, np.integer, np.floating))
@@ -41,8 +63,7 @@ def _show(item):
         return "an integer too large for 64 bits"
     if isinstance(item, complex):
         return f"the complex number {item}"
-    name = type(item).__name__
-    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+    return with_article(type(item).__name__)
 
 
 def _describe(data, array):

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import kernels
+from .convert import is_real, is_whole, shown
 from .errors import ConfigError
 from .tensor import Tensor
 
@@ -21,22 +22,6 @@ from .tensor import Tensor
 def _check(condition, message):
     if not condition:
         raise ConfigError(message)
-
-
-def _real(value):
-    """A finite real number (Python or NumPy scalar), not a bool: so that comparing it
-    is meaningful, and a string or None gets our message rather than a TypeError."""
-    return (isinstance(value, (int, float, np.integer, np.floating))
-            and not isinstance(value, (bool, np.bool_)) and bool(np.isfinite(value)))
-
-
-def _shown(value):
-    """A value for a message: numbers as they print, anything else as a short repr."""
-    return str(value) if _real(value) else f"{value!r:.60}"
-
-
-def _whole(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 class Optimizer:
@@ -53,8 +38,8 @@ class Optimizer:
         _check(all(isinstance(p, Tensor) and p.requires_grad for p in self.params),
                "optimizer parameters must be Tensors with requires_grad=True "
                "(pass model.parameters())")
-        _check(_real(lr) and lr > 0, f"learning rate must be > 0 (a finite number), got "
-                                     f"{_shown(lr)}")
+        _check(is_real(lr) and lr > 0, f"learning rate must be > 0 (a finite number), got "
+                                     f"{shown(lr)}")
         self.lr = float(lr)
         self.state = [{} for _ in self.params]
 
@@ -79,9 +64,9 @@ class Optimizer:
     def load_state_dict(self, state):
         _check(isinstance(state, Mapping) and "lr" in state and "state" in state,
                f"optimizer state must be a dict with 'lr' and 'state' (as state_dict() gives), "
-               f"got {sorted(map(str, state)) if isinstance(state, Mapping) else _shown(state)}")
-        _check(_real(state["lr"]) and state["lr"] > 0,
-               f"optimizer state: learning rate must be > 0, got {_shown(state['lr'])}")
+               f"got {sorted(map(str, state)) if isinstance(state, Mapping) else shown(state)}")
+        _check(is_real(state["lr"]) and state["lr"] > 0,
+               f"optimizer state: learning rate must be > 0, got {shown(state['lr'])}")
         _check(isinstance(state["state"], (list, tuple)),
                f"optimizer state: 'state' must be a list of per-parameter dicts, got "
                f"{type(state['state']).__name__}")
@@ -97,15 +82,15 @@ class Optimizer:
                    f"{sorted(map(str, buffers))}")
             for key, value in buffers.items():
                 if key == "step":
-                    _check(_whole(value) and value >= 0, f"optimizer state of parameter {i}: "
-                           f"step must be an integer >= 0, got {_shown(value)}")
+                    _check(is_whole(value) and value >= 0, f"optimizer state of parameter {i}: "
+                           f"step must be an integer >= 0, got {shown(value)}")
                     continue
                 _check(isinstance(value, np.ndarray) and value.dtype.kind == "f"
                        and value.shape == p.shape,
                        f"optimizer state of parameter {i}: expected {key} as a float array of "
                        f"the parameter's shape {p.shape}, got "
                        + (f"{value.dtype} {value.shape}" if isinstance(value, np.ndarray)
-                          else _shown(value)))
+                          else shown(value)))
                 _check(np.isfinite(value).all() and (key != "s" or (value >= 0).all()),
                        f"optimizer state of parameter {i}: {key} holds NaN, Inf"
                        + (" or negative values" if key == "s" else " values")
@@ -121,10 +106,10 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(params, lr)
-        _check(_real(momentum) and 0 <= momentum < 1,
-               f"momentum must be in [0, 1), got {_shown(momentum)}")
-        _check(_real(weight_decay) and weight_decay >= 0,
-               f"weight_decay must be >= 0 (a finite number), got {_shown(weight_decay)}")
+        _check(is_real(momentum) and 0 <= momentum < 1,
+               f"momentum must be in [0, 1), got {shown(momentum)}")
+        _check(is_real(weight_decay) and weight_decay >= 0,
+               f"weight_decay must be >= 0 (a finite number), got {shown(weight_decay)}")
         _check(not nesterov or momentum > 0, "Nesterov momentum needs momentum > 0")
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
 
@@ -154,11 +139,11 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr)
         _check(isinstance(betas, (tuple, list)) and len(betas) == 2
-               and all(_real(b) and 0 <= b < 1 for b in betas),
-               f"betas must be a pair (β1, β2) of numbers in [0, 1), got {_shown(betas)}")
-        _check(_real(eps) and eps > 0, f"eps must be > 0 (a finite number), got {_shown(eps)}")
-        _check(_real(weight_decay) and weight_decay >= 0,
-               f"weight_decay must be >= 0 (a finite number), got {_shown(weight_decay)}")
+               and all(is_real(b) and 0 <= b < 1 for b in betas),
+               f"betas must be a pair (β1, β2) of numbers in [0, 1), got {shown(betas)}")
+        _check(is_real(eps) and eps > 0, f"eps must be > 0 (a finite number), got {shown(eps)}")
+        _check(is_real(weight_decay) and weight_decay >= 0,
+               f"weight_decay must be >= 0 (a finite number), got {shown(weight_decay)}")
         self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
 
     def _update(self, theta, grad, state):
@@ -197,10 +182,10 @@ class LRScheduler:
         return {"base_lr": self.base_lr, "epoch": self.epoch}
 
     def load_state_dict(self, state):
-        _check(isinstance(state, Mapping) and _real(state.get("base_lr"))
-               and _whole(state.get("epoch")) and state["epoch"] >= 0,
+        _check(isinstance(state, Mapping) and is_real(state.get("base_lr"))
+               and is_whole(state.get("epoch")) and state["epoch"] >= 0,
                f"schedule state must be a dict with a number 'base_lr' and an integer 'epoch' "
-               f">= 0 (as state_dict() gives), got {_shown(state)}")
+               f">= 0 (as state_dict() gives), got {shown(state)}")
         self.base_lr, self.epoch = state["base_lr"], state["epoch"]
         self.optimizer.lr = self.lr_at(self.epoch)
 
@@ -209,7 +194,7 @@ class ExponentialLR(LRScheduler):
     """lr = base · γ^epoch: the course's `learning_rate_decay`."""
 
     def __init__(self, optimizer, gamma):
-        _check(_real(gamma) and 0 < gamma <= 1, f"gamma must be in (0, 1], got {_shown(gamma)}")
+        _check(is_real(gamma) and 0 < gamma <= 1, f"gamma must be in (0, 1], got {shown(gamma)}")
         super().__init__(optimizer)
         self.gamma = gamma
 
@@ -221,9 +206,9 @@ class StepLR(LRScheduler):
     """lr = base · γ^⌊epoch / step_size⌋."""
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        _check(_whole(step_size) and step_size >= 1,
-               f"step_size must be an integer >= 1, got {_shown(step_size)}")
-        _check(_real(gamma) and 0 < gamma <= 1, f"gamma must be in (0, 1], got {_shown(gamma)}")
+        _check(is_whole(step_size) and step_size >= 1,
+               f"step_size must be an integer >= 1, got {shown(step_size)}")
+        _check(is_real(gamma) and 0 < gamma <= 1, f"gamma must be in (0, 1], got {shown(gamma)}")
         super().__init__(optimizer)
         self.step_size, self.gamma = step_size, gamma
 
@@ -235,9 +220,9 @@ class CosineAnnealingLR(LRScheduler):
     """lr = η_min + (base − η_min)(1 + cos(π·epoch / T_max)) / 2, held at η_min after T_max."""
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
-        _check(_whole(T_max) and T_max >= 1, f"T_max must be an integer >= 1, got {_shown(T_max)}")
-        _check(_real(eta_min) and eta_min >= 0,
-               f"eta_min must be >= 0 (a finite number), got {_shown(eta_min)}")
+        _check(is_whole(T_max) and T_max >= 1, f"T_max must be an integer >= 1, got {shown(T_max)}")
+        _check(is_real(eta_min) and eta_min >= 0,
+               f"eta_min must be >= 0 (a finite number), got {shown(eta_min)}")
         super().__init__(optimizer)
         self.T_max, self.eta_min = T_max, eta_min
 

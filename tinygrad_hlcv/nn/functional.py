@@ -7,6 +7,7 @@ in-place bias add, softmax and cross-entropy are one pass that also leaves
 import numpy as np
 
 from .. import kernels
+from ..convert import is_real, shown
 from ..errors import ConfigError, DTypeError, LabelError, ShapeError
 from ..random import default_generator
 from ..tensor import Function, ScaledGrad, Tensor
@@ -151,27 +152,16 @@ def relu(x):
 
 
 def leaky_relu(x, negative_slope=0.01):
-    if not _is_real(negative_slope):
+    if not is_real(negative_slope):
         raise ConfigError(f"LeakyReLU: negative_slope must be a finite number, got "
-                          f"{_shown(negative_slope)}")
+                          f"{shown(negative_slope)}")
     return LeakyReLUFunction.apply(_as_tensor(x, "leaky_relu"), negative_slope=negative_slope)
 
 
-def _is_real(value):
-    """A finite real number (Python or NumPy scalar), not a bool."""
-    return (isinstance(value, (int, float, np.integer, np.floating))
-            and not isinstance(value, (bool, np.bool_)) and bool(np.isfinite(value)))
-
-
-def _shown(value):
-    """A value for a message: numbers as they print, anything else as its repr."""
-    return str(value) if _is_real(value) else repr(value)
-
-
 def check_dropout_p(p):
-    if not _is_real(p) or not 0 <= p < 1:
+    if not is_real(p) or not 0 <= p < 1:
         raise ConfigError(f"Dropout: p is the probability of dropping a unit and must be a "
-                          f"number in [0, 1), got {_shown(p)}")
+                          f"number in [0, 1), got {shown(p)}")
 
 
 def dropout_mask(shape, p, generator=None):
@@ -247,7 +237,7 @@ def l2_penalty(weights, lam):
     if not weights:
         raise ConfigError("l2_penalty: no weights given; expected at least one weight tensor "
                           "(a model with a Linear layer)")
-    if not _is_real(lam) or lam < 0:
+    if not is_real(lam) or lam < 0:
         raise ConfigError(f"l2_penalty: the strength λ must be a finite number >= 0, got "
-                          f"{_shown(lam)}")
+                          f"{shown(lam)}")
     return L2PenaltyFunction.apply(*weights, lam=float(lam))

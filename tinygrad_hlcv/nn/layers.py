@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from ..convert import is_real, is_whole, shown, with_article
 from ..dtypes import check_float_dtype, get_default_dtype
 from ..errors import ConfigError
 from ..random import default_generator
@@ -21,13 +22,12 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, *, init_std=None, dtype=None,
                  generator=None):
-        if not all(isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_))
-                   and n >= 1 for n in (in_features, out_features)):
+        if not all(is_whole(n) and n >= 1 for n in (in_features, out_features)):
             raise ConfigError(f"Linear({in_features!r}, {out_features!r}): sizes must be positive "
                               "integers")
-        if init_std is not None and not (F._is_real(init_std) and init_std >= 0):
+        if init_std is not None and not (is_real(init_std) and init_std >= 0):
             raise ConfigError(f"Linear: init_std must be a finite number >= 0 (or None for the "
-                              f"default init), got {F._shown(init_std)}")
+                              f"default init), got {shown(init_std)}")
         if generator is not None and not all(hasattr(generator, name) for name in
                                              ("uniform", "standard_normal")):
             raise ConfigError(f"Linear: generator must be a numpy.random.Generator "
@@ -70,9 +70,9 @@ class LeakyReLU(Module):
     """z if z > 0 else negative_slope·z (derivative negative_slope at z = 0, as PyTorch)."""
 
     def __init__(self, negative_slope=0.01):
-        if not F._is_real(negative_slope):
+        if not is_real(negative_slope):
             raise ConfigError(f"LeakyReLU: negative_slope must be a finite number, got "
-                              f"{F._shown(negative_slope)}")
+                              f"{shown(negative_slope)}")
         self.negative_slope = float(negative_slope)
 
     def forward(self, x):
@@ -110,7 +110,7 @@ class Sequential(Module):
     def __init__(self, *layers):
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
-                raise ConfigError(f"Sequential: item {i} is {_a(type(layer).__name__)}, "
+                raise ConfigError(f"Sequential: item {i} is {with_article(type(layer).__name__)}, "
                                   "expected a Module (a layer)")
             setattr(self, str(i), layer)
         self._length = len(layers)
@@ -130,11 +130,6 @@ class Sequential(Module):
         for layer in self:
             x = layer(x)
         return x
-
-
-def _a(noun):
-    """The noun with its indefinite article, for messages."""
-    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def linear_layers(model):
