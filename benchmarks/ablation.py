@@ -123,18 +123,18 @@ def main(argv=None):
         args.dtypes = ["float32"]
     how, _limiter = pin_threads(args.threads)
     from tinygrad_hlcv import optim
-    from tinygrad_hlcv.nn import functional as F
+    from tinygrad_hlcv import fused
     no_sgd = [(optim.SGD, "_update", _old_sgd_update)]
-    no_fold = [(F.L2PenaltyFunction, "backward", _old_l2_backward),
-               (F.LinearFunction, "fresh_grads", False)]
+    no_fold = [(fused.L2Penalty, "backward", _old_l2_backward),
+               (fused.Linear, "fresh_grads", False)]
     contenders = [("tinygrad_hlcv", st.make_tinygrad),
                   ("no fused SGD", _patched(no_sgd)),
                   ("no L2 fold", _patched(no_fold)),
                   ("neither", _patched(no_sgd + no_fold)),
                   ("numpy-ref", st.make_numpy_reference)]
     if "--experiments" in argv:
-        reuse = [(F.LinearFunction, "backward",
-                  _make_reused_dw_backward(F.LinearFunction.backward))]
+        reuse = [(fused.Linear, "backward",
+                  _make_reused_dw_backward(fused.Linear.backward))]
         contenders.insert(4, ("+ reused dW buffers", _patched(reuse)))
         contenders.insert(5, ("+ parallel weight passes", _patched(_parallel_weight_passes())))
     for rev in args.baseline:

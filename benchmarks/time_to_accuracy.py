@@ -57,7 +57,7 @@ def warm_up(cifar_mlp, config, in_features, loss_fn):
     Leaves the framework's random state as it found it."""
     import numpy as np
     from tinygrad_hlcv.random import default_generator
-    from tinygrad_hlcv.train import Trainer, evaluate
+    from tinygrad_hlcv.training import Trainer, evaluate
 
     state = default_generator().bit_generator.state
     started = time.perf_counter()
@@ -85,7 +85,7 @@ class _FixedBatch:
 
 def time_one_seed(cifar_mlp, config, args):
     from tinygrad_hlcv import nn
-    from tinygrad_hlcv.train import Trainer, evaluate
+    from tinygrad_hlcv.training import Trainer, evaluate
 
     started = time.perf_counter()
     splits, X_train, batches, iterations, per_epoch = cifar_mlp.prepare_data(

@@ -19,10 +19,10 @@ import time
 
 import tinygrad_hlcv as tg
 from tinygrad_hlcv import nn, optim
-from tinygrad_hlcv.checkpoint import atomic_write_text
+from tinygrad_hlcv.training.checkpoint import atomic_write_text
 from tinygrad_hlcv.data import BatchIterator, prepare_cifar10
-from tinygrad_hlcv.plots import plot_training, plot_weight_grid
-from tinygrad_hlcv.train import evaluate, fit
+from tinygrad_hlcv.training.plots import plot_training, plot_weight_grid
+from tinygrad_hlcv.training import evaluate, fit
 
 # The derivation's reference configurations (course reports), plus our own recipe.
 PRESETS = {

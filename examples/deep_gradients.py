@@ -13,7 +13,7 @@ import numpy as np
 
 import tinygrad_hlcv as tg
 from tinygrad_hlcv import Tensor, nn, reference
-from tinygrad_hlcv.gradcheck import (autodiff_grads, compare_grads, derivation_names,
+from tinygrad_hlcv.gradcheck import (autodiff_grads, compare_grads,
                                      format_errors, gradcheck)
 
 BATCH, INPUTS, CLASSES, REG, P_DROP, SEED = 8, 6, 4, 0.01, 0.3, 0
@@ -56,7 +56,7 @@ def check(depth, activation, p_drop):
 
     loss()
     masks = [m.last_mask for m in model if isinstance(m, nn.Dropout)] or None
-    params = derivation_names(model)
+    params = nn.derivation_names(model)
     linears = nn.linear_layers(model)
     _, ref = reference.mlp_loss_and_grads(
         X, y, [m.weight.data for m in linears], [m.bias.data for m in linears],

@@ -23,8 +23,8 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from tinygrad_hlcv.checkpoint import atomic_write_text
-from tinygrad_hlcv.plots import plot_sweep
+from tinygrad_hlcv.training.checkpoint import atomic_write_text
+from tinygrad_hlcv.training.plots import plot_sweep
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULT_COLUMNS = ["val_acc", "test_acc", "test_acc_first_1000", "train_seconds"]

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 
 import tinygrad_hlcv as tg  # noqa: E402
 from tinygrad_hlcv import Tensor, nn, optim, reference  # noqa: E402
-from tinygrad_hlcv.gradcheck import (autodiff_grads, compare_grads, derivation_names,  # noqa: E402
+from tinygrad_hlcv.gradcheck import (autodiff_grads, compare_grads,  # noqa: E402
                                      format_errors, gradcheck)
 
 INPUT_SIZE, HIDDEN_SIZE, NUM_CLASSES, NUM_INPUTS = 4, 10, 3, 5
@@ -54,7 +54,7 @@ def main():
         print("scores:\n", model(Tensor(X)).numpy())
     print(f"loss (with L2, reg={REG}): {loss().item():.12f}")
 
-    params = derivation_names(model)
+    params = nn.derivation_names(model)
     weights = [params[f"W{i}"].data for i in (1, 2)]
     biases = [params[f"b{i}"].data for i in (1, 2)]
     ref_loss, ref_grads = reference.mlp_loss_and_grads(X, y, weights, biases, reg=REG)

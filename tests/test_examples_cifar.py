@@ -13,7 +13,7 @@ import pytest
 
 from cifar_fakes import command, load_example, read_json
 from tinygrad_hlcv import nn, optim
-from tinygrad_hlcv.checkpoint import load_checkpoint
+from tinygrad_hlcv.training.checkpoint import load_checkpoint
 from tinygrad_hlcv.data import cifar10 as cifar_mod
 
 TIMEOUT = 120

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tinygrad_hlcv import Tensor, detect_anomaly, kernels, nn, optim
-from tinygrad_hlcv.tensor import ScaledGrad
+from tinygrad_hlcv.engine import ScaledGrad
 
 DTYPES = [np.float32, np.float64]
 
@@ -115,7 +115,7 @@ def test_l2_gradient_joins_the_linear_gradient_exactly(dtype, kernel_set):
 
 def test_weight_only_in_the_penalty_gets_2_lambda_w():
     w = Tensor(np.arange(6, dtype=np.float32).reshape(2, 3), requires_grad=True)
-    nn.functional.l2_penalty([w], 0.5).backward()
+    nn.l2_penalty([w], 0.5).backward()
     np.testing.assert_array_equal(w.grad, w.data * np.float32(1.0))
     assert w.grad is not w.data and not np.shares_memory(w.grad, w.data)
 

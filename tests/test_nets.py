@@ -105,17 +105,17 @@ def check_net(sizes, activation, p, batch, seed, slope=0.1, reg=REG, require=Non
     assert ok, "fixed draw badly conditioned for central differences"
     assert value == pytest.approx(ref_loss, rel=LOSS_RTOL)
 
-    auto = autodiff_grads(loss, model)
+    auto = autodiff_grads(loss, nn.derivation_names(model))
     assert list(auto) == [f"{k}{i}" for i in range(1, len(sizes)) for k in "Wb"]
     for name, g in auto.items():
         assert g.dtype == np.float64 and g.shape == ref[name].shape
     closed = compare_grads(auto, {k: ref[k] for k in auto})
     assert max(closed.values()) <= CLOSED_FORM_TOL, closed
 
-    numerical = gradcheck(loss, model, h=H, order=ORDER, tol=NUMERICAL_TOL, verbose=False)
+    numerical = gradcheck(loss, nn.derivation_names(model), h=H, order=ORDER, tol=NUMERICAL_TOL, verbose=False)
     assert max(numerical.values()) <= NUMERICAL_TOL, numerical
     ref_vs_num = compare_grads({k: ref[k] for k in auto},
-                               numerical_grads(loss, model, h=H, order=ORDER))
+                               numerical_grads(loss, nn.derivation_names(model), h=H, order=ORDER))
     assert max(ref_vs_num.values()) <= NUMERICAL_TOL, ref_vs_num
     # the check ran on a real gradient, not on an all-zero one
     assert max(np.abs(g).max() for g in auto.values()) > 1e-3
@@ -155,7 +155,7 @@ def test_dropout_masks_are_really_used():
     rng = np.random.default_rng(4)
     X, y = rng.standard_normal((6, 5)), rng.integers(0, 3, 6)
     loss = make_loss(model, X, y)
-    auto = autodiff_grads(loss, model)
+    auto = autodiff_grads(loss, nn.derivation_names(model))
     masks = dropout_masks(model)
     assert all(0 < m.mean() < 1 for m in masks)
     linears = nn.linear_layers(model)
@@ -172,7 +172,7 @@ def test_eval_mode_matches_the_reference_without_dropout():
     model = build(sizes, "leaky_relu", 0.5, seed=5).eval()
     rng = np.random.default_rng(6)
     X, y = rng.standard_normal((6, 5)), rng.integers(0, 3, 6)
-    auto = autodiff_grads(make_loss(model, X, y), model)
+    auto = autodiff_grads(make_loss(model, X, y), nn.derivation_names(model))
     linears = nn.linear_layers(model)
     ref_loss, ref = reference.mlp_loss_and_grads(
         X, y, [m.weight.data for m in linears], [m.bias.data for m in linears],
@@ -195,7 +195,8 @@ def test_float32_gradients_close_to_float64(activation, p):
     loss64 = make_loss(model64, X32.astype(np.float64), y)
     assert loss32().dtype == np.float32 and loss64().dtype == np.float64
     assert loss32().item() == pytest.approx(loss64().item(), rel=1e-5)
-    g32, g64 = autodiff_grads(loss32, model32), autodiff_grads(loss64, model64)
+    g32, g64 = (autodiff_grads(loss32, nn.derivation_names(model32)),
+                autodiff_grads(loss64, nn.derivation_names(model64)))
     for name in g64:
         assert g32[name].dtype == np.float32
         scale = np.abs(g64[name]).max()

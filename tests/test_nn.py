@@ -468,5 +468,5 @@ def test_l2_penalty_value_and_gradient_weights_only():
 
 def test_l2_penalty_gradient_matches_numerical():
     rng = np.random.default_rng(6)
-    assert_grads_match(lambda a, b: F.l2_penalty([a, b], 0.3),
+    assert_grads_match(lambda a, b: nn.l2_penalty([a, b], 0.3),
                        [rng.standard_normal((3, 2)), rng.standard_normal((2, 4))])

@@ -19,7 +19,7 @@ KINK = 1e-2                                 # relu / leaky inputs keep this far 
 
 def test_assert_grads_match_can_fail():
     """The checker these tests rely on rejects a wrong gradient."""
-    from tinygrad_hlcv.tensor import Function
+    from tinygrad_hlcv.engine import Function
 
     class WrongSquare(Function):
         def forward(self, a):

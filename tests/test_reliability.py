@@ -24,11 +24,11 @@ import pytest
 import tinygrad_hlcv as tg
 from cifar_fakes import command, load_example, mlp, read_json, write_fake_cifar
 from tinygrad_hlcv import Tensor, detect_anomaly, kernels, nn, optim, reference
-from tinygrad_hlcv.checkpoint import load_checkpoint
+from tinygrad_hlcv.training.checkpoint import load_checkpoint
 from tinygrad_hlcv.data import BatchIterator, DataError, download_cifar10, load_cifar10
 from tinygrad_hlcv.errors import (AnomalyError, ConfigError, DTypeError, GraphError, LabelError,
                                   ShapeError, TinygradError)
-from tinygrad_hlcv.train import DivergedError, fit
+from tinygrad_hlcv.training import DivergedError, fit
 
 TIMEOUT = 120
 SMALL = ["--num-train", "150", "--num-val", "50", "--batch-size", "20", "--hidden", "16",

@@ -11,14 +11,14 @@ import pytest
 
 import tinygrad_hlcv as tg
 from cifar_fakes import mlp
-from tinygrad_hlcv import checkpoint as checkpoint_mod
+from tinygrad_hlcv.training import checkpoint as checkpoint_mod
 from tinygrad_hlcv import nn, optim
-from tinygrad_hlcv.checkpoint import (CheckpointError, atomic_path, atomic_write_text,
+from tinygrad_hlcv.training.checkpoint import (CheckpointError, atomic_path, atomic_write_text,
                                       load_checkpoint, save_checkpoint)
 from tinygrad_hlcv.data import BatchIterator
 from tinygrad_hlcv.errors import ConfigError, TinygradError
-from tinygrad_hlcv.tensor import Tensor, is_grad_enabled
-from tinygrad_hlcv.train import DivergedError, evaluate, fit, predict
+from tinygrad_hlcv.engine import Tensor, is_grad_enabled
+from tinygrad_hlcv.training import DivergedError, evaluate, fit, predict
 
 
 # ----------------------------------------------------------------- helpers

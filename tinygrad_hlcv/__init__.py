@@ -6,7 +6,7 @@ from . import errors, kernels, nn, optim
 from .dtypes import get_default_dtype, set_default_dtype
 from .gradcheck import gradcheck, numerical_grad
 from .random import manual_seed
-from .tensor import Tensor, detect_anomaly, is_grad_enabled, no_grad
+from .engine import Tensor, detect_anomaly, is_grad_enabled, no_grad
 
 __version__ = "0.1.0"
 __all__ = ["Tensor", "nn", "optim", "gradcheck", "numerical_grad", "no_grad", "detect_anomaly",

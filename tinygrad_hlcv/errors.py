@@ -33,3 +33,8 @@ class ConfigError(TinygradError, ValueError):
 
 class AnomalyError(TinygradError, FloatingPointError):
     """An op produced NaN or Inf while anomaly detection was on."""
+
+
+class IndexingError(ShapeError, IndexError):
+    """An index that does not fit a tensor's shape. Also an IndexError, so that Python's
+    iteration protocol (`for row in t`, `list(t)`) stops at the end."""

@@ -7,9 +7,7 @@ In float64 a correct gradient gives about 1e-8 or less; 1e-4 or worse is a bug.
 """
 import numpy as np
 
-from .nn.layers import linear_layers
-from .nn.module import Module
-from .tensor import Tensor, no_grad
+from .engine import Tensor, no_grad
 
 
 class GradcheckError(AssertionError):
@@ -77,19 +75,9 @@ def format_errors(errors, against=""):
                      for name, err in errors.items())
 
 
-def derivation_names(model):
-    """A model's parameters named as in the derivation: {'W1': ..., 'b1': ..., 'W2': ...}."""
-    named = {}
-    for i, layer in enumerate(linear_layers(model), start=1):
-        named[f"W{i}"] = layer.weight
-        if layer.bias is not None:
-            named[f"b{i}"] = layer.bias
-    return named
-
-
 def _named_tensors(inputs):
-    if isinstance(inputs, Module):
-        return derivation_names(inputs)
+    if hasattr(inputs, "named_parameters"):  # a Module: all its parameters, by dotted name
+        return dict(inputs.named_parameters())
     if isinstance(inputs, dict):
         return dict(inputs)
     if isinstance(inputs, Tensor):
@@ -117,7 +105,8 @@ def numerical_grads(f, inputs, h=1e-5, order=2):
 def gradcheck(f, inputs, *, h=1e-5, order=2, tol=1e-7, verbose=True):
     """Compare autodiff with central differences for every input of the scalar `f()`.
 
-    `inputs` is a Module (its Linear layers' W1, b1, ...), a dict name → Tensor, or a
+    `inputs` is a Module (each parameter, named as in `named_parameters()`; for the
+    derivation's W1, b1, ... pass `nn.derivation_names(model)`), a dict name → Tensor, or a
     list of Tensors; `f` takes no arguments and recomputes the loss from them (seed any
     dropout inside it, so each call draws the same masks). Use float64; `h` and
     `order` are `numerical_grad`'s. Prints the

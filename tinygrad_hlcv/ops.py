@@ -6,29 +6,21 @@ Backward passes never write into `g`: one gradient array may be handed to severa
 """
 import numpy as np
 
-from .errors import DTypeError, ShapeError
-from .tensor import Function, Tensor
+from .engine import Function, Tensor
+from .errors import ShapeError
 
 
-def _elementwise(symbol, fn, *arrays):
-    """fn(*arrays), with NumPy's broadcasting and dtype errors said in our words."""
-    try:
-        return fn(*arrays)
-    except ValueError:
-        raise ShapeError(f"{symbol}: cannot broadcast shapes "
-                         f"{' and '.join(str(a.shape) for a in arrays)}; expected equal sizes "
-                         "or a size of 1 in each trailing axis (NumPy broadcasting)") from None
-    except TypeError:  # NumPy refuses '-' on bools
-        raise DTypeError(f"{symbol}: not defined for dtype "
-                         f"{' and '.join(str(a.dtype) for a in arrays)}; convert bool tensors "
-                         "to numbers first (dtype=np.float32)") from None
+BROADCASTABLE = ("shapes that broadcast (NumPy broadcasting: in each trailing axis equal "
+                 "sizes, or a size of 1) and numeric dtypes")
 
 
 class Add(Function):
     """z = a + b;  dz/da = dz/db = 1."""
 
+    expected = BROADCASTABLE
+
     def forward(self, a, b):
-        return _elementwise("a + b", np.add, a, b)
+        return a + b
 
     def backward(self, g):
         return g, g
@@ -37,8 +29,10 @@ class Add(Function):
 class Sub(Function):
     """z = a - b;  dz/da = 1, dz/db = -1."""
 
+    expected = BROADCASTABLE
+
     def forward(self, a, b):
-        return _elementwise("a - b", np.subtract, a, b)
+        return a - b
 
     def backward(self, g):
         return g, (-g if self.needs_input_grad[1] else None)
@@ -47,9 +41,11 @@ class Sub(Function):
 class Mul(Function):
     """z = a b;  dz/da = b, dz/db = a."""
 
+    expected = BROADCASTABLE
+
     def forward(self, a, b):
         self.a, self.b = a, b
-        return _elementwise("a * b", np.multiply, a, b)
+        return a * b
 
     def backward(self, g):
         return (g * self.b if self.needs_input_grad[0] else None,
@@ -59,9 +55,11 @@ class Mul(Function):
 class Div(Function):
     """z = a / b;  dz/da = 1/b, dz/db = -a/b²."""
 
+    expected = BROADCASTABLE
+
     def forward(self, a, b):
         self.a, self.b = a, b
-        return _elementwise("a / b", np.true_divide, a, b)
+        return a / b
 
     def backward(self, g):
         ga = g / self.b
@@ -73,7 +71,7 @@ class Neg(Function):
     """z = -a."""
 
     def forward(self, a):
-        return _elementwise("-a", np.negative, a)
+        return np.negative(a)
 
     def backward(self, g):
         return -g
@@ -115,10 +113,9 @@ class Log(Function):
 class MatMul(Function):
     """Z = A B for 2-D A (n×k), B (k×m);  dA = G Bᵀ, dB = Aᵀ G."""
 
+    expected = "2-D (n, k) @ (k, m)"
+
     def forward(self, a, b):
-        if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-            raise ShapeError(f"matmul: cannot multiply shapes {a.shape} and {b.shape}; "
-                             "expected 2-D (n, k) @ (k, m)")
         self.a, self.b = a, b
         return a @ b
 
@@ -152,10 +149,9 @@ class Max(Function):
     """z = max a over `axis`; the gradient goes to the maximal entries, split evenly
     between ties (as `torch.amax`)."""
 
+    expected = "a non-empty tensor"
+
     def forward(self, a, axis=None, keepdims=False):
-        if a.size == 0:
-            raise ShapeError(f"max() of an empty tensor of shape {a.shape}; expected at least "
-                             "one element")
         self.axis, self.keepdims = axis, keepdims
         out = np.asarray(a.max(axis=axis, keepdims=keepdims))
         top = out if keepdims else _restore_reduced_axes(out, a.shape, axis, keepdims)
@@ -169,14 +165,13 @@ class Max(Function):
 
 
 class Reshape(Function):
+    """z = a with a new shape; backward reshapes the gradient back."""
+
+    expected = "sizes whose product is the number of elements (one of them may be -1)"
+
     def forward(self, a, shape):
         self.shape = a.shape
-        try:
-            return a.reshape(shape)
-        except (ValueError, OverflowError):
-            raise ShapeError(f"reshape: cannot reshape a tensor of shape {a.shape} "
-                             f"({a.size} elements) into {tuple(shape)}; expected sizes whose "
-                             f"product is {a.size} (one of them may be -1)") from None
+        return a.reshape(shape)
 
     def backward(self, g):
         return g.reshape(self.shape)
@@ -198,14 +193,12 @@ class GetItem(Function):
     """z = a[index] for slices and integer arrays; the gradient is scattered back,
     adding where an integer index repeats an entry."""
 
+    expected = "indices that fit the shape (integers, slices, None, ..., integer or bool arrays)"
+
     def forward(self, a, index):
         self.shape, self.dtype = a.shape, a.dtype
         self.index = _plain_index(index)
-        try:
-            return np.asarray(a[self.index])
-        except (IndexError, TypeError, ValueError) as err:
-            expected = "" if "valid indices" in str(err) else "; expected indices that fit it"
-            raise ShapeError(f"indexing a tensor of shape {a.shape}: {err}{expected}") from None
+        return np.asarray(a[self.index])
 
     def backward(self, g):
         full = np.zeros(self.shape, dtype=g.dtype)
@@ -218,3 +211,11 @@ def _plain_index(index):
     if isinstance(index, tuple):
         return tuple(i.data if isinstance(i, Tensor) else i for i in index)
     return index.data if isinstance(index, Tensor) else index
+
+
+def matmul(a, b):
+    """a @ b for 2-D tensors, after checking that the shapes fit."""
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ShapeError(f"matmul: cannot multiply shapes {a.shape} and {b.shape}; "
+                         "expected 2-D (n, k) @ (k, m)")
+    return MatMul.apply(a, b)

@@ -16,7 +16,7 @@ import numpy as np
 from . import kernels
 from .convert import is_real, is_whole, shown
 from .errors import ConfigError
-from .tensor import Tensor
+from .engine import Tensor
 
 
 def _check(condition, message):

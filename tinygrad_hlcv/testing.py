@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from .gradcheck import GradcheckError, format_errors, max_relative_error, numerical_grad
-from .tensor import Tensor, no_grad
+from .engine import Tensor, no_grad
 
 
 def values(low=-3.0, high=3.0, margin=0.0):

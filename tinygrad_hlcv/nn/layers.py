@@ -7,7 +7,7 @@ from ..convert import is_real, is_whole, shown, with_article
 from ..dtypes import check_float_dtype, get_default_dtype
 from ..errors import ConfigError
 from ..random import default_generator
-from ..tensor import Tensor
+from ..engine import Tensor
 from . import functional as F
 from .module import Module
 
@@ -143,3 +143,12 @@ def linear_layers(model):
         stack.extend(child for _, child in reversed(module.children()))
     return found
 
+
+def derivation_names(model):
+    """A model's parameters named as in the derivation: {'W1': ..., 'b1': ..., 'W2': ...}."""
+    named = {}
+    for i, layer in enumerate(linear_layers(model), start=1):
+        named[f"W{i}"] = layer.weight
+        if layer.bias is not None:
+            named[f"b{i}"] = layer.bias
+    return named

@@ -1,4 +1,7 @@
 """The training objective: softmax cross-entropy, and the L2 penalty on weights."""
+from .. import fused
+from ..convert import is_real, shown
+from ..errors import ConfigError
 from . import functional as F
 from .layers import linear_layers
 from .module import Module
@@ -15,8 +18,18 @@ class SoftmaxCrossEntropy(Module):
         return F.softmax_cross_entropy(logits, labels)
 
 
-def l2_penalty(model, lam):
-    """λ Σ_l ‖W_l‖²_F over the weights of every Linear layer of `model` (not biases),
-    as a Tensor: add it to the data loss to get the derivation's J~."""
-    weights = [layer.weight for layer in linear_layers(model)]
-    return F.l2_penalty(weights, lam)
+def l2_penalty(weights, lam):
+    """λ Σ_l ‖W_l‖²_F as a Tensor: add it to the data loss to get the derivation's J~.
+
+    `weights` is a model, whose Linear layers' weights (not biases) are meant, or
+    the weight tensors themselves."""
+    if isinstance(weights, Module):
+        weights = [layer.weight for layer in linear_layers(weights)]
+    weights = list(weights)
+    if not weights:
+        raise ConfigError("l2_penalty: no weights given; expected at least one weight tensor "
+                          "(a model with a Linear layer)")
+    if not is_real(lam) or lam < 0:
+        raise ConfigError(f"l2_penalty: the strength λ must be a finite number >= 0, got "
+                          f"{shown(lam)}")
+    return fused.L2Penalty.apply(*weights, lam=float(lam))

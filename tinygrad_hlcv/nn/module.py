@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..errors import ShapeError
-from ..tensor import Tensor
+from ..engine import Tensor
 
 
 class Module:

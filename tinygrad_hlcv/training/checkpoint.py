@@ -9,7 +9,7 @@ import contextlib
 import os
 import pickle
 
-from .errors import TinygradError
+from ..errors import TinygradError
 
 CHECKPOINT_VERSION = 1
 

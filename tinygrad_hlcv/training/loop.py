@@ -19,10 +19,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .errors import ConfigError, TinygradError
-from .nn.loss import l2_penalty
-from .random import default_generator
-from .tensor import Tensor, no_grad
+from ..errors import ConfigError, TinygradError
+from ..nn.loss import l2_penalty
+from ..random import default_generator
+from ..engine import Tensor, no_grad
 
 TRAIN_ACCURACY_SUBSET = 1000
 

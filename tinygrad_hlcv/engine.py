@@ -2,9 +2,12 @@
 
 Every op result remembers the `Function` that made it (`_ctx`), and the
 Function remembers its inputs. `backward()` walks that graph from the output
-to the leaves in reverse topological order, iteratively (a 10,000-op chain
-needs no recursion), asks each Function for the gradients of its inputs, and
-adds the leaves' gradients into their `.grad`, as PyTorch does.
+to the leaves in reverse topological order, asks each Function for the
+gradients of its inputs, sums them per input (`GradientSum`), and adds the
+leaves' sums into their `.grad`, as PyTorch does.
+
+This module holds only that machinery; the ops live in `ops.py` (primitive)
+and `fused.py` (the layers' fused ops), which it imports at the bottom.
 """
 import contextlib
 import numbers
@@ -15,7 +18,8 @@ import numpy as np
 from . import kernels
 from .convert import normalize_axis, to_array
 from .dtypes import get_default_dtype
-from .errors import AnomalyError, ConfigError, DTypeError, GraphError, ShapeError
+from .errors import (AnomalyError, ConfigError, DTypeError, GraphError, IndexingError,
+                     ShapeError, TinygradError)
 
 _grad_enabled = True
 _anomaly_mode = False
@@ -33,6 +37,7 @@ def no_grad():
 
 
 def is_grad_enabled():
+    """Whether ops record a graph now (False inside `no_grad()`)."""
     return _grad_enabled
 
 
@@ -47,16 +52,6 @@ def detect_anomaly():
         yield
     finally:
         _anomaly_mode = previous
-
-
-def _check_finite(array, what):
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        bad_mask = ~np.isfinite(array)
-        bad = "NaN" if np.isnan(array).any() else "Inf"
-        first = tuple(int(i) for i in np.argwhere(bad_mask)[0])
-        raise AnomalyError(f"{what} produced {bad} in {int(bad_mask.sum())} of {array.size} "
-                           f"entries (first at index {first}, shape {array.shape}); expected "
-                           "finite values: check that op's inputs")
 
 
 class Tensor:
@@ -91,6 +86,7 @@ class Tensor:
         return self.data
 
     def item(self):
+        """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
             raise ShapeError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.item()
@@ -131,73 +127,36 @@ class Tensor:
         if not self.requires_grad:
             raise GraphError("backward() needs a tensor that requires grad: no input of the "
                              "computation had requires_grad=True (or it ran under no_grad)")
+        run_backward(self, self._seed_gradient(grad), retain_graph)
+
+    def _seed_gradient(self, grad):
+        """The gradient backward() starts from, as a new array of self's shape and dtype."""
         if grad is None:
             if self.data.size != 1:
                 raise GraphError(f"backward() without a gradient needs a scalar, got shape "
                                  f"{self.shape}; reduce it (e.g. .sum()) or pass "
                                  "backward(grad) with a gradient of that shape")
-            grad = np.ones_like(self.data)
-        else:
-            try:
-                grad = np.array(to_array(grad.data if isinstance(grad, Tensor) else grad,
-                                         self.dtype))
-            except DTypeError as err:
-                raise DTypeError(f"backward(grad): {err} (the gradient of a tensor of shape "
-                                 f"{self.shape})") from None
-            if grad.shape != self.shape:
-                raise ShapeError(f"backward(grad): grad has shape {grad.shape}, expected the "
-                                 f"tensor's shape {self.shape}")
+            return np.ones_like(self.data)
+        try:
+            grad = np.array(to_array(grad.data if isinstance(grad, Tensor) else grad,
+                                     self.dtype))
+        except DTypeError as err:
+            raise DTypeError(f"backward(grad): {err} (the gradient of a tensor of shape "
+                             f"{self.shape})") from None
+        if grad.shape != self.shape:
+            raise ShapeError(f"backward(grad): grad has shape {grad.shape}, expected the "
+                             f"tensor's shape {self.shape}")
+        return grad
 
-        pending = {id(self): (grad, False)}  # id(node) -> (summed gradient, engine owns it)
-        scaled = {}                           # id(node) -> [ScaledGrad], folded in last
-        handed_to_leaves = set()
-        for node in _reverse_topological_order(self):
-            g, owned = pending.pop(id(node), (None, False))
-            for extra in scaled.pop(id(node), ()):
-                g, owned = _fold_scaled(g, owned, extra), True
-            ctx = node._ctx
-            if ctx is None:
-                if g is not None:
-                    node._accumulate(g, handed_to_leaves)
-                continue
-            if g is not None:
-                if _anomaly_mode:
-                    with np.errstate(all="ignore"):  # _check_finite names the op instead
-                        input_grads = ctx.backward(g)
-                else:
-                    input_grads = ctx.backward(g)
-                if not isinstance(input_grads, tuple):
-                    input_grads = (input_grads,)
-                for parent, pg in zip(ctx.parents, input_grads):
-                    if pg is None or not parent.requires_grad:
-                        continue
-                    if isinstance(pg, ScaledGrad):
-                        if not _anomaly_mode:
-                            scaled.setdefault(id(parent), []).append(pg)
-                            continue
-                        pg = pg.materialize()
-                    pg = _unbroadcast(pg, parent.shape)
-                    if pg.dtype != parent.dtype:
-                        pg = pg.astype(parent.dtype)
-                    if _anomaly_mode:
-                        _check_finite(pg, f"backward of {type(ctx).__name__}")
-                    _add_pending(pending, id(parent), pg, ctx.fresh_grads)
-            if not retain_graph:
-                node._ctx = None
-                node._freed = True
-
-    def _accumulate(self, g, handed_to_leaves):
-        """Add g into self.grad (a leaf), never letting two leaves share one array."""
+    def _take_grad(self, g, owned):
+        """Add g into self.grad (a leaf). A leaf keeps g itself only if the engine owns
+        it: an array a graph still holds must never become a user's `.grad`."""
         if self.grad is None:
-            if (not isinstance(g, np.ndarray) or g.base is not None
-                    or id(g) in handed_to_leaves or not g.flags.writeable):
-                g = np.array(g)
-            handed_to_leaves.add(id(g))
-            self.grad = g
+            self.grad = g if owned else np.array(g)
         else:
             self.grad = np.asarray(self.grad + g)
 
-    # ----- ops (defined in ops.py and nn/functional.py) --------------------------
+    # ----- ops (defined in ops.py and fused.py) ---------------------------------
     def _operand(self, other):
         """Wrap a number or array operand; numbers take this tensor's float dtype."""
         if isinstance(other, Tensor):
@@ -243,10 +202,10 @@ class Tensor:
         return ops.Pow.apply(self, exponent=float(exponent))
 
     def __matmul__(self, other):
-        return ops.MatMul.apply(self, self._operand(other))
+        return ops.matmul(self, self._operand(other))
 
     def __rmatmul__(self, other):
-        return ops.MatMul.apply(self._operand(other), self)
+        return ops.matmul(self._operand(other), self)
 
     def __getitem__(self, index):
         return ops.GetItem.apply(self, index=index)
@@ -275,10 +234,10 @@ class Tensor:
         return ops.Log.apply(self)
 
     def relu(self):
-        return functional.relu(self)
+        return fused.ReLU.apply(self)
 
     def leaky_relu(self, negative_slope=0.01):
-        return functional.leaky_relu(self, negative_slope)
+        return fused.LeakyReLU.apply(self, negative_slope=negative_slope)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -310,10 +269,15 @@ class Function:
     """One differentiable op: `forward` on arrays, `backward` from the output's
     gradient to one gradient per input (None where an input needs none).
 
-    The base class does the shared work once: deciding whether a graph is
-    recorded, reducing broadcast gradients (in `Tensor.backward`), casting
-    them to the input's dtype and accumulating them, so an op states only its maths.
+    An op states only its maths. The shared work happens once, here and in the
+    engine: `apply` decides whether a graph is recorded, turns NumPy's errors into
+    the framework's (naming the op, its inputs and `expected`), and checks for
+    NaN/Inf in anomaly mode; `GradientSum` reduces broadcast gradients, casts them
+    to the input's dtype and sums them.
     """
+
+    expected = "inputs whose shapes and dtypes fit this op"
+    """What the op needs of its inputs, said when NumPy refuses them."""
 
     fresh_grads = False
     """True if backward() returns new arrays that nothing else holds (not `grad`, not a
@@ -326,13 +290,18 @@ class Function:
 
     @classmethod
     def apply(cls, *parents, **options):
+        """Run the op on the parents' arrays; record it in the graph if any needs grad."""
         ctx = cls(*parents)
+        arrays = [p.data for p in parents]
+        try:
+            with _anomaly_checks():
+                out = np.asarray(ctx.forward(*arrays, **options))
+        except TinygradError:
+            raise
+        except (ValueError, TypeError, IndexError, OverflowError) as err:
+            raise _refused(cls, err, arrays, options) from None
         if _anomaly_mode:
-            with np.errstate(all="ignore"):  # _check_finite names the op instead
-                out = np.asarray(ctx.forward(*(p.data for p in parents), **options))
             _check_finite(out, f"forward of {cls.__name__}")
-        else:
-            out = np.asarray(ctx.forward(*(p.data for p in parents), **options))
         result = Tensor.__new__(Tensor)
         result.data, result.grad, result._freed = out, None, False
         result.requires_grad = _grad_enabled and any(ctx.needs_input_grad)
@@ -346,7 +315,52 @@ class Function:
         raise NotImplementedError
 
 
-def _reverse_topological_order(root):
+def _refused(op, err, arrays, options):
+    """The framework's error for inputs NumPy refused inside op's forward."""
+    inputs = ", ".join(f"{a.shape} {a.dtype}" for a in arrays)
+    given = "".join(f", {k}={v!r}" for k, v in options.items() if not isinstance(v, np.ndarray))
+    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    message = (f"{op.__name__}: cannot take inputs {inputs}{given} ({reason}); "
+               f"expected {op.expected}")
+    if isinstance(err, IndexError):
+        return IndexingError(message)
+    return DTypeError(message) if isinstance(err, TypeError) else ShapeError(message)
+
+
+# ----- the reverse pass --------------------------------------------------------------
+
+def run_backward(root, grad, retain_graph=False):
+    """Reverse-mode autodiff: from d(root) = grad to the `.grad` of every leaf."""
+    sums = {id(root): GradientSum(root, grad)}
+    for node in reverse_topological_order(root):
+        total = sums.pop(id(node), None)
+        if total is not None and node._ctx is None:
+            node._take_grad(*total.result())
+        elif total is not None:
+            ctx = node._ctx
+            for parent, g in zip(ctx.parents, _input_grads(ctx, total.result()[0])):
+                if g is not None and parent.requires_grad:
+                    sums.setdefault(id(parent), GradientSum(parent)).add(g, ctx.fresh_grads)
+        if node._ctx is not None and not retain_graph:
+            node._ctx, node._freed = None, True
+
+
+def _input_grads(ctx, g):
+    """ctx.backward(g) as a tuple; in anomaly mode each gradient is materialised and
+    checked for NaN/Inf, so the error names the op that made it."""
+    with _anomaly_checks():
+        grads = ctx.backward(g)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    if not _anomaly_mode:
+        return grads
+    grads = tuple(g.materialize() if isinstance(g, ScaledGrad) else g for g in grads)
+    for g in grads:
+        if g is not None:
+            _check_finite(np.asarray(g), f"backward of {type(ctx).__name__}")
+    return grads
+
+
+def reverse_topological_order(root):
     """Nodes reachable from root through inputs that require grad, each after every
     node that uses it. An explicit stack instead of recursion: depth is unbounded."""
     order, visited = [], set()
@@ -370,13 +384,68 @@ def _reverse_topological_order(root):
     return order
 
 
+class GradientSum:
+    """The sum of the gradient contributions that reach one tensor: the whole policy of
+    summing, in one place.
+
+    Each contribution is reduced to the tensor's shape (undoing broadcasting) and
+    cast to its dtype. The running sum is kept in an array the engine owns whenever
+    it can (one it allocated, or a `fresh_grads` op's result), and then later
+    contributions are added into it in place, so a weight-sized gradient costs no
+    new array per contribution. `ScaledGrad` contributions (the L2 penalty's 2λW)
+    are folded in last, with one fused pass when the sum is owned. `result()` says
+    whether the engine owns the array, because only an owned array may become a
+    leaf's `.grad`: anything else may still be held by the graph or the user.
+    """
+
+    __slots__ = ("tensor", "total", "owned", "scaled")
+
+    def __init__(self, tensor, seed=None):
+        self.tensor, self.total, self.owned, self.scaled = tensor, seed, seed is not None, []
+
+    def add(self, g, fresh=False):
+        if isinstance(g, ScaledGrad):
+            self.scaled.append(g)
+            return
+        reduced = _unbroadcast(np.asarray(g), self.tensor.shape)
+        if reduced.dtype != self.tensor.dtype:
+            reduced = reduced.astype(self.tensor.dtype)
+        fresh = fresh or reduced is not g  # a reduction or a cast made a new array
+        if self.total is None:
+            self.total, self.owned = reduced, fresh
+        elif self.owned:
+            self.total += reduced
+        elif fresh:
+            reduced += self.total
+            self.total, self.owned = reduced, True
+        else:
+            self.total, self.owned = self.total + reduced, True
+
+    def result(self):
+        """(the summed gradient, whether the engine owns that array)."""
+        for extra in self.scaled:
+            self._fold(extra)
+        self.scaled = []
+        return self.total, self.owned
+
+    def _fold(self, extra):
+        """total += extra.factor * extra.array, in place and in one pass when owned."""
+        g, a = self.total, extra.array
+        if g is None:
+            self.total, self.owned = extra.materialize(), True
+        elif (self.owned and g.flags.c_contiguous and a.flags.c_contiguous
+              and g.shape == a.shape and g.dtype == a.dtype):
+            kernels.active.scaled_add(g.reshape(-1), extra.factor, a.reshape(-1))
+        else:
+            self.total, self.owned = g + extra.materialize(), True
+
+
 class ScaledGrad:
     """A gradient `factor * array` that a backward() may return instead of an array, when
     the input's gradient is a multiple of an array it already has (the L2 penalty's
-    2λW). The engine adds it last, when the input's other contributions are summed: in
-    place with one fused pass (kernels.scaled_add) when it owns that sum, instead of
-    allocating 2λW and then the sum, two weight-sized temporaries per step.
-    `array` must have the input's shape and dtype, `factor` be a scalar of that dtype."""
+    2λW). `GradientSum` adds it last, into the input's other contributions, without a
+    weight-sized temporary. `array` must have the input's shape and dtype, `factor`
+    be a scalar of that dtype."""
 
     __slots__ = ("factor", "array")
 
@@ -385,35 +454,6 @@ class ScaledGrad:
 
     def materialize(self):
         return self.array * self.factor
-
-
-def _add_pending(pending, key, pg, fresh):
-    """Add one gradient contribution into pending[key], in place into an array the engine
-    owns (a sum it made, or a `fresh_grads` op's result) rather than allocating a sum."""
-    if key not in pending:
-        pending[key] = (pg, fresh)
-        return
-    acc, owned = pending[key]
-    if owned:
-        acc += pg
-    elif fresh:
-        pg += acc
-        acc = pg
-    else:
-        acc = acc + pg
-    pending[key] = (acc, True)
-
-
-def _fold_scaled(g, owned, extra):
-    """g + extra.factor * extra.array, in place and in one pass when the engine owns g."""
-    if g is None:
-        return extra.materialize()
-    a = extra.array
-    if (owned and isinstance(g, np.ndarray) and g.flags.c_contiguous and a.flags.c_contiguous
-            and g.shape == a.shape and g.dtype == a.dtype):
-        kernels.active.scaled_add(g.reshape(-1), extra.factor, a.reshape(-1))
-        return g
-    return g + extra.materialize()
 
 
 def _unbroadcast(grad, shape):
@@ -426,5 +466,21 @@ def _unbroadcast(grad, shape):
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
-from . import ops  # noqa: E402  (ops subclass Function, defined above)
-from .nn import functional  # noqa: E402
+# ----- anomaly mode --------------------------------------------------------------------
+
+def _anomaly_checks():
+    """In anomaly mode NumPy's own warnings are silenced: _check_finite names the op."""
+    return np.errstate(all="ignore") if _anomaly_mode else contextlib.nullcontext()
+
+
+def _check_finite(array, what):
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad_mask = ~np.isfinite(array)
+        bad = "NaN" if np.isnan(array).any() else "Inf"
+        first = tuple(int(i) for i in np.argwhere(bad_mask)[0])
+        raise AnomalyError(f"{what} produced {bad} in {int(bad_mask.sum())} of {array.size} "
+                           f"entries (first at index {first}, shape {array.shape}); expected "
+                           "finite values: check that op's inputs")
+
+
+from . import fused, ops  # noqa: E402  (the ops subclass Function, defined above)
