@@ -483,4 +483,5 @@ def _check_finite(array, what):
                            "finite values: check that op's inputs")
 
 
-from . import fused, ops  # noqa: E402  (the ops subclass Function, defined above)
+# The op modules subclass Function and register Tensor methods: import them last.
+from . import creation, elementwise, fused, linalg, movement, ops, reductions  # noqa: E402, F401
