@@ -16,13 +16,11 @@ import os
 import sys
 import time
 
-
 import tinygrad_hlcv as tg
 from tinygrad_hlcv import nn, optim
-from tinygrad_hlcv.training.checkpoint import atomic_write_text
 from tinygrad_hlcv.data import BatchIterator, prepare_cifar10
-from tinygrad_hlcv.training.plots import plot_training, plot_weight_grid
 from tinygrad_hlcv.training import evaluate, fit
+from tinygrad_hlcv.training.checkpoint import atomic_write_text
 
 # The derivation's reference configurations (course reports), plus our own recipe.
 PRESETS = {
@@ -192,6 +190,8 @@ def run(config, data_dir=None, out="runs/cifar_mlp", resume=False, progress=True
         "history": vars(result.history),
     }
     atomic_write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1))
+    # imported only now: matplotlib takes seconds to load, which a failed run need not wait
+    from tinygrad_hlcv.training.plots import plot_training, plot_weight_grid
     plot_training(result.history, os.path.join(out, "curves.png"),
                   title=f"{config['hidden']} {config['activation']}, {config['optimizer']}")
     first = nn.linear_layers(model)[0].weight.data

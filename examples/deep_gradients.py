@@ -13,8 +13,7 @@ import numpy as np
 
 import tinygrad_hlcv as tg
 from tinygrad_hlcv import Tensor, nn, reference
-from tinygrad_hlcv.gradcheck import (autodiff_grads, compare_grads,
-                                     format_errors, gradcheck)
+from tinygrad_hlcv.gradcheck import autodiff_grads, compare_grads, format_errors, gradcheck
 
 BATCH, INPUTS, CLASSES, REG, P_DROP, SEED = 8, 6, 4, 0.01, 0.3, 0
 
@@ -34,25 +33,47 @@ def build(depth, activation, p_drop):
     return nn.Sequential(*layers)
 
 
+def data(depth):
+    """The inputs and labels the net of this depth is checked on."""
+    rng = np.random.default_rng(100 + depth)
+    return rng.standard_normal((BATCH, INPUTS)), rng.integers(0, CLASSES, BATCH)
+
+
+def forward(model, X, pre_activations=None):
+    """The model's layers one by one from the seed SEED, so every evaluation draws the same
+    dropout masks; each Linear layer's output is appended to `pre_activations` if given."""
+    tg.manual_seed(SEED)
+    out = Tensor(X)
+    for layer in model:
+        out = layer(out)
+        if pre_activations is not None and isinstance(layer, nn.Linear):
+            pre_activations.append(out.data)
+    return out
+
+
+def hidden_pre_activations(model, X):
+    """The hidden layers' pre-activations Z = A W + b in the very forward the loss runs
+    (its activation, its dropout masks): the last Linear layer's output, the scores, is not
+    one."""
+    pre = []
+    with tg.no_grad():
+        forward(model, X, pre)
+    return pre[:-1]
+
+
 def kink_margin(model, X):
-    """The smallest |pre-activation| over the hidden layers (from the closed form)."""
-    margin, a = np.inf, X
-    for layer in nn.linear_layers(model)[:-1]:
-        z = a @ layer.weight.data + layer.bias.data
-        margin, a = min(margin, np.abs(z).min()), np.maximum(z, 0.1 * z)
-    return margin
+    """The smallest |pre-activation| over the hidden layers."""
+    return min(np.abs(z).min() for z in hidden_pre_activations(model, X))
 
 
 def check(depth, activation, p_drop):
     model = build(depth, activation, p_drop)
-    rng = np.random.default_rng(100 + depth)
-    X, y = rng.standard_normal((BATCH, INPUTS)), rng.integers(0, CLASSES, BATCH)
+    X, y = data(depth)
     assert kink_margin(model, X) > 2e-4, "inputs too close to the kink for this check"
     loss_fn = nn.SoftmaxCrossEntropy()
 
     def loss():
-        tg.manual_seed(SEED)  # the same dropout masks at every evaluation
-        return loss_fn(model(Tensor(X)), y) + nn.l2_penalty(model, REG)
+        return loss_fn(forward(model, X), y) + nn.l2_penalty(model, REG)
 
     loss()
     masks = [m.last_mask for m in model if isinstance(m, nn.Dropout)] or None

@@ -2,10 +2,11 @@
 (never the real data, never the network)."""
 import csv
 import os
+import queue
 import re
 import signal
 import subprocess
-import time
+import threading
 import urllib.error
 
 import numpy as np
@@ -13,8 +14,8 @@ import pytest
 
 from cifar_fakes import command, load_example, read_json
 from tinygrad_hlcv import nn, optim
-from tinygrad_hlcv.training.checkpoint import load_checkpoint
 from tinygrad_hlcv.data import cifar10 as cifar_mod
+from tinygrad_hlcv.training.checkpoint import load_checkpoint
 
 TIMEOUT = 120
 SMALL = ["--num-train", "150", "--num-val", "50", "--batch-size", "20", "--hidden", "16"]
@@ -74,24 +75,38 @@ def test_cifar_mlp_trains_and_writes_report_files(data_dir, env, tmp_path):
                                        "weights.png"]  # no temporary files left
 
 
+def _announcement(proc, prefix):
+    """The first line of the run's stdout that starts with `prefix` (the checkpoint test
+    hook's announcement that the run now waits), or None if the run ended first. The
+    timeout only guards against a hang."""
+    found = queue.Queue()
+
+    def read():
+        found.put(next((line.strip() for line in proc.stdout if line.startswith(prefix)), None))
+    threading.Thread(target=read, daemon=True).start()
+    return found.get(timeout=TIMEOUT)
+
+
 def test_resume_after_sigint_matches_uninterrupted_run(data_dir, env, tmp_path):
+    """Ctrl-C at a moment no timing decides: the checkpoint test hook makes the run wait
+    (for a line on stdin) right after its first save, at iteration 15; it gets SIGINT there,
+    then the line, and stops there."""
     # 15 iterations per epoch, so the first checkpoint comes early and much is left
     args = ["--data-dir", data_dir, *SMALL, "--batch-size", 10, "--iters", 240]
     full_out, split_out = tmp_path / "full", tmp_path / "split"
-    popen = dict(env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                 text=True)
+    popen = dict(cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True)
     full = subprocess.Popen(command("cifar_mlp.py", *args, "--out", full_out, "--no-progress"),
-                            **popen)
+                            env=env, **popen)
     split = subprocess.Popen(command("cifar_mlp.py", *args, "--out", split_out, "--no-progress"),
+                             env={**env, "TINYGRAD_HLCV_TEST_CHECKPOINT_HOOK": "saved:1"},
                              **popen)
     try:
         checkpoint = split_out / "checkpoint.pkl"
-        deadline = time.monotonic() + TIMEOUT
-        while not checkpoint.exists() and split.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.002)
-        assert checkpoint.exists(), split.communicate()
-        split.send_signal(signal.SIGINT)  # Ctrl-C
-        stdout, stderr = split.communicate(timeout=TIMEOUT)
+        assert _announcement(split, "checkpoint saved 1 ") == "checkpoint saved 1 15", \
+            split.communicate(timeout=TIMEOUT)
+        split.send_signal(signal.SIGINT)  # Ctrl-C, while it waits
+        stdout, stderr = split.communicate("go on\n", timeout=TIMEOUT)
         assert split.returncode == 0, stdout + stderr
         full_stdout, full_stderr = full.communicate(timeout=TIMEOUT)
         assert full.returncode == 0, full_stdout + full_stderr
@@ -102,8 +117,8 @@ def test_resume_after_sigint_matches_uninterrupted_run(data_dir, env, tmp_path):
                 proc.wait()
 
     stopped = read_json(split_out / "metrics.json")
-    assert stopped["interrupted"] is True and 15 <= stopped["iterations"] < 240, stopped
-    assert f"interrupted after {stopped['iterations']} iterations" in stdout
+    assert stopped["interrupted"] is True and stopped["iterations"] == 15, stopped
+    assert "stopping after this step" in stdout and "interrupted after 15 iterations" in stdout
     assert "--resume" in stdout and "Traceback" not in stderr
     assert load_checkpoint(checkpoint)["iteration"] == stopped["iterations"]
 

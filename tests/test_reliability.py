@@ -9,11 +9,12 @@ import gc
 import hashlib
 import math
 import os
+import queue
 import random
 import signal
 import subprocess
 import tarfile
-import time
+import threading
 import tracemalloc
 import warnings
 import weakref
@@ -24,7 +25,7 @@ import pytest
 import tinygrad_hlcv as tg
 from cifar_fakes import command, load_example, mlp, read_json, write_fake_cifar
 from tinygrad_hlcv import Tensor, detect_anomaly, kernels, nn, optim, reference
-from tinygrad_hlcv.training.checkpoint import load_checkpoint
+from tinygrad_hlcv.training.checkpoint import CheckpointError, load_checkpoint
 from tinygrad_hlcv.data import BatchIterator, DataError, download_cifar10, load_cifar10
 from tinygrad_hlcv.errors import (AnomalyError, ConfigError, DTypeError, GraphError, LabelError,
                                   ShapeError, TinygradError)
@@ -389,48 +390,51 @@ def test_huge_learning_rate_on_the_command_line_is_a_one_line_error(data_dir, en
 # ============================================================ nothing lost
 
 KILL_RUN = ["--num-train", "150", "--num-val", "50", "--batch-size", "50", "--hidden", "16",
-            "--iters", "600", "--no-progress"]  # 3 iterations (and a checkpoint) per epoch
+            "--iters", "60", "--no-progress"]  # 3 iterations (and a checkpoint) per epoch
+TEST_HOOK = "TINYGRAD_HLCV_TEST_CHECKPOINT_HOOK"  # see training.checkpoint.save_checkpoint
 
 
-def _wait_for_a_new_checkpoint(proc, checkpoint):
-    """Read the run's log up to the line printed just before training starts, then wait
-    for the run to save its first checkpoint (the first steps load the Numba kernels)."""
-    if not any(" per epoch" in line for line in proc.stdout):
-        return False
-    before = checkpoint.stat().st_mtime_ns if checkpoint.exists() else None
-    deadline = time.monotonic() + TIMEOUT
-    while proc.poll() is None and time.monotonic() < deadline:
-        if checkpoint.exists() and checkpoint.stat().st_mtime_ns != before:
-            return True
-        time.sleep(0.002)
-    return False
+def _announcement(proc, prefix):
+    """The first line of the run's stdout that starts with `prefix` (the checkpoint test
+    hook's announcement that the run now waits), or None if the run ended first. The
+    timeout only guards against a hang."""
+    found = queue.Queue()
+
+    def read():
+        found.put(next((line.strip() for line in proc.stdout if line.startswith(prefix)), None))
+    threading.Thread(target=read, daemon=True).start()
+    return found.get(timeout=TIMEOUT)
 
 
 def test_sigkill_at_random_moments_never_breaks_the_checkpoint(data_dir, env, tmp_path):
-    """SIGKILL (no handler can run) at seeded random moments: one while the process is
-    starting, the others while it trains and writes a checkpoint every 3 iterations (up
-    to 0.4 s after its first save). The checkpoint is always absent or whole, a killed
-    write leaves at most its own temporary file (which is never taken for the checkpoint),
+    """SIGKILL (no handler can run) at seeded moments that no timing decides: the checkpoint
+    test hook makes the N-th save of a run wait (for a line on stdin that never comes)
+    halfway through writing its temporary file, or right after its rename; the run is
+    killed there, or during its start-up (it cannot get past the wait either). The
+    checkpoint is always absent or whole and holds exactly the saves that completed, a
+    killed write leaves at most its own temporary file (never taken for the checkpoint),
     and --resume ends with the very result of an uninterrupted run."""
     out, reference_out = tmp_path / "killed", tmp_path / "reference"
     base = command("cifar_mlp.py", *KILL_RUN, "--data-dir", data_dir)
-    popen = dict(env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                 text=True)
-    reference_run = subprocess.Popen([*base, "--out", str(reference_out)], **popen)
+    popen = dict(cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True)
+    reference_run = subprocess.Popen([*base, "--out", str(reference_out)], env=env, **popen)
     rng = random.Random(1234)
-    moments = [("starting", rng.uniform(0.05, 1.0))] + [
-        ("training", rng.uniform(0.0, 0.4)) for _ in range(4)]
-    rng.shuffle(moments)  # at most 1.0 s + 4 × 0.4 s of waiting in all, plus 5 start-ups
+    kills = [(phase, rng.randint(1, 3)) for phase in
+             ("start-up", "mid-write", "mid-write", "saved", "saved")]
+    rng.shuffle(kills)  # 5 runs, at most 5 × 3 saves of 3 iterations: never all 60
     checkpoint, stale, last_iteration = out / "checkpoint.pkl", set(), 0
     try:
-        for phase, delay in moments:
+        for phase, n in kills:
             resume = ["--resume"] if checkpoint.exists() else []
-            proc = subprocess.Popen([*base, "--out", str(out), *resume], **popen)
+            hook = f"mid-write:{n}" if phase == "mid-write" else f"saved:{n}"
+            proc = subprocess.Popen([*base, "--out", str(out), *resume],
+                                    env={**env, TEST_HOOK: hook}, **popen)
             try:
-                if phase == "training":
-                    assert _wait_for_a_new_checkpoint(proc, checkpoint), \
-                        proc.communicate(timeout=TIMEOUT)
-                time.sleep(delay)
+                if phase != "start-up":  # else killed at once: anywhere up to its wait
+                    paused_at = last_iteration + 3 * n
+                    assert _announcement(proc, f"checkpoint {phase} {n} ") == \
+                        f"checkpoint {phase} {n} {paused_at}", proc.communicate(timeout=TIMEOUT)
                 proc.send_signal(signal.SIGKILL)
                 _, stderr = proc.communicate(timeout=TIMEOUT)
             finally:
@@ -440,16 +444,30 @@ def test_sigkill_at_random_moments_never_breaks_the_checkpoint(data_dir, env, tm
             assert proc.returncode == -signal.SIGKILL, stderr  # it had not finished yet
 
             files = set(os.listdir(out)) if out.exists() else set()
+            own_temporary = f".checkpoint.tmp-{proc.pid}.pkl"
             new_temporary = files - {"checkpoint.pkl"} - stale
-            assert new_temporary <= {f".checkpoint.tmp-{proc.pid}.pkl"}, (phase, files)
+            if phase == "mid-write":  # its half-written file is there, and unreadable
+                assert new_temporary == {own_temporary}, files
+                with pytest.raises(CheckpointError):
+                    load_checkpoint(out / own_temporary)
+                saved_iteration = paused_at - 3
+            else:
+                assert new_temporary <= {own_temporary}, (phase, files)
+                saved_iteration = paused_at if phase == "saved" else None
             stale |= new_temporary
-            if checkpoint.exists():
+            if saved_iteration == 0:
+                assert not checkpoint.exists(), files
+            elif checkpoint.exists():
                 state = load_checkpoint(checkpoint)  # whole, never half-written
-                assert last_iteration <= state["iteration"] < 600
+                if saved_iteration is not None:  # the last completed save, no other
+                    assert state["iteration"] == saved_iteration
+                assert last_iteration <= state["iteration"] <= last_iteration + 3 * n
                 assert state["iteration"] % 3 == 0  # saved at an epoch's end
                 assert len(state["history"]["loss"]) == state["iteration"]
                 assert all(np.isfinite(v).all() for v in state["model"].values())
                 last_iteration = state["iteration"]
+            else:
+                assert phase == "start-up" and last_iteration == 0, files
 
         finished = subprocess.run([*base, "--out", str(out)]
                                   + (["--resume"] if checkpoint.exists() else []),
@@ -463,14 +481,14 @@ def test_sigkill_at_random_moments_never_breaks_the_checkpoint(data_dir, env, tm
             reference_run.kill()
             reference_run.wait()
 
-    assert last_iteration > 0  # some kill hit a run that had saved a checkpoint
+    assert last_iteration > 0 and stale  # (given: the "saved" and "mid-write" kills)
     resumed, uninterrupted = read_json(out / "metrics.json"), read_json(reference_out
                                                                          / "metrics.json")
-    assert resumed["iterations"] == 600 and resumed["interrupted"] is False
+    assert resumed["iterations"] == 60 and resumed["interrupted"] is False
     # nothing lost, nothing repeated, and no stale temporary file was taken for a checkpoint
     assert resumed["history"] == uninterrupted["history"]
     assert resumed["val_acc"] == uninterrupted["val_acc"]
-    assert load_checkpoint(checkpoint)["iteration"] == 600
+    assert load_checkpoint(checkpoint)["iteration"] == 60
     assert set(os.listdir(out)) - stale == {"checkpoint.pkl", "metrics.json", "curves.png",
                                             "weights.png"}
 

@@ -11,15 +11,20 @@ import pytest
 
 import tinygrad_hlcv as tg
 from cifar_fakes import mlp
-from tinygrad_hlcv.training import checkpoint as checkpoint_mod
 from tinygrad_hlcv import nn, optim
-from tinygrad_hlcv.training.checkpoint import (CheckpointError, atomic_path, atomic_write_text,
-                                      load_checkpoint, save_checkpoint)
 from tinygrad_hlcv.data import BatchIterator
-from tinygrad_hlcv.errors import ConfigError, TinygradError
 from tinygrad_hlcv.engine import Tensor, is_grad_enabled
+from tinygrad_hlcv.errors import ConfigError, TinygradError
 from tinygrad_hlcv.training import DivergedError, evaluate, fit, predict
-
+from tinygrad_hlcv.training import checkpoint as checkpoint_mod
+from tinygrad_hlcv.training.checkpoint import (
+    CheckpointError,
+    atomic_path,
+    atomic_write_text,
+    load_checkpoint,
+    save_checkpoint,
+)
+from tinygrad_hlcv.training.loop import Trainer
 
 # ----------------------------------------------------------------- helpers
 
@@ -152,6 +157,41 @@ def test_fit_rejects_bad_lengths():
     with pytest.raises(ConfigError, match="resume=True needs a checkpoint"):
         fit(model, nn.SoftmaxCrossEntropy(), opt, BatchIterator(Xtr, ytr, 20), Xtr, ytr,
             Xv, yv, iterations=5, resume=True, progress=False)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("reg", True, "reg (the L2 strength λ) must be a finite number >= 0, got True"),
+    ("reg", np.True_, f"reg (the L2 strength λ) must be a finite number >= 0, got {np.True_!r}"),
+    ("reg", -0.1, "reg (the L2 strength λ) must be a finite number >= 0, got -0.1"),
+    ("reg", float("nan"), "reg (the L2 strength λ) must be a finite number >= 0, got nan"),
+    ("reg", "0.1", "reg (the L2 strength λ) must be a finite number >= 0, got '0.1'"),
+    ("iterations", True, "iterations must be an integer >= 1, got True"),
+    ("iterations", 2.5, "iterations must be an integer >= 1, got 2.5"),
+    ("iterations", 0, "iterations must be an integer >= 1, got 0"),
+    ("iterations_per_epoch", True, "iterations_per_epoch must be an integer >= 1, got True"),
+    ("iterations_per_epoch", 0, "iterations_per_epoch must be an integer >= 1, got 0"),
+    ("iterations_per_epoch", 2.5, "iterations_per_epoch must be an integer >= 1, got 2.5"),
+])
+def test_fit_refuses_a_bool_or_other_non_number_for_a_hyperparameter(name, value, message):
+    """A bool is an int to Python, so `reg=True` would silently mean λ = 1."""
+    Xtr, ytr, Xv, yv = blobs()
+    model = mlp()
+    before = model.state_dict()
+    opt = optim.SGD(model.parameters(), lr=0.02)
+    kwargs = {"iterations": 5, "progress": False, name: value}
+    with pytest.raises(ConfigError) as info:
+        fit(model, nn.SoftmaxCrossEntropy(), opt, BatchIterator(Xtr, ytr, 20), Xtr, ytr, Xv, yv,
+            **kwargs)
+    assert str(info.value) == message
+    assert states_equal(model.state_dict(), before)  # refused before any step
+
+
+def test_trainer_refuses_reg_true_like_fit():
+    Xtr, ytr = blobs()[:2]
+    model = mlp()
+    with pytest.raises(ConfigError, match=r"must be a finite number >= 0, got True"):
+        Trainer(model, nn.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=0.1),
+                BatchIterator(Xtr, ytr, 20), reg=True)
 
 
 @pytest.mark.parametrize("restore_best", [True, False])
@@ -462,6 +502,59 @@ def test_failed_checkpoint_save_keeps_previous_checkpoint(tmp_path, monkeypatch)
         assert state["iteration"] == 1 and np.array_equal(state["w"], np.arange(3.0))
     save_checkpoint(path, {"iteration": 3})
     assert load_checkpoint(path)["iteration"] == 3
+
+
+class WaitingStdin:
+    """Stands for the test on the other end of stdin: records what the checkpoint's
+    directory holds while the save waits, then lets it go on."""
+
+    def __init__(self, directory):
+        self.directory, self.seen = directory, []
+
+    def readline(self):
+        files = {name: (self.directory / name).read_bytes()
+                 for name in sorted(os.listdir(self.directory))}
+        self.seen.append(files)
+        return "\n"
+
+
+@pytest.mark.parametrize("phase", ["mid-write", "saved"])
+def test_checkpoint_test_hook_waits_at_the_chosen_save(tmp_path, monkeypatch, capsys, phase):
+    """The test-only hook that lets the reliability tests kill or interrupt a run at a
+    point no timing decides: the 2nd save waits halfway through its temporary file, or
+    just after its rename; the others only announce themselves."""
+    path, stdin = tmp_path / "checkpoint.pkl", WaitingStdin(tmp_path)
+    monkeypatch.setenv("TINYGRAD_HLCV_TEST_CHECKPOINT_HOOK", f"{phase}:2")
+    monkeypatch.setattr(checkpoint_mod, "_saves", 0)
+    monkeypatch.setattr("sys.stdin", stdin)
+    for iteration in (3, 6, 9):
+        save_checkpoint(path, {"iteration": iteration, "w": np.arange(1000.0)})
+    assert len(stdin.seen) == 1
+    seen = stdin.seen[0]
+    expected_output = ["checkpoint saved 1 3", "checkpoint saved 2 6", "checkpoint saved 3 9"]
+    if phase == "mid-write":
+        expected_output.insert(1, "checkpoint mid-write 2 6")
+        temporary = f".checkpoint.tmp-{os.getpid()}.pkl"
+        assert sorted(seen) == [temporary, "checkpoint.pkl"]
+        whole = pickle.dumps({"version": checkpoint_mod.CHECKPOINT_VERSION, "iteration": 6,
+                              "w": np.arange(1000.0)}, protocol=pickle.HIGHEST_PROTOCOL)
+        assert seen[temporary] == whole[:len(whole) // 2]  # half written, flushed
+        with pytest.raises(CheckpointError):
+            load_checkpoint(tmp_path / temporary)
+        assert pickle.loads(seen["checkpoint.pkl"])["iteration"] == 3  # the previous one
+    else:
+        assert list(seen) == ["checkpoint.pkl"]
+        assert pickle.loads(seen["checkpoint.pkl"])["iteration"] == 6  # this one, renamed
+    assert capsys.readouterr().out.splitlines() == expected_output
+    assert os.listdir(tmp_path) == ["checkpoint.pkl"]
+    assert load_checkpoint(path)["iteration"] == 9
+
+
+def test_checkpoint_test_hook_refuses_a_malformed_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYGRAD_HLCV_TEST_CHECKPOINT_HOOK", "kill:2")
+    with pytest.raises(ValueError, match="must be 'mid-write:N' or 'saved:N', got 'kill:2'"):
+        save_checkpoint(tmp_path / "checkpoint.pkl", {"iteration": 3})
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("content", ["truncated", "garbage", "not_a_dict", "other_version",

@@ -8,10 +8,13 @@ new one, never half of one.
 import contextlib
 import os
 import pickle
+import sys
 
 from ..errors import TinygradError
 
 CHECKPOINT_VERSION = 1
+TEST_HOOK = "TINYGRAD_HLCV_TEST_CHECKPOINT_HOOK"  # test-only: see save_checkpoint
+_saves = 0  # checkpoints saved (or being saved) by this process, for the test hook
 
 
 class CheckpointError(TinygradError, ValueError):
@@ -47,9 +50,47 @@ def atomic_write_text(path, text):
 
 
 def save_checkpoint(path, state):
-    """Pickle a dict of training state (NumPy arrays, numbers, lists) atomically."""
-    atomic_write_bytes(path, pickle.dumps({"version": CHECKPOINT_VERSION, **state},
-                                          protocol=pickle.HIGHEST_PROTOCOL))
+    """Pickle a dict of training state (NumPy arrays, numbers, lists) atomically.
+
+    Test-only: with $TINYGRAD_HLCV_TEST_CHECKPOINT_HOOK set to "mid-write:N" or "saved:N",
+    each save prints "checkpoint saved <count> <iteration>" on stdout, and the N-th save of
+    this process stops, until a line (or the end) arrives on stdin, with its temporary file
+    half written ("checkpoint mid-write N <iteration>" is printed then) or right after the
+    rename. Tests kill or interrupt a run there: at a point that no timing decides and
+    that the run cannot have passed."""
+    global _saves
+    data = pickle.dumps({"version": CHECKPOINT_VERSION, **state},
+                        protocol=pickle.HIGHEST_PROTOCOL)
+    _saves += 1
+    pause, iteration = _test_pause(), state.get("iteration")
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        written = 0
+        if pause == ("mid-write", _saves):
+            written = f.write(data[:len(data) // 2])
+            f.flush()
+            _wait_for_the_test(f"checkpoint mid-write {_saves} {iteration}")
+        f.write(data[written:])
+    if pause is not None:
+        print(f"checkpoint saved {_saves} {iteration}", flush=True)
+    if pause == ("saved", _saves):
+        _wait_for_the_test()
+
+
+def _test_pause():
+    """The test hook's (phase, N), or None when it is not set."""
+    hook = os.environ.get(TEST_HOOK)
+    if not hook:
+        return None
+    phase, _, count = hook.partition(":")
+    if phase not in ("mid-write", "saved") or not count.isdigit():
+        raise ValueError(f"${TEST_HOOK} must be 'mid-write:N' or 'saved:N', got {hook!r}")
+    return phase, int(count)
+
+
+def _wait_for_the_test(announcement=None):
+    if announcement:
+        print(announcement, flush=True)
+    sys.stdin.readline()
 
 
 def load_checkpoint(path):

@@ -18,11 +18,12 @@ from types import SimpleNamespace
 import numpy as np
 from tqdm.auto import tqdm
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..convert import is_real, is_whole, shown
+from ..engine import Tensor, no_grad
 from ..errors import ConfigError, TinygradError
 from ..nn.loss import l2_penalty
 from ..random import default_generator
-from ..engine import Tensor, no_grad
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 TRAIN_ACCURACY_SUBSET = 1000
 
@@ -80,13 +81,16 @@ class Trainer:
     def __init__(self, model, loss_fn, optimizer, batches, *, reg=0.0, schedule=None,
                  iterations_per_epoch=None):
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
-        if not (isinstance(reg, (int, float, np.integer, np.floating)) and math.isfinite(reg)
-                and reg >= 0):
-            raise ConfigError(f"reg (the L2 strength λ) must be a finite number >= 0, got {reg!r}")
+        if not (is_real(reg) and reg >= 0):
+            raise ConfigError(f"reg (the L2 strength λ) must be a finite number >= 0, got "
+                              f"{shown(reg)}")
+        if iterations_per_epoch is None:
+            iterations_per_epoch = len(batches)
+        if not (is_whole(iterations_per_epoch) and iterations_per_epoch >= 1):
+            raise ConfigError(f"iterations_per_epoch must be an integer >= 1, got "
+                              f"{shown(iterations_per_epoch)}")
         self.batches, self.reg, self.schedule = batches, float(reg), schedule
-        self.iterations_per_epoch = int(iterations_per_epoch or len(batches))
-        if self.iterations_per_epoch < 1:
-            raise ConfigError(f"iterations_per_epoch must be >= 1, got {iterations_per_epoch}")
+        self.iterations_per_epoch = int(iterations_per_epoch)
         self.iteration = 0
         self.history = History()
         self.best_val_acc, self.best_epoch, self.best_state = -1.0, 0, None
@@ -169,8 +173,8 @@ def fit(model, loss_fn, optimizer, batches, X_train, y_train, X_val, y_val, *, i
     stored in the checkpoint. At the end the model holds the weights of the epoch
     with the best validation accuracy (unless restore_best=False).
     """
-    if iterations < 1:
-        raise ConfigError(f"iterations must be >= 1, got {iterations}")
+    if not (is_whole(iterations) and iterations >= 1):
+        raise ConfigError(f"iterations must be an integer >= 1, got {shown(iterations)}")
     trainer = Trainer(model, loss_fn, optimizer, batches, reg=reg, schedule=schedule,
                       iterations_per_epoch=iterations_per_epoch)
     if resume:
