@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from tinygrad_hlcv import Tensor, optim
-from tinygrad_hlcv.errors import ConfigError
+from tinygrad_hlcv.errors import ConfigError, GraphError
+from tinygrad_hlcv.hyperparams import Hyperparameter
 
 GRADS = [np.array([[0.5, -1.0], [2.0, 0.25]]),
          np.array([[-0.3, 0.7], [1.5, -2.0]]),
@@ -265,6 +266,250 @@ def test_optimizer_load_state_dict_restores_lr_and_checks_length():
         opt.load_state_dict({"lr": 0.1, "state": [{}, {}]})
 
 
+def two_params():
+    return [Tensor(THETA0.copy(), requires_grad=True) for _ in range(2)]
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda ps: optim.SGD(ps, lr=float("nan")), ("learning rate must be > 0 (a finite number), "
+                                                "got nan")),
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=1.0), "momentum must be in [0, 1), got 1.0"),
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum="0.9"), "momentum must be in [0, 1), got '0.9'"),
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov="False"),
+     "nesterov must be True or False, got 'False'"),
+    (lambda ps: optim.SGD(ps, lr=0.1, nesterov=True), "Nesterov momentum needs momentum > 0"),
+    (lambda ps: optim.SGD(ps, lr=0.1, weight_decay=-1),
+     "weight_decay must be >= 0 (a finite number), got -1"),
+    (lambda ps: optim.Adam(ps, betas=(0.9, 1.0)),
+     "betas must be a pair (β1, β2) of numbers in [0, 1), got (0.9, 1.0)"),
+    (lambda ps: optim.Adam(ps, betas=0.9),
+     "betas must be a pair (β1, β2) of numbers in [0, 1), got 0.9"),
+    (lambda ps: optim.Adam(ps, eps=0), "eps must be > 0 (a finite number), got 0"),
+    (lambda ps: optim.ExponentialLR(optim.SGD(ps, lr=0.1), gamma=0),
+     "gamma must be in (0, 1], got 0"),
+    (lambda ps: optim.StepLR(optim.SGD(ps, lr=0.1), step_size=2.0),
+     "step_size must be an integer >= 1, got 2.0"),
+    (lambda ps: optim.StepLR(optim.SGD(ps, lr=0.1), step_size=2, gamma=True),
+     "gamma must be in (0, 1], got True"),
+    (lambda ps: optim.CosineAnnealingLR(optim.SGD(ps, lr=0.1), T_max=0),
+     "T_max must be an integer >= 1, got 0"),
+    (lambda ps: optim.CosineAnnealingLR(optim.SGD(ps, lr=0.1), T_max=3, eta_min=-0.1),
+     "eta_min must be >= 0 (a finite number), got -0.1"),
+    (lambda ps: optim.ExponentialLR("sgd", gamma=0.5),
+     "ExponentialLR needs an optimizer (SGD or Adam), got str"),
+])
+def test_bad_hyperparameters_say_what_was_expected(make, message):
+    with pytest.raises(ConfigError) as info:
+        make(two_params())
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("declared, valid, invalid", [
+    (Hyperparameter("x", low=0, high=1, high_open=True), [0, 0.5, np.float32(0.99)],
+     [1, -1e-300, float("inf"), float("nan"), True, None, "0.5", 0.5j, np.array([0.5])]),
+    (Hyperparameter("x", low=0, high=1, low_open=True), [1, 1e-300], [0, 1.0000001]),
+    (Hyperparameter("x", low=0, low_open=True), [1e300, np.float32(1e-30)],
+     [0, -0.0, float("inf")]),
+    (Hyperparameter("x", high=2, high_open=True), [-5, 1.99], [2, np.float64("nan")]),
+    (Hyperparameter("x", low=1, integer=True), [1, np.int64(7), 10 ** 400],
+     [0, 2.0, np.float64(3), True, np.bool_(True), "3"]),
+    (Hyperparameter("x", low=0, high=1, high_open=True, pair=("a", "b")),
+     [(0, 0.5), [0.9, 0.999]], [(0.5,), (0.5, 0.5, 0.5), (0.5, 1), "ab", np.array([0.1, 0.2])]),
+    (Hyperparameter("x", flag=True), [True, False, np.bool_(False)], [0, 1, "False", None]),
+])
+def test_hyperparameter_accepts_exactly_its_declared_values(declared, valid, invalid):
+    for value in valid:
+        assert declared.accepts(value), value
+        declared.check(value)
+    for value in invalid:
+        assert not declared.accepts(value), value
+        with pytest.raises(ConfigError):
+            declared.check(value)
+
+
+@pytest.mark.parametrize("declared, expected", [
+    (Hyperparameter("x", low=0, high=1, high_open=True), "must be in [0, 1)"),
+    (Hyperparameter("x", low=0, high=1, low_open=True), "must be in (0, 1]"),
+    (Hyperparameter("x", low=0.5), "must be >= 0.5 (a finite number)"),
+    (Hyperparameter("x", high=2, high_open=True), "must be < 2 (a finite number)"),
+    (Hyperparameter("x"), "must be a finite number"),
+    (Hyperparameter("x", low=1, integer=True), "must be an integer >= 1"),
+    (Hyperparameter("x", low=1, high=9, integer=True), "must be an integer in [1, 9]"),
+    (Hyperparameter("x", low=0, high=1, pair=("a", "b")), ("must be a pair (a, b) of numbers "
+                                                          "in [0, 1]")),
+    (Hyperparameter("x", flag=True), "must be True or False"),
+])
+def test_hyperparameter_messages(declared, expected):
+    assert declared.expected() == expected
+    with pytest.raises(ConfigError) as info:
+        declared.check("bad", where="here: ")
+    assert str(info.value) == f"here: x {expected}, got 'bad'"
+
+
+# ------------------------------------------------------------- parameters, versions
+
+@pytest.mark.parametrize("params, message", [
+    (lambda ps: [ps[0], np.zeros(2)], "optimizer parameters must be float Tensors that are "
+                                      "leaves of the graph (pass model.parameters()); parameter "
+                                      "1 is of type ndarray"),
+    (lambda ps: [Tensor(np.zeros(2, np.int64)), ps[0]], "optimizer parameters must be float "
+                                                        "Tensors that are leaves of the graph "
+                                                        "(pass model.parameters()); parameter 0 "
+                                                        "is a Tensor of dtype int64"),
+    (lambda ps: [ps[0] * 2], "optimizer parameters must be float Tensors that are leaves of the "
+                             "graph (pass model.parameters()); parameter 0 is the result of an "
+                             "op, not a leaf"),
+    (lambda ps: [Tensor(THETA0)], "no optimizer parameter requires grad; expected at least one "
+                                  "with requires_grad=True (pass model.parameters(); frozen ones "
+                                  "are skipped)"),
+    (lambda ps: 3, "optimizer parameters must be an iterable of Tensors (pass "
+                   "model.parameters()), got int"),
+])
+def test_bad_parameter_lists_say_what_was_expected(params, message):
+    with pytest.raises(ConfigError) as info:
+        optim.SGD(params(two_params()), lr=0.1)
+    assert str(info.value) == message
+
+
+def test_a_frozen_parameter_is_accepted_and_skipped():
+    a, frozen = two_params()
+    frozen.requires_grad = False
+    opt = optim.SGD([a, frozen], lr=0.1, weight_decay=0.1)
+    (a * frozen).sum().backward()
+    assert frozen.grad is None
+    opt.step()
+    np.testing.assert_array_equal(frozen.data, THETA0)
+    assert (a._version, frozen._version) == (1, 0)
+    assert not np.allclose(a.data, THETA0)
+
+
+def test_the_same_tensor_twice_is_refused_naming_both_indices():
+    a, b = two_params()
+    for make in (lambda ps: optim.SGD(ps, lr=0.1), lambda ps: optim.Adam(ps)):
+        with pytest.raises(ConfigError) as info:
+            make([a, b, a])
+        assert str(info.value) == ("optimizer parameter 2 is the same Tensor as parameter 0; "
+                                   "expected each parameter once (a tied weight would be "
+                                   "updated twice per step)")
+
+
+def test_a_tied_weight_is_updated_once_per_step():
+    from tinygrad_hlcv import nn
+    model = nn.Sequential(nn.Linear(3, 3, dtype=np.float64, generator=np.random.default_rng(0)),
+                          nn.ReLU(), nn.Linear(3, 3, dtype=np.float64))
+    model[2].weight = model[0].weight                       # tied
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    assert len(opt.params) == 3                             # weight, two biases
+    x = Tensor(np.random.default_rng(1).standard_normal((4, 3)))
+    model(x).sum().backward()
+    weight = model[0].weight
+    before, grad = weight.data.copy(), weight.grad.copy()   # both uses summed in one .grad
+    opt.step()
+    np.testing.assert_allclose(weight.data, before - 0.1 * grad, rtol=1e-14, atol=1e-15)
+    assert weight._version == 1
+
+
+def test_equal_but_distinct_tensors_are_separate_parameters():
+    a, b = two_params()                                     # same values, two tensors
+    opt = optim.SGD([a, b], lr=0.1)
+    a.grad, b.grad = GRADS[0].copy(), GRADS[1].copy()
+    opt.step()
+    np.testing.assert_allclose(a.data, THETA0 - 0.1 * GRADS[0], rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(b.data, THETA0 - 0.1 * GRADS[1], rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("factory", [
+    lambda ps: optim.SGD(ps, lr=0.1),
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1),
+    lambda ps: optim.Adam(ps, lr=0.1),
+])
+def test_step_bumps_the_version_of_updated_parameters_only(factory):
+    a, b = two_params()
+    assert a._version == b._version == 0
+    opt = factory([a, b])
+    for n in range(1, 4):
+        a.grad = GRADS[n - 1].copy()
+        opt.step()
+        assert (a._version, b._version) == (n, 0)
+    b.grad = GRADS[0].copy()
+    opt.step()
+    assert (a._version, b._version) == (4, 1)
+    opt.zero_grad()
+    opt.step()                                              # no gradients: nothing changes
+    assert (a._version, b._version) == (4, 1)
+
+
+def test_backward_through_values_saved_before_the_step_raises():
+    w = Tensor(THETA0.copy(), requires_grad=True)
+    loss = (w * w).sum()                                    # saves w for its backward
+    w.grad = GRADS[0].copy()
+    optim.SGD([w], lr=0.1).step()                           # changes w in place
+    with pytest.raises(GraphError):
+        loss.backward()
+
+
+# --------------------------------------------------------------------- state dicts
+
+@pytest.mark.parametrize("factory", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+                                     lambda ps: optim.Adam(ps, lr=0.1)])
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s.update(lr=0), ("optimizer state: learning rate must be > 0 (a finite number), "
+                               "got 0")),
+    (lambda s: s.pop("state"), ("optimizer state must be a dict with 'lr' and 'state' (as "
+                               "state_dict() gives), got ['lr']")),
+    (lambda s: s.update(state=[{}]), ("optimizer state has 1 parameters, expected 2 (one per "
+                                     "parameter of this optimizer)")),
+    (lambda s: s["state"].__setitem__(1, None), ("optimizer state of parameter 1: expected a "
+                                                "dict of buffers, got NoneType")),
+])
+def test_optimizer_load_state_dict_refuses_and_changes_nothing(factory, change, message):
+    params = two_params()
+    opt = factory(params)
+    for p in params:
+        p.grad = GRADS[0].copy()
+    opt.step()
+    before = opt.state_dict()
+    state = copy.deepcopy(before)
+    change(state)
+    with pytest.raises(ConfigError) as info:
+        opt.load_state_dict(state)
+    assert str(info.value) == message
+    after = opt.state_dict()
+    assert after["lr"] == before["lr"]
+    for s, s0 in zip(after["state"], before["state"]):
+        assert s.keys() == s0.keys()
+        for k in s:
+            np.testing.assert_array_equal(s[k], s0[k])
+
+
+def test_buffers_with_a_key_that_is_not_text_are_refused():
+    params = two_params()
+    opt = optim.SGD(params, lr=0.1, momentum=0.9)
+    params[0].grad = GRADS[0].copy()
+    opt.step()
+    state = opt.state_dict()
+    state["state"][0][1] = np.zeros(2)                      # (sorting str and int keys fails)
+    with pytest.raises(ConfigError) as info:
+        opt.load_state_dict(state)
+    assert str(info.value) == ("optimizer state of parameter 0: expected the buffers "
+                               "['momentum_buffer'] of SGD (or none), got ['1', "
+                               "'momentum_buffer']")
+
+
+@pytest.mark.parametrize("step, shown", [(-1, "-1"), (1.0, "1.0"), (True, "True")])
+def test_adam_state_step_uses_the_declared_check(step, shown):
+    params = two_params()
+    opt = optim.Adam(params)
+    params[0].grad = GRADS[0].copy()
+    opt.step()
+    state = opt.state_dict()
+    state["state"][0]["step"] = step
+    with pytest.raises(ConfigError) as info:
+        opt.load_state_dict(state)
+    assert str(info.value) == (f"optimizer state of parameter 0: step must be an integer "
+                               f">= 0, got {shown}")
+
+
 # ------------------------------------------------------------------------ LR schedules
 
 def make_opt(lr=0.5):
@@ -351,3 +596,23 @@ def test_scheduler_drives_the_optimizer_update():
         expected -= 0.5 ** epoch                           # lr 1, 0.5, 0.25
         sched.step()
     np.testing.assert_allclose(p.data, expected, rtol=1e-15)
+
+
+@pytest.mark.parametrize("state, message", [
+    ({"base_lr": 0.5, "epoch": -1}, "schedule state: epoch must be an integer >= 0, got -1"),
+    ({"base_lr": 0.5, "epoch": 2.0}, "schedule state: epoch must be an integer >= 0, got 2.0"),
+    ({"base_lr": 0.0, "epoch": 2}, ("schedule state: base_lr must be > 0 (a finite number), "
+                                   "got 0.0")),
+    ({"epoch": 2}, ("schedule state must be a dict with 'base_lr' and 'epoch' (as state_dict() "
+                   "gives), got {'epoch': 2}")),
+    (None, ("schedule state must be a dict with 'base_lr' and 'epoch' (as state_dict() gives), "
+           "got None")),
+])
+def test_scheduler_load_state_dict_refuses_and_changes_nothing(state, message):
+    opt = make_opt(0.5)
+    sched = optim.StepLR(opt, step_size=1, gamma=0.5)
+    sched.step()
+    with pytest.raises(ConfigError) as info:
+        sched.load_state_dict(state)
+    assert str(info.value) == message
+    assert sched.state_dict() == {"base_lr": 0.5, "epoch": 1} and opt.lr == 0.25

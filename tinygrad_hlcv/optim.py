@@ -6,122 +6,168 @@ The update rules are PyTorch's, so hyperparameters carry over:
   Adam:  g ← ∇ + wd·θ;  m ← β1 m + (1−β1) g;  s ← β2 s + (1−β2) g²;
          θ ← θ − lr · (m / (1−β1ᵗ)) / (√(s / (1−β2ᵗ)) + ε).
 With a constant learning rate, SGD's momentum equals the course's
-`v ← μ v − lr·g; θ ← θ + v`. Parameters without a gradient are skipped.
+`v ← μ v − lr·g; θ ← θ + v`. Parameters without a gradient are skipped; each step bumps
+the `_version` of the parameters it changes, so a backward through a graph that saved
+their old values raises.
 """
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 from . import kernels
-from .convert import is_real, is_whole, shown
-from .errors import ConfigError
+from .convert import shown
 from .engine import Tensor
+from .errors import ConfigError
+from .hyperparams import Hyperparameter
+
+# Every hyperparameter's valid values, declared once (the defaults are in the signatures);
+# constructors and load_state_dict check with these.
+LR = Hyperparameter("lr", low=0, low_open=True, words="learning rate")
+MOMENTUM = Hyperparameter("momentum", low=0, high=1, high_open=True)
+NESTEROV = Hyperparameter("nesterov", flag=True)
+WEIGHT_DECAY = Hyperparameter("weight_decay", low=0)
+BETAS = Hyperparameter("betas", low=0, high=1, high_open=True, pair=("β1", "β2"))
+EPS = Hyperparameter("eps", low=0, low_open=True)
+GAMMA = Hyperparameter("gamma", low=0, high=1, low_open=True)
+STEP_SIZE = Hyperparameter("step_size", low=1, integer=True)
+T_MAX = Hyperparameter("T_max", low=1, integer=True)
+ETA_MIN = Hyperparameter("eta_min", low=0)
+STEP = Hyperparameter("step", low=0, integer=True)        # Adam's step count, in its state
+BASE_LR = Hyperparameter("base_lr", low=0, low_open=True)  # a schedule's, in its state
+EPOCH = Hyperparameter("epoch", low=0, integer=True)
 
 
-def _check(condition, message):
+def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
 
 
+def _parameter_list(params: Iterable[Tensor]) -> list[Tensor]:
+    """The parameters as a list of float leaf Tensors, each once: a tied weight listed twice
+    would be updated twice per step. Frozen ones (requires_grad=False) are kept, as in
+    PyTorch, and skipped by step(); but at least one must require grad."""
+    try:
+        params = list(params)
+    except TypeError:
+        raise ConfigError(f"optimizer parameters must be an iterable of Tensors (pass "
+                          f"model.parameters()), got {type(params).__name__}") from None
+    _require(bool(params), "optimizer got an empty parameter list; expected the parameters of "
+                           "a model (model.parameters())")
+    first_index: dict[int, int] = {}
+    for i, p in enumerate(params):
+        what = (f"of type {type(p).__name__}" if not isinstance(p, Tensor)
+                else f"a Tensor of dtype {p.dtype}" if p.dtype.kind != "f"
+                else "the result of an op, not a leaf" if not p.is_leaf else None)
+        _require(what is None, f"optimizer parameters must be float Tensors that are leaves of "
+                               f"the graph (pass model.parameters()); parameter {i} is {what}")
+        j = first_index.setdefault(id(p), i)
+        _require(i == j, f"optimizer parameter {i} is the same Tensor as parameter {j}; expected "
+                         f"each parameter once (a tied weight would be updated twice per step)")
+    _require(any(p.requires_grad for p in params),
+             "no optimizer parameter requires grad; expected at least one with "
+             "requires_grad=True (pass model.parameters(); frozen ones are skipped)")
+    return params
+
+
+def _copy_buffers(state: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+            for s in state]
+
+
 class Optimizer:
-    _BUFFERS = ()  # the names of each parameter's state buffers (what load_state_dict accepts)
+    """The parameters (each once), the learning rate and each parameter's state buffers;
+    a subclass gives the update rule, `_update`, which changes θ in place."""
 
-    def __init__(self, params, lr):
-        try:
-            self.params = list(params)
-        except TypeError:
-            raise ConfigError(f"optimizer parameters must be an iterable of Tensors (pass "
-                              f"model.parameters()), got {type(params).__name__}") from None
-        _check(self.params, "optimizer got an empty parameter list; expected the parameters of "
-                            "a model (model.parameters())")
-        _check(all(isinstance(p, Tensor) and p.requires_grad for p in self.params),
-               "optimizer parameters must be Tensors with requires_grad=True "
-               "(pass model.parameters())")
-        _check(is_real(lr) and lr > 0, f"learning rate must be > 0 (a finite number), got "
-                                     f"{shown(lr)}")
+    _BUFFERS: tuple[str, ...] = ()  # each parameter's state buffers (what load_state_dict takes)
+
+    def __init__(self, params: Iterable[Tensor], lr: float) -> None:
+        self.params = _parameter_list(params)
+        LR.check(lr)
         self.lr = float(lr)
-        self.state = [{} for _ in self.params]
+        self.state: list[dict[str, Any]] = [{} for _ in self.params]
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Forget the accumulated gradients (backward adds into .grad)."""
         for p in self.params:
             p.grad = None
 
-    def step(self):
+    def step(self) -> None:
+        """Update, in place, every parameter that has a gradient, and bump its version."""
         for p, state in zip(self.params, self.state):
             if p.grad is not None:
                 self._update(p.data, p.grad, state)
+                p._version += 1
 
-    def _update(self, theta, grad, state):
+    def _update(self, theta: np.ndarray, grad: np.ndarray, state: dict[str, Any]) -> None:
         raise NotImplementedError
 
-    def state_dict(self):
-        """Learning rate and per-parameter buffers, for checkpoints."""
-        return {"lr": self.lr, "state": [{k: (v.copy() if isinstance(v, np.ndarray) else v)
-                                          for k, v in s.items()} for s in self.state]}
+    def state_dict(self) -> dict[str, Any]:
+        """Learning rate and per-parameter buffers (copies), for checkpoints."""
+        return {"lr": self.lr, "state": _copy_buffers(self.state)}
 
-    def load_state_dict(self, state):
-        _check(isinstance(state, Mapping) and "lr" in state and "state" in state,
-               f"optimizer state must be a dict with 'lr' and 'state' (as state_dict() gives), "
-               f"got {sorted(map(str, state)) if isinstance(state, Mapping) else shown(state)}")
-        _check(is_real(state["lr"]) and state["lr"] > 0,
-               f"optimizer state: learning rate must be > 0, got {shown(state['lr'])}")
-        _check(isinstance(state["state"], (list, tuple)),
-               f"optimizer state: 'state' must be a list of per-parameter dicts, got "
-               f"{type(state['state']).__name__}")
-        _check(len(state["state"]) == len(self.params),
-               f"optimizer state has {len(state['state'])} parameters, expected "
-               f"{len(self.params)} (one per parameter of this optimizer)")
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what state_dict() gave; a state that does not fit changes nothing."""
+        _require(isinstance(state, Mapping) and "lr" in state and "state" in state,
+                 f"optimizer state must be a dict with 'lr' and 'state' (as state_dict() gives), "
+                 f"got {sorted(map(str, state)) if isinstance(state, Mapping) else shown(state)}")
+        LR.check(state["lr"], where="optimizer state: ")
+        _require(isinstance(state["state"], (list, tuple)),
+                 f"optimizer state: 'state' must be a list of per-parameter dicts, got "
+                 f"{type(state['state']).__name__}")
+        _require(len(state["state"]) == len(self.params),
+                 f"optimizer state has {len(state['state'])} parameters, expected "
+                 f"{len(self.params)} (one per parameter of this optimizer)")
         for i, (p, buffers) in enumerate(zip(self.params, state["state"])):
-            _check(isinstance(buffers, Mapping), f"optimizer state of parameter {i}: expected a "
-                                                 f"dict of buffers, got {type(buffers).__name__}")
-            _check(not buffers or sorted(buffers) == sorted(self._BUFFERS),
-                   f"optimizer state of parameter {i}: expected the buffers "
-                   f"{sorted(self._BUFFERS)} of {type(self).__name__} (or none), got "
-                   f"{sorted(map(str, buffers))}")
-            for key, value in buffers.items():
-                if key == "step":
-                    _check(is_whole(value) and value >= 0, f"optimizer state of parameter {i}: "
-                           f"step must be an integer >= 0, got {shown(value)}")
-                    continue
-                _check(isinstance(value, np.ndarray) and value.dtype.kind == "f"
-                       and value.shape == p.shape,
-                       f"optimizer state of parameter {i}: expected {key} as a float array of "
-                       f"the parameter's shape {p.shape}, got "
-                       + (f"{value.dtype} {value.shape}" if isinstance(value, np.ndarray)
-                          else shown(value)))
-                _check(np.isfinite(value).all() and (key != "s" or (value >= 0).all()),
-                       f"optimizer state of parameter {i}: {key} holds NaN, Inf"
-                       + (" or negative values" if key == "s" else " values")
-                       + "; expected the finite buffers of a healthy run")
+            self._check_buffers(f"optimizer state of parameter {i}: ", p, buffers)
         self.lr = float(state["lr"])
-        # copy the buffers: _update changes them in place, the checkpoint must not change
-        self.state = [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
-                      for s in state["state"]]
+        # copies: _update changes the buffers in place, the checkpoint must not change
+        self.state = _copy_buffers(state["state"])
+
+    def _check_buffers(self, where: str, p: Tensor, buffers: object) -> None:
+        if not isinstance(buffers, Mapping):
+            raise ConfigError(f"{where}expected a dict of buffers, got {type(buffers).__name__}")
+        _require(not buffers or set(buffers) == set(self._BUFFERS),
+                 f"{where}expected the buffers {sorted(self._BUFFERS)} of {type(self).__name__} "
+                 f"(or none), got {sorted(map(str, buffers))}")
+        for key, value in buffers.items():
+            if key == "step":
+                STEP.check(value, where)
+                continue
+            _require(isinstance(value, np.ndarray) and value.dtype.kind == "f"
+                     and value.shape == p.shape,
+                     f"{where}expected {key} as a float array of the parameter's shape {p.shape}, "
+                     f"got " + (f"{value.dtype} {value.shape}" if isinstance(value, np.ndarray)
+                                else shown(value)))
+            _require(bool(np.isfinite(value).all()) and (key != "s" or bool((value >= 0).all())),
+                     f"{where}{key} holds NaN, Inf" + (" or negative values" if key == "s"
+                                                       else " values")
+                     + "; expected the finite buffers of a healthy run")
 
 
 class SGD(Optimizer):
     _BUFFERS = ("momentum_buffer",)
 
-    def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
-        _check(is_real(momentum) and 0 <= momentum < 1,
-               f"momentum must be in [0, 1), got {shown(momentum)}")
-        _check(is_real(weight_decay) and weight_decay >= 0,
-               f"weight_decay must be >= 0 (a finite number), got {shown(weight_decay)}")
-        _check(not nesterov or momentum > 0, "Nesterov momentum needs momentum > 0")
-        self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
+        MOMENTUM.check(momentum)
+        NESTEROV.check(nesterov)
+        WEIGHT_DECAY.check(weight_decay)
+        _require(not nesterov or momentum > 0, "Nesterov momentum needs momentum > 0")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.weight_decay = float(weight_decay)
 
-    def _update(self, theta, grad, state):
-        """One fused pass over θ, ∇ (and v) with kernels.sgd_update: NumPy's temporaries
-        made the plain step θ -= lr·∇ ~3× slower on a 3072×600 weight."""
+    def _update(self, theta: np.ndarray, grad: np.ndarray, state: dict[str, Any]) -> None:
+        """One fused pass over θ, ∇ (and v) with kernels.sgd_update, instead of NumPy's
+        weight-sized temporaries (measured in docs/performance.md, "What helped")."""
         velocity, first = np.empty(0, theta.dtype), False
         if self.momentum:
-            velocity = state.get("momentum_buffer")
-            first = velocity is None
+            first = "momentum_buffer" not in state
             if first:
-                velocity = state["momentum_buffer"] = np.empty_like(theta, dtype=grad.dtype)
+                state["momentum_buffer"] = np.empty_like(theta, dtype=grad.dtype)
+            velocity = state["momentum_buffer"]
         scalar = theta.dtype.type
         args = (scalar(self.lr), scalar(self.momentum), scalar(self.weight_decay),
                 bool(self.nesterov), first)
@@ -136,17 +182,17 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     _BUFFERS = ("step", "m", "s")
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
-        _check(isinstance(betas, (tuple, list)) and len(betas) == 2
-               and all(is_real(b) and 0 <= b < 1 for b in betas),
-               f"betas must be a pair (β1, β2) of numbers in [0, 1), got {shown(betas)}")
-        _check(is_real(eps) and eps > 0, f"eps must be > 0 (a finite number), got {shown(eps)}")
-        _check(is_real(weight_decay) and weight_decay >= 0,
-               f"weight_decay must be >= 0 (a finite number), got {shown(weight_decay)}")
-        self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
+        BETAS.check(betas)
+        EPS.check(eps)
+        WEIGHT_DECAY.check(weight_decay)
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps, self.weight_decay = float(eps), float(weight_decay)
 
-    def _update(self, theta, grad, state):
+    def _update(self, theta: np.ndarray, grad: np.ndarray, state: dict[str, Any]) -> None:
         b1, b2 = self.betas
         g = grad + self.weight_decay * theta if self.weight_decay else grad
         if not state:
@@ -165,67 +211,68 @@ class Adam(Optimizer):
 class LRScheduler:
     """Sets `optimizer.lr` from the epoch count; call `step()` once per epoch."""
 
-    def __init__(self, optimizer):
-        _check(isinstance(optimizer, Optimizer), f"{type(self).__name__} needs an optimizer "
-                                                 f"(SGD or Adam), got {type(optimizer).__name__}")
+    def __init__(self, optimizer: Optimizer) -> None:
+        _require(isinstance(optimizer, Optimizer), f"{type(self).__name__} needs an optimizer "
+                                                   f"(SGD or Adam), got {type(optimizer).__name__}")
         self.optimizer, self.base_lr, self.epoch = optimizer, optimizer.lr, 0
 
-    def lr_at(self, epoch):
+    def lr_at(self, epoch: int) -> float:
         raise NotImplementedError
 
-    def step(self):
+    def step(self) -> float:
+        """Advance one epoch; return the new learning rate."""
         self.epoch += 1
         self.optimizer.lr = self.lr_at(self.epoch)
         return self.optimizer.lr
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         return {"base_lr": self.base_lr, "epoch": self.epoch}
 
-    def load_state_dict(self, state):
-        _check(isinstance(state, Mapping) and is_real(state.get("base_lr"))
-               and is_whole(state.get("epoch")) and state["epoch"] >= 0,
-               f"schedule state must be a dict with a number 'base_lr' and an integer 'epoch' "
-               f">= 0 (as state_dict() gives), got {shown(state)}")
-        self.base_lr, self.epoch = state["base_lr"], state["epoch"]
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what state_dict() gave, and the optimizer's lr for that epoch."""
+        _require(isinstance(state, Mapping) and "base_lr" in state and "epoch" in state,
+                 f"schedule state must be a dict with 'base_lr' and 'epoch' (as state_dict() "
+                 f"gives), got {shown(state)}")
+        BASE_LR.check(state["base_lr"], where="schedule state: ")
+        EPOCH.check(state["epoch"], where="schedule state: ")
+        self.base_lr, self.epoch = float(state["base_lr"]), int(state["epoch"])
         self.optimizer.lr = self.lr_at(self.epoch)
 
 
 class ExponentialLR(LRScheduler):
     """lr = base · γ^epoch: the course's `learning_rate_decay`."""
 
-    def __init__(self, optimizer, gamma):
-        _check(is_real(gamma) and 0 < gamma <= 1, f"gamma must be in (0, 1], got {shown(gamma)}")
+    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+        GAMMA.check(gamma)
         super().__init__(optimizer)
-        self.gamma = gamma
+        self.gamma = float(gamma)
 
-    def lr_at(self, epoch):
+    def lr_at(self, epoch: int) -> float:
         return self.base_lr * self.gamma ** epoch
 
 
 class StepLR(LRScheduler):
     """lr = base · γ^⌊epoch / step_size⌋."""
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
-        _check(is_whole(step_size) and step_size >= 1,
-               f"step_size must be an integer >= 1, got {shown(step_size)}")
-        _check(is_real(gamma) and 0 < gamma <= 1, f"gamma must be in (0, 1], got {shown(gamma)}")
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        STEP_SIZE.check(step_size)
+        GAMMA.check(gamma)
         super().__init__(optimizer)
-        self.step_size, self.gamma = step_size, gamma
+        self.step_size, self.gamma = int(step_size), float(gamma)
 
-    def lr_at(self, epoch):
+    def lr_at(self, epoch: int) -> float:
         return self.base_lr * self.gamma ** (epoch // self.step_size)
 
 
 class CosineAnnealingLR(LRScheduler):
     """lr = η_min + (base − η_min)(1 + cos(π·epoch / T_max)) / 2, held at η_min after T_max."""
 
-    def __init__(self, optimizer, T_max, eta_min=0.0):
-        _check(is_whole(T_max) and T_max >= 1, f"T_max must be an integer >= 1, got {shown(T_max)}")
-        _check(is_real(eta_min) and eta_min >= 0,
-               f"eta_min must be >= 0 (a finite number), got {shown(eta_min)}")
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
+        T_MAX.check(T_max)
+        ETA_MIN.check(eta_min)
         super().__init__(optimizer)
-        self.T_max, self.eta_min = T_max, eta_min
+        self.T_max, self.eta_min = int(T_max), float(eta_min)
 
-    def lr_at(self, epoch):
+    def lr_at(self, epoch: int) -> float:
         progress = min(epoch, self.T_max) / self.T_max
         return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * progress)) / 2
