@@ -136,24 +136,61 @@ def test_penalty_under_detect_anomaly_gives_the_same_gradient():
         np.testing.assert_array_equal(a, b)
 
 
-def test_in_place_sums_never_write_into_arrays_others_hold():
-    """A weight used twice sums two fresh Linear gradients in place; the caller's
-    upstream gradient and a gradient handed to two inputs stay untouched."""
+@pytest.mark.parametrize("a_also_to_a_linear", [False, True])
+def test_in_place_sums_never_write_into_arrays_others_hold(a_also_to_a_linear):
+    """`a + h` hands one gradient array g to both a and h. h's sum starts from g and then
+    meets Linear's fresh dh: it must allocate the sum, not add dh into g, which a's
+    gradient also is (a.grad would be g + dh). With a also fed to a Linear, a's sum
+    meets a fresh da after g as well: it must not add da into the g h's sum holds."""
+    rng = np.random.default_rng(4)
+    x, w, w2, w3 = (Tensor(rng.standard_normal(s), requires_grad=True)
+                    for s in ((3, 4), (4, 4), (4, 4), (4, 4)))
+    a = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    h = nn.functional.linear(x, w)
+    out = (a + h) + nn.functional.linear(h, w2)
+    if a_also_to_a_linear:
+        out = out + nn.functional.linear(a, w3)
+    upstream = rng.standard_normal(out.shape)
+    g = upstream.copy()
+    out.backward(upstream)
+    np.testing.assert_array_equal(upstream, g)
+    np.testing.assert_allclose(a.grad, g + g @ w3.data.T if a_also_to_a_linear else g,
+                               rtol=1e-12)
+    dh = g + g @ w2.data.T
+    np.testing.assert_allclose(w2.grad, h.data.T @ g, rtol=1e-12)
+    np.testing.assert_allclose(w.grad, x.data.T @ dh, rtol=1e-12)
+    np.testing.assert_allclose(x.grad, dh @ w.data.T, rtol=1e-12)
+
+
+def test_in_place_sums_of_a_weight_used_twice():
+    """A weight used by two Linears sums two fresh gradients in place; the caller's
+    upstream gradient stays untouched."""
     rng = np.random.default_rng(4)
     w = Tensor(rng.standard_normal((4, 4)), requires_grad=True)
     x = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
     h = nn.functional.linear(x, w)
     out = nn.functional.linear(h, w) + h          # w twice; h to two consumers
     upstream = rng.standard_normal(out.shape)
-    kept = upstream.copy()
+    g = upstream.copy()
     out.backward(upstream)
-    np.testing.assert_array_equal(upstream, kept)
-    # closed form: out = x W W + x W
-    g = kept
-    dh = g @ w.data.T + g
-    expected_w = (x.data @ w.data).T @ g + x.data.T @ dh
-    np.testing.assert_allclose(w.grad, expected_w, rtol=1e-12)
+    np.testing.assert_array_equal(upstream, g)
+    dh = g @ w.data.T + g  # out = x W W + x W
+    np.testing.assert_allclose(w.grad, (x.data @ w.data).T @ g + x.data.T @ dh, rtol=1e-12)
     np.testing.assert_allclose(x.grad, dh @ w.data.T, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_penalty_folds_into_a_gradient_the_engine_does_not_own(dtype):
+    """MatMul is not fresh_grads, so W's sum does not own Xᵀδ: the penalty's 2λW must be
+    added into a new array, not dropped and not added into MatMul's result in place."""
+    rng = np.random.default_rng(5)
+    x = Tensor(rng.standard_normal((3, 4)).astype(dtype))
+    w = Tensor(rng.standard_normal((4, 2)).astype(dtype), requires_grad=True)
+    lam = 0.3
+    ((x @ w).sum() + nn.l2_penalty([w], lam)).backward()
+    expected = x.data.astype(np.float64).T @ np.ones((3, 2)) + 2 * lam * w.data
+    np.testing.assert_allclose(w.grad, expected, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    assert w.grad.dtype == dtype and not np.shares_memory(w.grad, w.data)
 
 
 def test_scaled_grad_materialize():

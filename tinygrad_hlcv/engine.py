@@ -18,8 +18,15 @@ import numpy as np
 from . import kernels
 from .convert import normalize_axis, to_array
 from .dtypes import get_default_dtype
-from .errors import (AnomalyError, ConfigError, DTypeError, GraphError, IndexingError,
-                     ShapeError, TinygradError)
+from .errors import (
+    AnomalyError,
+    ConfigError,
+    DTypeError,
+    GraphError,
+    IndexingError,
+    ShapeError,
+    TinygradError,
+)
 
 _grad_enabled = True
 _anomaly_mode = False
@@ -60,6 +67,14 @@ class Tensor:
     `Tensor(data, requires_grad=False, dtype=None)` wraps `data` without copying a
     NumPy array of a supported dtype. `.grad` is `None` until `backward()` fills it,
     and always has the tensor's own dtype.
+
+    `_version` counts the in-place changes of the tensor's data, as PyTorch's does:
+    every in-place operation of the framework (an optimizer step, load_state_dict,
+    in-place methods) adds 1, and a view of the data (reshape, transpose, a slice,
+    detach) shares its tensor's counter. An op that keeps an input for its backward
+    records the input's version, and backward() raises GraphError if it changed since,
+    instead of computing a gradient from the changed values. Writing straight into
+    `.data` (a NumPy array) bypasses the counter, as in PyTorch: the graph cannot see it.
     """
 
     __array_ufunc__ = None  # `ndarray + Tensor` must defer to Tensor.__radd__
@@ -73,6 +88,17 @@ class Tensor:
         self.grad = None
         self._ctx = None       # the Function that made this tensor, if it is not a leaf
         self._freed = False    # True once backward() has released the graph behind it
+        shares = isinstance(data, Tensor) and np.may_share_memory(self.data, data.data)
+        self._versions = data._versions if shares else VersionCounter()
+
+    @property
+    def _version(self):
+        """How many times the data was changed in place (`t._version += 1` after a change)."""
+        return self._versions.value
+
+    @_version.setter
+    def _version(self, value):
+        self._versions.value = value
 
     # ----- plain array behaviour -------------------------------------------------
     shape = property(lambda self: self.data.shape)
@@ -110,8 +136,8 @@ class Tensor:
         return f"Tensor({body}{extra})"
 
     def detach(self):
-        """A new leaf sharing this tensor's data, cut off from the graph."""
-        return Tensor(self.data)
+        """A new leaf sharing this tensor's data (and version counter), cut off from the graph."""
+        return Tensor(self)
 
     # ----- autodiff ------------------------------------------------------------
     def backward(self, grad=None, retain_graph=False):
@@ -158,10 +184,12 @@ class Tensor:
 
     # ----- ops (defined in ops.py and fused.py) ---------------------------------
     def _operand(self, other):
-        """Wrap a number or array operand; numbers take this tensor's float dtype."""
+        """Wrap a number or array operand. A Python or NumPy number (bools too) takes this
+        tensor's dtype if it is a float tensor, else the default float dtype: a number
+        never changes a float tensor's dtype (`x + np.int64(1)` stays float32)."""
         if isinstance(other, Tensor):
             return other
-        if isinstance(other, (int, float)) and not isinstance(other, bool):
+        if isinstance(other, (numbers.Real, np.bool_)):
             dtype = self.dtype if self.dtype.kind == "f" else get_default_dtype()
             return Tensor(np.asarray(other, dtype=dtype))
         return Tensor(other)
@@ -274,6 +302,12 @@ class Function:
     the framework's (naming the op, its inputs and `expected`), and checks for
     NaN/Inf in anomaly mode; `GradientSum` reduces broadcast gradients, casts them
     to the input's dtype and sums them.
+
+    An op whose backward reads an input's array says so in `saves` (the inputs'
+    positions), or in `saves_output` for its own output: the engine then refuses to
+    run that backward once such a tensor has been changed in place (see
+    `Tensor._version`), as PyTorch does, instead of silently differentiating the new
+    values.
     """
 
     expected = "inputs whose shapes and dtypes fit this op"
@@ -284,9 +318,25 @@ class Function:
     saved array): the engine may then add an input's other gradients into them in
     place instead of allocating a sum (a weight-sized array per step for Linear)."""
 
+    saves = ()
+    """The positions of the inputs whose arrays backward() reads (Mul: `(0, 1)`; Add: `()`);
+    a class attribute, or set by forward() when it depends on the inputs (L2Penalty).
+    Every op must declare them (tests/test_engine_invariants.py checks each op): the
+    engine records those inputs' versions when the op runs, and backward() raises
+    GraphError if one was changed in place since, rather than use the changed values."""
+
+    saves_output = False
+    """True if backward() reads the op's own output array (Exp, ReLU): checked the same way."""
+
     def __init__(self, *parents):
         self.parents = parents
         self.needs_input_grad = tuple(p.requires_grad for p in parents)
+        self.saved_versions = ()
+
+    def saved_tensors(self, output):
+        """(what it is, tensor) for each tensor whose array backward() reads."""
+        saved = [(f"input {i}", self.parents[i]) for i in self.saves]
+        return saved + [("output", output)] if self.saves_output else saved
 
     @classmethod
     def apply(cls, *parents, **options):
@@ -304,8 +354,11 @@ class Function:
             _check_finite(out, f"forward of {cls.__name__}")
         result = Tensor.__new__(Tensor)
         result.data, result.grad, result._freed = out, None, False
+        result._versions = _version_counter_of(out, parents)
         result.requires_grad = _grad_enabled and any(ctx.needs_input_grad)
         result._ctx = ctx if result.requires_grad else None
+        if result.requires_grad:
+            ctx.saved_versions = tuple(t._version for _, t in ctx.saved_tensors(result))
         return result
 
     def forward(self, *arrays, **options):
@@ -313,6 +366,25 @@ class Function:
 
     def backward(self, grad):
         raise NotImplementedError
+
+
+class VersionCounter:
+    """The number of in-place changes of an array, shared by the tensors that view it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+def _version_counter_of(out, parents):
+    """An op's output that views an input's data (reshape, transpose, a slice) shares
+    that input's counter, as in PyTorch: changing either in place changes both."""
+    if out.base is not None:
+        for p in parents:
+            if np.may_share_memory(out, p.data):
+                return p._versions
+    return VersionCounter()
 
 
 def _refused(op, err, arrays, options):
@@ -338,16 +410,19 @@ def run_backward(root, grad, retain_graph=False):
             node._take_grad(*total.result())
         elif total is not None:
             ctx = node._ctx
-            for parent, g in zip(ctx.parents, _input_grads(ctx, total.result()[0])):
+            for parent, g in zip(ctx.parents, _input_grads(node, total.result()[0])):
                 if g is not None and parent.requires_grad:
                     sums.setdefault(id(parent), GradientSum(parent)).add(g, ctx.fresh_grads)
         if node._ctx is not None and not retain_graph:
             node._ctx, node._freed = None, True
 
 
-def _input_grads(ctx, g):
-    """ctx.backward(g) as a tuple; in anomaly mode each gradient is materialised and
-    checked for NaN/Inf, so the error names the op that made it."""
+def _input_grads(node, g):
+    """node._ctx.backward(g) as a tuple, after checking that nothing it saved was changed
+    in place; in anomaly mode each gradient is materialised and checked for NaN/Inf, so
+    the error names the op that made it."""
+    ctx = node._ctx
+    _check_saved_versions(ctx, node)
     with _anomaly_checks():
         grads = ctx.backward(g)
     grads = grads if isinstance(grads, tuple) else (grads,)
@@ -358,6 +433,18 @@ def _input_grads(ctx, g):
         if g is not None:
             _check_finite(np.asarray(g), f"backward of {type(ctx).__name__}")
     return grads
+
+
+def _check_saved_versions(ctx, output):
+    """GraphError if a tensor ctx saved for backward was changed in place after ctx ran."""
+    op = type(ctx).__name__
+    for (what, t), then in zip(ctx.saved_tensors(output), ctx.saved_versions):
+        if t._version != then:
+            raise GraphError(f"one of the tensors {op} saved for backward ({what}, shape "
+                             f"{t.shape}) was changed in place (version {then}, now "
+                             f"{t._version}) after {op} used it; expected it unchanged until "
+                             "backward() is done: call opt.step() after backward(), or change "
+                             "a clone() of it instead")
 
 
 def reverse_topological_order(root):

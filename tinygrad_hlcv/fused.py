@@ -27,6 +27,7 @@ class Linear(Function):
     """
 
     fresh_grads = True
+    saves = (0, 1)
 
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
@@ -49,7 +50,9 @@ class Linear(Function):
 
 
 class ReLU(Function):
-    """a = max(z, 0); backward δ ⊙ [z > 0]."""
+    """a = max(z, 0); backward δ ⊙ [z > 0], read from the output (a > 0 where z > 0)."""
+
+    saves_output = True
 
     def forward(self, z):
         self.out = np.empty(z.shape, dtype=z.dtype)
@@ -64,6 +67,8 @@ class ReLU(Function):
 
 class LeakyReLU(Function):
     """a = z if z > 0 else αz; backward δ ⊙ (1 if z > 0 else α)."""
+
+    saves = (0,)
 
     def forward(self, z, negative_slope):
         self.z = np.ascontiguousarray(z).reshape(z.shape)  # ascontiguousarray makes 0-d 1-d
@@ -112,6 +117,7 @@ class L2Penalty(Function):
 
     def forward(self, *weights, lam):
         self.weights, self.lam = weights, lam
+        self.saves = range(len(weights))  # backward reads every weight
         total = sum(float(np.vdot(w, w)) for w in weights)
         return np.asarray(lam * total, dtype=np.result_type(*weights))
 

@@ -9,7 +9,6 @@ import numpy as np
 from .engine import Function, Tensor
 from .errors import ShapeError
 
-
 BROADCASTABLE = ("shapes that broadcast (NumPy broadcasting: in each trailing axis equal "
                  "sizes, or a size of 1) and numeric dtypes")
 
@@ -42,6 +41,7 @@ class Mul(Function):
     """z = a b;  dz/da = b, dz/db = a."""
 
     expected = BROADCASTABLE
+    saves = (0, 1)
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -56,6 +56,7 @@ class Div(Function):
     """z = a / b;  dz/da = 1/b, dz/db = -a/b²."""
 
     expected = BROADCASTABLE
+    saves = (0, 1)
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -78,18 +79,25 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """z = a^p for a constant p;  dz/da = p a^(p-1)."""
+    """z = a^p for a constant p;  dz/da = p a^(p-1), and 0 for p = 0 (also at a = 0,
+    where p a^(p-1) would be 0·∞ = NaN), as in PyTorch."""
+
+    saves = (0,)
 
     def forward(self, a, exponent):
         self.a, self.p = a, exponent
         return a ** exponent
 
     def backward(self, g):
+        if self.p == 0:
+            return np.zeros_like(g)
         return g * (self.p * self.a ** (self.p - 1))
 
 
 class Exp(Function):
     """z = e^a;  dz/da = z."""
+
+    saves_output = True
 
     def forward(self, a):
         self.out = np.exp(a)
@@ -101,6 +109,8 @@ class Exp(Function):
 
 class Log(Function):
     """z = ln a;  dz/da = 1/a."""
+
+    saves = (0,)
 
     def forward(self, a):
         self.a = a
@@ -114,6 +124,7 @@ class MatMul(Function):
     """Z = A B for 2-D A (n×k), B (k×m);  dA = G Bᵀ, dB = Aᵀ G."""
 
     expected = "2-D (n, k) @ (k, m)"
+    saves = (0, 1)
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -147,7 +158,9 @@ class Sum(Function):
 
 class Max(Function):
     """z = max a over `axis`; the gradient goes to the maximal entries, split evenly
-    between ties (as `torch.amax`)."""
+    between ties (as `torch.amax`). A slice holding NaN has the maximum NaN, and its
+    gradient goes to the NaN entries, as `torch.max()` does (torch.amax gives NaN to every
+    entry of the slice instead)."""
 
     expected = "a non-empty tensor"
 
@@ -156,6 +169,8 @@ class Max(Function):
         out = np.asarray(a.max(axis=axis, keepdims=keepdims))
         top = out if keepdims else _restore_reduced_axes(out, a.shape, axis, keepdims)
         self.is_max = a == top
+        if a.dtype.kind == "f":  # NaN != NaN; a slice with a NaN has no other maximum
+            self.is_max |= np.isnan(a)
         return out
 
     def backward(self, g):
