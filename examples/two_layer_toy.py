@@ -51,7 +51,7 @@ def main():
         return loss_fn(model(Tensor(X)), y) + nn.l2_penalty(model, REG)
 
     with tg.no_grad():
-        print("scores:\n", model(Tensor(X)).numpy())
+        print("scores:\n", model(Tensor(X)).detach().numpy())
     print(f"loss (with L2, reg={REG}): {loss().item():.12f}")
 
     params = nn.derivation_names(model)

@@ -23,12 +23,19 @@ def float64_default():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_float_array_keeps_its_dtype_and_is_not_copied(dtype):
+def test_float_array_keeps_its_dtype_and_is_copied(dtype):
+    """Tensor(array) copies, as torch.Tensor does: a step of an optimizer on a parameter
+    made from the user's array must not rewrite that array. from_numpy shares."""
     a = np.arange(6, dtype=dtype).reshape(2, 3)
     t = Tensor(a, requires_grad=True)
     assert t.dtype == dtype
     assert t.shape == (2, 3) and t.ndim == 2 and t.numel() == 6
-    assert t.data is a  # wraps without copying
+    assert not np.shares_memory(t.data, a)
+    t.grad = np.ones_like(a)
+    tg.optim.SGD([t], lr=1.0).step()
+    np.testing.assert_array_equal(a, np.arange(6).reshape(2, 3))
+    shared = tg.from_numpy(a)
+    assert shared.data is a
 
 
 @pytest.mark.parametrize("data", [3, 2.5, True, [1, 2, 3], [[1.5, 2.0], [3.0, 4.0]]])
@@ -152,8 +159,21 @@ def test_grad_dtype_with_float64_array_operand():
 
 def test_numpy_returns_the_shared_array():
     a = np.arange(3.0)
-    t = Tensor(a)
+    t = tg.from_numpy(a)
     assert t.numpy() is a
+    assert Tensor(a).numpy() is not a  # Tensor(array) holds a copy
+
+
+def test_numpy_of_a_tensor_in_a_recorded_graph_is_refused():
+    """Computing on .numpy() inside a forward would silently cut the graph: refused, as in
+    PyTorch, with the fix; allowed after detach() and under no_grad()."""
+    w = Tensor(np.ones(3), requires_grad=True)
+    h = w * 2.0
+    with pytest.raises(GraphError, match=r"detach\(\)\.numpy\(\)"):
+        Tensor(np.tanh(h.numpy()))
+    np.testing.assert_array_equal(h.detach().numpy(), [2.0, 2.0, 2.0])
+    with tg.no_grad():
+        np.testing.assert_array_equal(h.numpy(), [2.0, 2.0, 2.0])
 
 
 def test_zero_dim_results_are_arrays():
@@ -161,7 +181,7 @@ def test_zero_dim_results_are_arrays():
     a = Tensor(2.0, requires_grad=True)
     b = Tensor(3.0, requires_grad=True)
     c = a * b + a.exp()
-    assert isinstance(c.numpy(), np.ndarray) and c.shape == ()
+    assert isinstance(c.detach().numpy(), np.ndarray) and c.shape == ()
     assert np.asarray(c).shape == ()
     c.backward()
     assert isinstance(a.grad, np.ndarray) and a.grad.shape == ()

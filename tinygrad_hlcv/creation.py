@@ -106,7 +106,8 @@ def from_numpy(array):
     """A tensor sharing `array`'s memory: changing one changes the other."""
     if not isinstance(array, np.ndarray):
         raise DTypeError(f"from_numpy: expected a NumPy array, got {type(array).__name__}")
-    return Tensor(array)
+    to_array(array)  # refuses dtypes a tensor cannot hold
+    return Tensor._sharing(array)
 
 
 # ----- filled ------------------------------------------------------------------------

@@ -64,9 +64,11 @@ def detect_anomaly():
 class Tensor:
     """A NumPy array plus the record of how it was computed.
 
-    `Tensor(data, requires_grad=False, dtype=None)` wraps `data` without copying a
-    NumPy array of a supported dtype. `.grad` is `None` until `backward()` fills it,
-    and always has the tensor's own dtype.
+    `Tensor(data, requires_grad=False, dtype=None)` holds a copy of a NumPy array (as
+    `torch.Tensor` does, so an optimizer step never rewrites the user's array), keeping
+    its dtype; `from_numpy(array)` shares the array instead, and `Tensor(t)` shares a
+    Tensor's data. `.grad` is `None` until `backward()` fills it, and always has the
+    tensor's own dtype.
 
     `_version` counts the in-place changes of the tensor's data, as PyTorch's does:
     every in-place operation of the framework (an optimizer step, load_state_dict,
@@ -81,6 +83,8 @@ class Tensor:
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self.data = to_array(data.data if isinstance(data, Tensor) else data, dtype)
+        if isinstance(data, (np.ndarray, np.generic)) and np.may_share_memory(self.data, data):
+            self.data = self.data.copy()
         if requires_grad and self.data.dtype.kind != "f":
             raise DTypeError(f"only float tensors can require gradients, got dtype "
                              f"{self.data.dtype}; convert with dtype=np.float32 or np.float64")
@@ -107,8 +111,23 @@ class Tensor:
     size = property(lambda self: self.data.size)
     is_leaf = property(lambda self: self._ctx is None and not self._freed)
 
+    @classmethod
+    def _sharing(cls, array):
+        """A leaf that holds `array` itself, not a copy (from_numpy)."""
+        t = cls.__new__(cls)
+        t.data, t.requires_grad, t.grad, t._ctx, t._freed = array, False, None, None, False
+        t._versions = VersionCounter()
+        return t
+
     def numpy(self):
-        """The underlying array (shared, not copied)."""
+        """The underlying array (shared, not copied). Refused while a graph is being
+        recorded through this tensor: an op applied to that array would be invisible to
+        backward(), so the layers before it would silently get no gradient."""
+        if self.requires_grad and _grad_enabled:
+            raise GraphError("numpy() on a tensor that requires grad: what is computed from "
+                             "the array is cut off from the graph, so backward() would not "
+                             "reach what came before; use .detach().numpy() to read values, "
+                             "or the Tensor ops (e.g. x.tanh()) to keep the graph")
         return self.data
 
     def item(self):

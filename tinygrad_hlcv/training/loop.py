@@ -19,7 +19,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..convert import is_real, is_whole, shown
-from ..engine import Tensor, no_grad
+from ..creation import from_numpy
+from ..engine import no_grad
 from ..errors import ConfigError, TinygradError
 from ..nn.loss import l2_penalty
 from ..random import default_generator
@@ -56,7 +57,7 @@ def predict(model, X, batch_size=1000):
     model.eval()
     try:
         with no_grad():
-            return np.concatenate([model(Tensor(_rows(X[i:i + batch_size]))).data.argmax(axis=1)
+            return np.concatenate([model(from_numpy(_rows(X[i:i + batch_size]))).data.argmax(1)
                                    for i in range(0, len(X), batch_size)])
     finally:
         model.train(was_training)
@@ -103,7 +104,7 @@ class Trainer:
         xb, yb = self.batches.next_batch()
         self.optimizer.zero_grad()
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            loss = self.loss_fn(self.model(Tensor(_rows(xb))), yb)
+            loss = self.loss_fn(self.model(from_numpy(_rows(xb))), yb)
             if self.reg:
                 loss = loss + l2_penalty(self.model, self.reg)
             value = loss.item()
