@@ -5,16 +5,32 @@
 
 In float64 a correct gradient gives about 1e-8 or less; 1e-4 or worse is a bug.
 """
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol, SupportsFloat, TypeAlias
+
 import numpy as np
+import numpy.typing as npt
 
 from .engine import Tensor, no_grad
+
+
+class HasParameters(Protocol):
+    """A Module, as gradcheck sees it (it imports no nn)."""
+
+    def named_parameters(self) -> Iterable[tuple[str, Tensor]]: ...
+
+
+Inputs: TypeAlias = HasParameters | dict[str, Tensor] | Tensor | Sequence[Tensor]
 
 
 class GradcheckError(AssertionError):
     """Some gradient differs from its reference by more than the tolerance."""
 
 
-def numerical_grad(f, array, h=1e-5, order=2):
+def numerical_grad(
+    f: Callable[[], SupportsFloat], array: np.ndarray, h: float = 1e-5, order: int = 2
+) -> np.ndarray:
     """Central differences of the scalar `f()` with respect to each entry of `array`.
 
     order=2 is the derivation's (f(θ+h) − f(θ−h)) / 2h, with error O(h²) plus
@@ -32,7 +48,7 @@ def numerical_grad(f, array, h=1e-5, order=2):
     flat = array.reshape(-1)
     grad = np.empty(flat.size, dtype=np.float64)
 
-    def shifted(k, delta):
+    def shifted(k: int, delta: float) -> float:
         saved = flat[k]
         flat[k] = saved + delta
         try:
@@ -49,7 +65,7 @@ def numerical_grad(f, array, h=1e-5, order=2):
     return grad.reshape(array.shape)
 
 
-def max_relative_error(a, b):
+def max_relative_error(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     """max |a − b| / max(|a| + |b|, 1e-8) over all entries."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
@@ -59,7 +75,9 @@ def max_relative_error(a, b):
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)))
 
 
-def compare_grads(grads, reference):
+def compare_grads(
+    grads: Mapping[str, npt.ArrayLike], reference: Mapping[str, npt.ArrayLike]
+) -> dict[str, float]:
     """{name: max relative error} between two dicts of arrays with the same names."""
     missing = set(reference) ^ set(grads)
     if missing:
@@ -67,15 +85,16 @@ def compare_grads(grads, reference):
     return {name: max_relative_error(grads[name], reference[name]) for name in grads}
 
 
-def format_errors(errors, against=""):
+def format_errors(errors: Mapping[str, float], against: str = "") -> str:
     """The short table users read: `W1 max relative error: 6.3e-09`."""
     suffix = f" ({against})" if against else ""
     width = max(map(len, errors), default=0)
-    return "\n".join(f"{name:<{width}} max relative error{suffix}: {err:.1e}"
-                     for name, err in errors.items())
+    return "\n".join(
+        f"{name:<{width}} max relative error{suffix}: {err:.1e}" for name, err in errors.items()
+    )
 
 
-def _named_tensors(inputs):
+def _named_tensors(inputs: Inputs) -> dict[str, Tensor]:
     if hasattr(inputs, "named_parameters"):  # a Module: all its parameters, by dotted name
         return dict(inputs.named_parameters())
     if isinstance(inputs, dict):
@@ -85,24 +104,38 @@ def _named_tensors(inputs):
     return {f"input{i}": t for i, t in enumerate(inputs)}
 
 
-def autodiff_grads(f, inputs):
+def autodiff_grads(f: Callable[[], Tensor], inputs: Inputs) -> dict[str, np.ndarray]:
     """Run `f().backward()` once from zeroed gradients; {name: gradient} of `inputs`."""
     tensors = _named_tensors(inputs)
     for t in tensors.values():
         t.grad = None
     f().backward()
-    return {name: (np.zeros_like(t.data) if t.grad is None else t.grad.copy())
-            for name, t in tensors.items()}
+    return {
+        name: (np.zeros_like(t.data) if t.grad is None else t.grad.copy())
+        for name, t in tensors.items()
+    }
 
 
-def numerical_grads(f, inputs, h=1e-5, order=2):
+def numerical_grads(
+    f: Callable[[], Tensor], inputs: Inputs, h: float = 1e-5, order: int = 2
+) -> dict[str, np.ndarray]:
     """{name: central-difference gradient of f()} for each input tensor."""
     with no_grad():
-        return {name: numerical_grad(lambda: f().item(), t.data, h, order)
-                for name, t in _named_tensors(inputs).items()}
+        return {
+            name: numerical_grad(lambda: f().item(), t.data, h, order)
+            for name, t in _named_tensors(inputs).items()
+        }
 
 
-def gradcheck(f, inputs, *, h=1e-5, order=2, tol=1e-7, verbose=True):
+def gradcheck(
+    f: Callable[[], Tensor],
+    inputs: Inputs,
+    *,
+    h: float = 1e-5,
+    order: int = 2,
+    tol: float = 1e-7,
+    verbose: bool = True,
+) -> dict[str, float]:
     """Compare autodiff with central differences for every input of the scalar `f()`.
 
     `inputs` is a Module (each parameter, named as in `named_parameters()`; for the

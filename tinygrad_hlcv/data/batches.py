@@ -1,13 +1,19 @@
 """Minibatch iteration (epochs or sampling with replacement) plus flip/crop
 augmentation, all driven by one seeded Generator so runs are reproducible
 and a resumed run continues the same random sequence."""
+
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 
+Batch = tuple[np.ndarray, np.ndarray]  # (images or rows, labels)
 
-def augment_batch(X: np.ndarray, rng: np.random.Generator, flip: bool = True,
-                  pad: int = 4) -> np.ndarray:
+
+def augment_batch(
+    X: np.ndarray, rng: np.random.Generator, flip: bool = True, pad: int = 4
+) -> np.ndarray:
     """Random horizontal flips (p=0.5) and random crops of the zero-padded
     (N, H, W, C) images, vectorized with fancy indexing. Returns a new array."""
     if X.ndim != 4:
@@ -41,9 +47,17 @@ class BatchIterator:
     and next_batch() at any point, for epoch() between epochs).
     """
 
-    def __init__(self, X, y, batch_size: int, shuffle: bool = True,
-                 replacement: bool = False, rng=None, augment: bool = False,
-                 drop_last: bool = False):
+    def __init__(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        shuffle: bool = True,
+        replacement: bool = False,
+        rng: int | np.random.Generator | None = None,
+        augment: bool = False,
+        drop_last: bool = False,
+    ) -> None:
         if len(X) != len(y):
             raise ValueError(f"X and y lengths differ: {len(X)} vs {len(y)}")
         if len(X) == 0:
@@ -56,7 +70,8 @@ class BatchIterator:
         self.shuffle, self.replacement = shuffle, replacement
         self.augment, self.drop_last = augment, drop_last
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        self._order, self._position = None, 0  # the stream's current epoch, for next_batch
+        self._order: np.ndarray | None = None  # the stream's current epoch, for next_batch
+        self._position = 0  # batches of it already given out
 
     def __len__(self) -> int:
         n, b = len(self.X), self.batch_size
@@ -64,17 +79,17 @@ class BatchIterator:
             return max(n // b, 1)
         return n // b if self.drop_last else -(-n // b)
 
-    def _take(self, idx):
+    def _take(self, idx: np.ndarray) -> Batch:
         xb, yb = self.X[idx], self.y[idx]
         if self.augment:
             xb = augment_batch(xb, self.rng)
         return xb, yb
 
-    def sample(self):
+    def sample(self) -> Batch:
         """One batch drawn uniformly with replacement."""
         return self._take(self.rng.integers(0, len(self.X), size=self.batch_size))
 
-    def epoch(self):
+    def epoch(self) -> Iterator[Batch]:
         if self.replacement:
             for _ in range(len(self)):
                 yield self.sample()
@@ -82,11 +97,11 @@ class BatchIterator:
         n = len(self.X)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
         for i in range(len(self)):
-            yield self._take(order[i * self.batch_size:(i + 1) * self.batch_size])
+            yield self._take(order[i * self.batch_size : (i + 1) * self.batch_size])
 
     __iter__ = epoch
 
-    def next_batch(self):
+    def next_batch(self) -> Batch:
         """The next batch of an endless stream: drawn with replacement, or the next
         slice of the current shuffled epoch (a fresh order once one is used up). The
         position is part of state_dict, so a stream resumes mid-epoch exactly."""
@@ -98,7 +113,7 @@ class BatchIterator:
             self._position = 0
         start = self._position * self.batch_size
         self._position += 1
-        return self._take(self._order[start:start + self.batch_size])
+        return self._take(self._order[start : start + self.batch_size])
 
     def state_dict(self) -> dict:
         order = None if self._order is None else self._order.copy()

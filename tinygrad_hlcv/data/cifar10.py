@@ -4,6 +4,7 @@ Everything a training run needs to trust its input is checked here, so a
 truncated or wrong file fails loudly with its path instead of producing a
 model that silently trains on garbage.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,6 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -29,6 +31,7 @@ TEST_FILE = "test_batch"
 META_FILE = "batches.meta"
 ALL_FILES = TRAIN_FILES + (TEST_FILE, META_FILE)
 NUM_CLASSES = 10
+StrPath: TypeAlias = str | os.PathLike[str]  # a path as the user may pass it
 
 HOW_TO_PROVIDE = (
     "Provide the data by setting CIFAR10_DIR to a directory holding the "
@@ -49,37 +52,42 @@ class CIFAR10NotFoundError(TinygradError, FileNotFoundError):
 class CIFAR10:
     X_train: np.ndarray  # uint8 (50000, 32, 32, 3), HWC
     y_train: np.ndarray  # int64 (50000,)
-    X_test: np.ndarray   # uint8 (10000, 32, 32, 3)
-    y_test: np.ndarray   # int64 (10000,)
-    label_names: list
+    X_test: np.ndarray  # uint8 (10000, 32, 32, 3)
+    y_test: np.ndarray  # int64 (10000,)
+    label_names: list[str]
     root: Path
 
-    def __repr__(self):
-        return (f"CIFAR10(train={self.X_train.shape}, test={self.X_test.shape}, "
-                f"root='{self.root}')")
+    def __repr__(self) -> str:
+        return f"CIFAR10(train={self.X_train.shape}, test={self.X_test.shape}, root='{self.root}')"
 
 
 def default_cache_dir() -> Path:
     """$TINYGRAD_HLCV_DATA, else ~/.cache/tinygrad_hlcv (read at call time)."""
-    return Path(os.environ.get("TINYGRAD_HLCV_DATA") or
-                Path.home() / ".cache" / "tinygrad_hlcv").expanduser()
+    return Path(
+        os.environ.get("TINYGRAD_HLCV_DATA") or Path.home() / ".cache" / "tinygrad_hlcv"
+    ).expanduser()
 
 
 # ---------------------------------------------------------------- unpickling
+
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickler that only rebuilds NumPy arrays: batch files may come from the
     internet or a shared disk, and plain pickle would run arbitrary code."""
 
     _ALLOWED = {
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
         ("_codecs", "encode"),  # Python 3 protocol-2 pickles store bytes this way
     }
 
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self._ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
         return super().find_class(module, name)
@@ -94,31 +102,40 @@ def _unpickle(path: Path) -> dict:
     except FileNotFoundError:
         raise DataError(f"missing CIFAR-10 file {path}") from None
     except Exception as e:  # truncated/corrupt pickles raise many types
-        raise DataError(f"cannot unpickle CIFAR-10 file {path} "
-                        f"(truncated or corrupt?): {type(e).__name__}: {e}; expected a batch "
-                        f"of the official '{FOLDER}' archive: delete it and download "
-                        "the archive again") from e
+        raise DataError(
+            f"cannot unpickle CIFAR-10 file {path} "
+            f"(truncated or corrupt?): {type(e).__name__}: {e}; expected a batch "
+            f"of the official '{FOLDER}' archive: delete it and download "
+            "the archive again"
+        ) from e
     if not isinstance(obj, dict):
         raise DataError(f"{path}: expected a pickled dict, got {type(obj).__name__}")
     return obj
 
 
-def _get(d: dict, key: str, path: Path):
+def _get(d: dict, key: str, path: Path) -> Any:
     for k in (key, key.encode()):
         if k in d:
             return d[k]
     raise DataError(f"{path}: missing key '{key}' (found keys {sorted(map(str, d))})")
 
 
-def load_batch(path) -> tuple[np.ndarray, np.ndarray]:
+def load_batch(path: StrPath) -> tuple[np.ndarray, np.ndarray]:
     """Load one official batch file -> (uint8 (N, 32, 32, 3) HWC, int64 (N,))."""
     path = Path(path)
     d = _unpickle(path)
     data, labels = _get(d, "data", path), _get(d, "labels", path)
-    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8
-            and data.ndim == 2 and data.shape[1] == 3072):
-        desc = (f"{data.dtype} array of shape {data.shape}" if isinstance(data, np.ndarray)
-                else type(data).__name__)
+    if not (
+        isinstance(data, np.ndarray)
+        and data.dtype == np.uint8
+        and data.ndim == 2
+        and data.shape[1] == 3072
+    ):
+        desc = (
+            f"{data.dtype} array of shape {data.shape}"
+            if isinstance(data, np.ndarray)
+            else type(data).__name__
+        )
         raise DataError(f"{path}: expected 'data' as uint8 array of shape (N, 3072), got {desc}")
     try:
         y = np.asarray(labels, dtype=np.int64).reshape(-1)
@@ -127,14 +144,15 @@ def load_batch(path) -> tuple[np.ndarray, np.ndarray]:
     if len(y) != len(data):
         raise DataError(f"{path}: expected {len(data)} labels (one per image), got {len(y)}")
     if len(y) and (y.min() < 0 or y.max() >= NUM_CLASSES):
-        raise DataError(f"{path}: expected labels in 0..{NUM_CLASSES - 1}, "
-                        f"got range {y.min()}..{y.max()}")
+        raise DataError(
+            f"{path}: expected labels in 0..{NUM_CLASSES - 1}, got range {y.min()}..{y.max()}"
+        )
     # Rows are channel-major (1024 R, 1024 G, 1024 B); convert to HWC.
     X = np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
     return X, y
 
 
-def load_label_names(path) -> list[str]:
+def load_label_names(path: StrPath) -> list[str]:
     path = Path(path)
     names = _get(_unpickle(path), "label_names", path)
     names = [n.decode("latin1") if isinstance(n, bytes) else str(n) for n in names]
@@ -145,7 +163,8 @@ def load_label_names(path) -> list[str]:
 
 # ---------------------------------------------------------------- locating
 
-def _resolve(path) -> Path | None:
+
+def _resolve(path: StrPath) -> Path | None:
     """A directory holding the batch files: `path` itself or `path/FOLDER`."""
     path = Path(path).expanduser()
     for cand in (path, path / FOLDER):
@@ -154,7 +173,7 @@ def _resolve(path) -> Path | None:
     return None
 
 
-def find_cifar10(root=None) -> tuple[Path | None, list[str]]:
+def find_cifar10(root: StrPath | None = None) -> tuple[Path | None, list[str]]:
     """Return (directory or None, list of places looked). Explicit root wins;
     otherwise $CIFAR10_DIR, then the cache directory."""
     if root is not None:
@@ -173,12 +192,13 @@ def find_cifar10(root=None) -> tuple[Path | None, list[str]]:
     return _resolve(cache), places
 
 
-def _not_found(places, extra="") -> CIFAR10NotFoundError:
+def _not_found(places: list[str], extra: str = "") -> CIFAR10NotFoundError:
     lines = "\n".join(f"  - {p}" for p in places)
     return CIFAR10NotFoundError(f"CIFAR-10 not found. Looked in:\n{lines}\n{extra}{HOW_TO_PROVIDE}")
 
 
 # ---------------------------------------------------------------- download
+
 
 def _md5(path: Path) -> str:
     h = hashlib.md5()
@@ -188,48 +208,65 @@ def _md5(path: Path) -> str:
     return h.hexdigest()
 
 
-def download_cifar10(cache_dir=None, url: str = URL, md5: str | None = MD5,
-                     progress: bool = True) -> Path:
+def _fetch(url: str, fd: int, progress: bool) -> str:
+    """Write what `url` serves into the open file `fd` (closing it); return its MD5."""
+    from tqdm.auto import tqdm
+
+    h = hashlib.md5()
+    with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+        total = int(resp.headers.get("Content-Length") or 0) or None
+        with tqdm(
+            total=total, unit="B", unit_scale=True, desc="CIFAR-10", disable=not progress
+        ) as bar:
+            for chunk in iter(lambda: resp.read(1 << 20), b""):
+                out.write(chunk)
+                h.update(chunk)
+                bar.update(len(chunk))
+    return h.hexdigest()
+
+
+def _extract(archive: Path, into: Path, url: str) -> None:
+    """Unpack the .tar.gz `archive` into `into`, refusing members that would escape it."""
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            if hasattr(tarfile, "data_filter"):  # refuses paths escaping `into`
+                tar.extractall(into, filter="data")
+            else:  # Python < 3.10.12 without extraction filters
+                for m in tar.getmembers():
+                    if (
+                        not (m.isfile() or m.isdir())
+                        or Path(m.name).is_absolute()
+                        or ".." in Path(m.name).parts
+                    ):
+                        raise DataError(f"unsafe archive member {m.name!r}")
+                tar.extractall(into)
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise DataError(f"cannot extract {url}: {e}") from e
+
+
+def download_cifar10(
+    cache_dir: StrPath | None = None, url: str = URL, md5: str | None = MD5, progress: bool = True
+) -> Path:
     """Download + verify + extract into cache_dir/FOLDER and return that path.
 
     Atomic: the archive goes to a temp file and is extracted into a temp
     directory that is renamed into place, so an interrupted run never leaves
     a half-written dataset that a later run would trust.
     """
-    from tqdm.auto import tqdm
-
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache_dir.mkdir(parents=True, exist_ok=True)
     final = cache_dir / FOLDER
     fd, tmp_name = tempfile.mkstemp(prefix=".cifar10-", suffix=".tar.gz.part", dir=cache_dir)
     archive, tmp_dir = Path(tmp_name), None
     try:
-        h = hashlib.md5()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc="CIFAR-10",
-                      disable=not progress) as bar:
-                for chunk in iter(lambda: resp.read(1 << 20), b""):
-                    out.write(chunk)
-                    h.update(chunk)
-                    bar.update(len(chunk))
-        got = h.hexdigest()
+        got = _fetch(url, fd, progress)
         if md5 is not None and got != md5.lower():
-            raise DataError(f"MD5 mismatch for {url}: expected {md5}, got {got}; "
-                            "the downloaded file was deleted")
+            raise DataError(
+                f"MD5 mismatch for {url}: expected {md5}, got {got}; "
+                "the downloaded file was deleted"
+            )
         tmp_dir = Path(tempfile.mkdtemp(prefix=".cifar10-extract-", dir=cache_dir))
-        try:
-            with tarfile.open(archive, "r:gz") as tar:
-                if hasattr(tarfile, "data_filter"):  # refuses paths escaping tmp_dir
-                    tar.extractall(tmp_dir, filter="data")
-                else:  # Python < 3.10.12 without extraction filters
-                    for m in tar.getmembers():
-                        if not (m.isfile() or m.isdir()) or Path(m.name).is_absolute() \
-                                or ".." in Path(m.name).parts:
-                            raise DataError(f"unsafe archive member {m.name!r}")
-                    tar.extractall(tmp_dir)
-        except (tarfile.TarError, OSError, EOFError) as e:
-            raise DataError(f"cannot extract {url}: {e}") from e
+        _extract(archive, tmp_dir, url)
         extracted = _resolve(tmp_dir)
         if extracted is None:
             raise DataError(f"archive from {url} has no '{FOLDER}' batch files")
@@ -247,7 +284,8 @@ def download_cifar10(cache_dir=None, url: str = URL, md5: str | None = MD5,
 
 # ---------------------------------------------------------------- loading
 
-def load_cifar10(root=None, download: bool = True) -> CIFAR10:
+
+def load_cifar10(root: StrPath | None = None, download: bool = True) -> CIFAR10:
     """Load CIFAR-10 as uint8 HWC images and int64 labels.
 
     Looks at `root` if given (no download then), else $CIFAR10_DIR, then the
@@ -269,7 +307,8 @@ def load_cifar10(root=None, download: bool = True) -> CIFAR10:
     return CIFAR10(
         X_train=np.concatenate([p[0] for p in parts]),
         y_train=np.concatenate([p[1] for p in parts]),
-        X_test=X_test, y_test=y_test,
+        X_test=X_test,
+        y_test=y_test,
         label_names=load_label_names(found / META_FILE),
         root=found,
     )

@@ -1,13 +1,16 @@
 """The layers: Linear, ReLU, LeakyReLU, Dropout and Sequential."""
+
 import math
+from collections.abc import Iterator
 
 import numpy as np
+import numpy.typing as npt
 
 from ..convert import is_real, is_whole, shown, with_article
 from ..dtypes import check_float_dtype, get_default_dtype
+from ..engine import Tensor
 from ..errors import ConfigError
 from ..random import default_generator
-from ..engine import Tensor
 from . import functional as F
 from .module import Module
 
@@ -20,18 +23,17 @@ class Linear(Module):
     course exercise's init (s = 1e-4 there).
     """
 
-    def __init__(self, in_features, out_features, bias=True, *, init_std=None, dtype=None,
-                 generator=None):
-        if not all(is_whole(n) and n >= 1 for n in (in_features, out_features)):
-            raise ConfigError(f"Linear({in_features!r}, {out_features!r}): sizes must be positive "
-                              "integers")
-        if init_std is not None and not (is_real(init_std) and init_std >= 0):
-            raise ConfigError(f"Linear: init_std must be a finite number >= 0 (or None for the "
-                              f"default init), got {shown(init_std)}")
-        if generator is not None and not all(hasattr(generator, name) for name in
-                                             ("uniform", "standard_normal")):
-            raise ConfigError(f"Linear: generator must be a numpy.random.Generator "
-                              f"(np.random.default_rng(seed)), got {type(generator).__name__}")
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        init_std: float | None = None,
+        dtype: npt.DTypeLike | None = None,
+        generator: np.random.Generator | None = None,
+    ) -> None:
+        _check_linear_args(in_features, out_features, init_std, generator)
         self.in_features, self.out_features = int(in_features), int(out_features)
         dtype = check_float_dtype(dtype or get_default_dtype(), "Linear")
         rng = generator if generator is not None else default_generator()
@@ -46,39 +48,68 @@ class Linear(Module):
         with np.errstate(over="ignore"):
             weight = weight.astype(dtype)
         if not np.isfinite(weight).all():
-            raise ConfigError(f"Linear: init_std={init_std:g} overflows {dtype}; expected a "
-                              "standard deviation that keeps the weights finite")
+            raise ConfigError(
+                f"Linear: init_std={init_std:g} overflows {dtype}; expected a "
+                "standard deviation that keeps the weights finite"
+            )
         self.weight = Tensor(weight, requires_grad=True)
-        self.bias = Tensor(b.astype(dtype), requires_grad=True) if bias else None
+        self.bias = Tensor(b.astype(dtype), requires_grad=True) if b is not None else None
 
-    def forward(self, x):
+    def forward(self, x: Tensor | np.ndarray) -> Tensor:
         return F.linear(x, self.weight, self.bias)
 
-    def extra_repr(self):
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}, dtype={self.weight.dtype}")
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, dtype={self.weight.dtype}"
+        )
+
+
+def _check_linear_args(
+    in_features: int,
+    out_features: int,
+    init_std: float | None,
+    generator: np.random.Generator | None,
+) -> None:
+    if not all(is_whole(n) and n >= 1 for n in (in_features, out_features)):
+        raise ConfigError(
+            f"Linear({in_features!r}, {out_features!r}): sizes must be positive integers"
+        )
+    if init_std is not None and not (is_real(init_std) and init_std >= 0):
+        raise ConfigError(
+            f"Linear: init_std must be a finite number >= 0 (or None for the "
+            f"default init), got {shown(init_std)}"
+        )
+    if generator is not None and not all(
+        hasattr(generator, name) for name in ("uniform", "standard_normal")
+    ):
+        raise ConfigError(
+            f"Linear: generator must be a numpy.random.Generator "
+            f"(np.random.default_rng(seed)), got {type(generator).__name__}"
+        )
 
 
 class ReLU(Module):
     """max(z, 0); its derivative at exactly 0 is taken as 0, as in PyTorch."""
 
-    def forward(self, x):
+    def forward(self, x: Tensor | np.ndarray) -> Tensor:
         return F.relu(x)
 
 
 class LeakyReLU(Module):
     """z if z > 0 else negative_slope·z (derivative negative_slope at z = 0, as PyTorch)."""
 
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope: float = 0.01) -> None:
         if not is_real(negative_slope):
-            raise ConfigError(f"LeakyReLU: negative_slope must be a finite number, got "
-                              f"{shown(negative_slope)}")
+            raise ConfigError(
+                f"LeakyReLU: negative_slope must be a finite number, got {shown(negative_slope)}"
+            )
         self.negative_slope = float(negative_slope)
 
-    def forward(self, x):
+    def forward(self, x: Tensor | np.ndarray) -> Tensor:
         return F.leaky_relu(x, self.negative_slope)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
 
 
@@ -88,65 +119,67 @@ class Dropout(Module):
     the identity in eval mode. Masks come from `generator`, or the framework's seeded
     default generator (`tinygrad_hlcv.manual_seed`)."""
 
-    def __init__(self, p=0.5, *, generator=None):
+    def __init__(self, p: float = 0.5, *, generator: np.random.Generator | None = None) -> None:
         F.check_dropout_p(p)
         self.p, self.generator = float(p), generator
-        self.last_mask = None  # the mask of the latest training forward, for inspection
+        self.last_mask: np.ndarray | None = None  # the latest training forward's, to inspect
 
-    def forward(self, x):
-        x = F._as_tensor(x, "Dropout")
+    def forward(self, x: Tensor | np.ndarray) -> Tensor:
+        t = F._as_tensor(x, "Dropout")
         if not self.training or self.p == 0:
-            return x
-        self.last_mask = F.dropout_mask(x.shape, self.p, self.generator)
-        return F.dropout(x, self.p, mask=self.last_mask)
+            return t
+        self.last_mask = F.dropout_mask(t.shape, self.p, self.generator)
+        return F.dropout(t, self.p, mask=self.last_mask)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"p={self.p}"
 
 
 class Sequential(Module):
     """Layers applied one after the other; indexable (`model[0]`) and iterable."""
 
-    def __init__(self, *layers):
+    def __init__(self, *layers: Module) -> None:
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
-                raise ConfigError(f"Sequential: item {i} is {with_article(type(layer).__name__)}, "
-                                  "expected a Module (a layer)")
+                raise ConfigError(
+                    f"Sequential: item {i} is {with_article(type(layer).__name__)}, "
+                    "expected a Module (a layer)"
+                )
             setattr(self, str(i), layer)
         self._length = len(layers)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> Module:
         if not -self._length <= i < self._length:
             raise IndexError(f"Sequential has {self._length} layers, no index {i}")
         return getattr(self, str(i % self._length))
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self._length
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return (self[i] for i in range(self._length))
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         for layer in self:
             x = layer(x)
         return x
 
 
-def linear_layers(model):
+def linear_layers(model: Module) -> list[Linear]:
     """The Linear layers of a model, in order (the derivation's W1, W2, ...)."""
-    found = []
+    found: list[Linear] = []
     stack = [model]
     while stack:
         module = stack.pop()
         if isinstance(module, Linear):
             found.append(module)
-        stack.extend(child for _, child in reversed(module.children()))
+        stack.extend(reversed(list(module.children())))
     return found
 
 
-def derivation_names(model):
+def derivation_names(model: Module) -> dict[str, Tensor]:
     """A model's parameters named as in the derivation: {'W1': ..., 'b1': ..., 'W2': ...}."""
-    named = {}
+    named: dict[str, Tensor] = {}
     for i, layer in enumerate(linear_layers(model), start=1):
         named[f"W{i}"] = layer.weight
         if layer.bias is not None:

@@ -3,16 +3,27 @@
 matplotlib with the non-interactive Agg backend (no screen needed); every
 figure is written atomically.
 """
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from .checkpoint import atomic_path  # noqa: E402
 
+if TYPE_CHECKING:
+    from .loop import History
 
-def _save(fig, path):
+Path = str | os.PathLike[str]  # where a figure goes
+
+
+def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
@@ -20,7 +31,7 @@ def _save(fig, path):
     return path
 
 
-def plot_training(history, path, title=""):
+def plot_training(history: "History", path: Path, title: str = "") -> Path:
     """Loss per iteration (left) and train/validation accuracy per epoch (right)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     left.plot(history.loss, lw=0.6, alpha=0.8)
@@ -35,7 +46,12 @@ def plot_training(history, path, title=""):
     return _save(fig, path)
 
 
-def plot_weight_grid(weight, path, image_shape=(32, 32, 3), max_units=100):
+def plot_weight_grid(
+    weight: np.ndarray,
+    path: Path,
+    image_shape: tuple[int, ...] = (32, 32, 3),
+    max_units: int | None = 100,
+) -> Path:
     """First-layer weights as images: column j of W (in × out) is unit j's template,
     each rescaled to [0, 1] on its own."""
     units = weight.shape[1] if max_units is None else min(weight.shape[1], max_units)
@@ -52,7 +68,13 @@ def plot_weight_grid(weight, path, image_shape=(32, 32, 3), max_units=100):
     return _save(fig, path)
 
 
-def plot_sweep(values, accuracies, path, parameter, log_x=False):
+def plot_sweep(
+    values: Sequence[float],
+    accuracies: Sequence[float],
+    path: Path,
+    parameter: str,
+    log_x: bool = False,
+) -> Path:
     """Validation accuracy against one swept parameter."""
     fig, ax = plt.subplots(figsize=(5, 3.6))
     order = np.argsort(values)
