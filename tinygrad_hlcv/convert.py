@@ -3,6 +3,7 @@ ops take, or into a clear error: NumPy alone would quietly make NaN of None,
 parse numbers out of text, or wrap an overflowing value.
 """
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,11 +34,14 @@ def _parse_dtype(dtype: npt.DTypeLike) -> np.dtype:
 def is_real(value: object) -> bool:
     """A finite real number (Python or NumPy scalar), not a bool: so that comparing it
     is meaningful, and a string or None gets our message rather than a TypeError."""
-    return (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, (bool, np.bool_))
-        and bool(np.isfinite(value))
-    )
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # a Python int beyond float's range
+        return False
 
 
 def is_whole(value: object) -> bool:

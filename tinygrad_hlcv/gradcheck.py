@@ -95,8 +95,8 @@ def format_errors(errors: Mapping[str, float], against: str = "") -> str:
 
 
 def _named_tensors(inputs: Inputs) -> dict[str, Tensor]:
-    if hasattr(inputs, "named_parameters"):  # a Module: all its parameters, by dotted name
-        return dict(inputs.named_parameters())
+    if hasattr(inputs, "named_parameters"):  # a Module: its trainable parameters, by name
+        return {n: p for n, p in inputs.named_parameters() if p.requires_grad}
     if isinstance(inputs, dict):
         return dict(inputs)
     if isinstance(inputs, Tensor):
