@@ -2,28 +2,34 @@
 either works or raises one of its own exceptions (a TinygradError subclass) whose message
 says what was expected. Any other exception (IndexError, NumPy's errors, AttributeError,
 a TypeError from a comparison deep inside...) fails the test, and so does a NaN or Inf
-made from finite inputs.
+made from finite inputs. Fuzzed: the Tensor constructor and operators, nn.functional,
+the layers, losses and l2_penalty, Module's methods, the optimizers and schedules, and
+state dicts; with wrong shapes (0-d, empty, another rank), dtypes, None, text, NumPy
+arrays for Tensors, and NaN or Inf hyperparameters.
 
 Left out of the domain, because there the API rightly raises Python's own exceptions:
-calls with a wrong number of arguments, `len()` of a 0-d tensor, indexing a Sequential
-out of range (the sequence protocol's IndexError), and sizes so large that allocating
-them raises MemoryError.
+calls with a wrong number of arguments, `len()` of or iterating over a 0-d tensor, an
+in-place operator on a NumPy array, and sizes so large that allocating them raises
+MemoryError. Also left out: the known bugs in modules this file's author does not own
+(`known_bug`), each pinned by a strict xfail at the end of the file until it is fixed.
 """
+import operator
 import re
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tinygrad_hlcv import Tensor, nn, optim
 from tinygrad_hlcv.errors import TinygradError
+from tinygrad_hlcv.nn import functional as F
 
-# The loaded profile (tests/conftest.py: deterministic "ci" by default), with more examples:
-# cheap calls, and a fuzzer needs them.
-FUZZ = settings(max_examples=max(settings.default.max_examples, 150))
+# The loaded profile (tests/conftest.py: deterministic "ci" by default, 25 examples) with four
+# times its examples: cheap calls, and a fuzzer needs them (100 under "ci", 800 under "dev").
+FUZZ = settings(max_examples=4 * settings.default.max_examples)
 
 EXPECTATION = re.compile(r"expected|must|needs?|only|convert|cannot|not defined|"
                          r"does not fit|do not (fit|match)")
@@ -55,6 +61,30 @@ def quiet_numpy():
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         yield
+
+
+# ---------------------------------------------------------------- known bugs
+# Failures the fuzzer found in modules this file's author does not own. Each is left out of
+# the fuzzed domain (assume(not known_bug(...))) and pinned by a strict xfail test at the end
+# of this file: once the bug is fixed that test passes, which fails the suite: then delete
+# the test and the case here.
+
+def _in_range_index(value):
+    return isinstance(value, int) and not isinstance(value, bool) and -3 <= value < 3
+
+
+KNOWN_BUGS_DOMAIN = [  # (the ops, a test of their arguments); the bug as a comment
+    # elementwise.relu: a bool tensor works on the Numba kernel and fails on the twin
+    (("relu",), lambda x: isinstance(x, Tensor) and x.dtype == np.bool_),
+    # nn/layers.py: AttributeError ('int' object has no attribute 'children')
+    (("linear_layers", "derivation_names"), lambda arg: not isinstance(arg, nn.Module)),
+    # nn/layers.py, Sequential.__getitem__: TypeError, AttributeError, IndexError
+    (("model[i]",), lambda arg: not _in_range_index(arg)),
+]
+
+
+def known_bug(op, *args):
+    return any(op in ops and test(*args) for ops, test in KNOWN_BUGS_DOMAIN)
 
 
 # ---------------------------------------------------------------- strategies
@@ -171,7 +201,8 @@ def test_binary_ops_on_mismatched_shapes_and_dtypes(a, b, op, swap, grads):
        order=st.one_of(st.none(), st.lists(st.integers(-4, 4), max_size=4).map(tuple)),
        index=indices, exponent=bad_numbers,
        op=st.sampled_from(["sum", "mean", "max", "reshape", "transpose", "getitem", "pow",
-                           "item", "neg", "exp", "log", "backward"]))
+                           "item", "neg", "exp", "log", "backward", "relu", "leaky_relu", "abs",
+                           "invert", "T", "detach", "bool", "int", "float", "iter", "repr"]))
 def test_unary_and_shape_ops_with_bad_arguments(a, grads, axis, keepdims, shape, order, index,
                                                 exponent, op):
     x = operand(a, grads)
@@ -188,11 +219,67 @@ def test_unary_and_shape_ops_with_bad_arguments(a, grads, axis, keepdims, shape,
         "exp": lambda: x.exp(),
         "log": lambda: x.log(),
         "backward": lambda: (x * 1.0).backward(index),  # a gradient of any shape or kind
+        "relu": lambda: x.relu(),
+        "leaky_relu": lambda: x.leaky_relu(exponent),  # any slope
+        "abs": lambda: abs(x),
+        "invert": lambda: ~x,
+        "T": lambda: x.T,
+        "detach": lambda: x.detach(),
+        "bool": lambda: bool(x),
+        "int": lambda: int(x),
+        "float": lambda: float(x),
+        "iter": lambda: list(x) if x.ndim else [],  # (a 0-d tensor: Python's TypeError)
+        "repr": lambda: repr(x),
     }[op]
+    assume(not known_bug(op, x))
     out = attempt(call)
+    if ok(out) and op in ("relu", "leaky_relu"):  # integers: relu keeps them, as PyTorch's;
+        a = x.data.astype(out.dtype)               # leaky_relu makes them floats
+        slope = out.dtype.type(exponent if op == "leaky_relu" else 0)
+        np.testing.assert_array_equal(out.data, np.where(a > 0, a, a * slope))
     if ok(out) and isinstance(out, Tensor) and out.requires_grad:
         assert ok(attempt(out.sum().backward))
         assert x.grad.shape == x.shape and x.grad.dtype == x.dtype
+
+
+OPERATORS = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+    ">=": operator.ge, "&": operator.and_, "|": operator.or_, "^": operator.xor,
+    "**": operator.pow, "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul,
+    "/=": operator.itruediv,
+}
+
+
+@FUZZ
+@given(a=small_arrays(), b=st.one_of(small_arrays(), python_data, odd_arrays),
+       op=st.sampled_from(sorted(OPERATORS)), swap=st.booleans(), grads=st.booleans())
+def test_comparison_bitwise_power_and_in_place_operators(a, b, op, swap, grads):
+    """The operators not in BINARY, on operands of any shape, dtype or kind (the in-place
+    ones on a tensor that may require grad)."""
+    x = operand(a, grads)
+    y = operand(b, grads) if isinstance(b, np.ndarray) and b.dtype in NUMERIC_DTYPES else b
+    swap = swap and "=" not in op[1:]  # an in-place operator changes the tensor on its left
+    left, right = (y, x) if swap else (x, y)
+    assume(not known_bug(op, left, right))
+    out = attempt(OPERATORS[op], left, right)
+    if ok(out) and isinstance(out, Tensor):
+        shapes = [np.shape(array_of(v)) for v in (left, right)]
+        assert out.shape == np.broadcast_shapes(*shapes)
+        if op in ("==", "!=", "<", "<=", ">", ">="):
+            assert out.dtype == np.bool_ and not out.requires_grad
+        check_backward(out, x)
+
+
+@FUZZ
+@given(a=small_arrays(), grads=st.booleans(), index=indices,
+       value=st.one_of(small_arrays(max_dims=2), python_data, odd_arrays))
+def test_setitem_with_any_index_and_value(a, grads, index, value):
+    x = operand(a, grads)
+    before = x.data.copy()
+    assume(not known_bug("[]=", x, index, value))
+    result = attempt(operator.setitem, x, index, value)
+    if not ok(result):
+        np.testing.assert_array_equal(x.data, before)  # refused before anything was changed
 
 
 # ---------------------------------------------------------------- layers
@@ -317,6 +404,208 @@ def test_dropout_with_bad_p_and_inputs(p, x, training):
             assert out.shape == np.shape(x) and finite(out.data)
 
 
+# ---------------------------------------------------------------- nn.functional, l2_penalty
+
+FLOAT_DTYPES = [np.float32, np.float64]
+
+
+def _floats(dtype, low=-4.0, high=4.0):
+    return st.floats(low, high, width=32 if np.dtype(dtype) == np.float32 else 64)
+
+
+@st.composite
+def arguments(draw, shape, dtype):
+    """Mostly a float Tensor of `shape` and `dtype` (one that requires grad, or its NumPy
+    array); else one thing wrong: another shape (0-d, empty, another rank), the other float
+    dtype, an integer or bool dtype, an odd NumPy dtype, or no array at all."""
+    kind = draw(st.sampled_from(["tensor"] * 4 + ["grad"] * 3 + ["numpy", "shape", "float",
+                                                                  "numeric", "odd", "python"]))
+    if kind in ("tensor", "grad", "numpy"):
+        array = draw(hnp.arrays(dtype, shape, elements=_floats(dtype)))
+        return array if kind == "numpy" else Tensor(array, requires_grad=kind == "grad")
+    if kind == "shape":
+        other = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
+        return Tensor(draw(hnp.arrays(dtype, other, elements=_floats(dtype))))
+    if kind == "float":
+        return Tensor(draw(float_arrays(shape)))
+    if kind == "numeric":
+        array = draw(small_arrays().map(lambda a: np.resize(a, shape)))
+        return draw(st.sampled_from([array, Tensor(array)]))
+    return draw(odd_arrays if kind == "odd" else python_data)
+
+
+def array_of(value):
+    return value.data if isinstance(value, Tensor) else value
+
+
+def check_backward(out, *inputs):
+    """out.sum().backward() works, and gives each input that requires grad a gradient of its
+    own shape and dtype."""
+    if isinstance(out, Tensor) and out.requires_grad:
+        assert ok(attempt(out.sum().backward))
+        for t in inputs:
+            if isinstance(t, Tensor) and t.requires_grad:
+                assert t.grad.shape == t.shape and t.grad.dtype == t.dtype
+
+
+@FUZZ
+@given(data=st.data(), n=st.integers(0, 3), i=st.integers(0, 4), o=st.integers(0, 3),
+       dtype=st.sampled_from(FLOAT_DTYPES), with_bias=st.booleans())
+def test_functional_linear_with_malformed_arguments(data, n, i, o, dtype, with_bias):
+    x = data.draw(arguments((n, i), dtype), label="x")
+    weight = data.draw(arguments((i, o), dtype), label="weight")
+    bias = data.draw(arguments((o,), dtype), label="bias") if with_bias else None
+    out = attempt(F.linear, x, weight, bias)
+    if ok(out):
+        x64, w64 = (array_of(a).astype(np.float64) for a in (x, weight))
+        expected = x64 @ w64 + (0 if bias is None else array_of(bias))
+        assert out.dtype == array_of(weight).dtype and finite(out.data)
+        np.testing.assert_allclose(out.data, expected, rtol=1e-5, atol=1e-4)
+        check_backward(out, x, weight, bias)
+
+
+MASKS = ["none", "good", "good", "tensor", "shape", "float", "int", "text", "list"]
+
+
+def _mask(kind, shape, rng):
+    good = rng.random(shape) >= 0.5
+    return {"none": None, "good": good, "tensor": Tensor(good), "text": "mask",
+            "shape": np.ones(shape + (2,), bool), "float": good.astype(np.float64),
+            "int": good.astype(np.int64), "list": good.tolist()}[kind]
+
+
+@FUZZ
+@given(data=st.data(), shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4),
+       dtype=st.sampled_from(FLOAT_DTYPES), fn=st.sampled_from(["relu", "leaky_relu", "dropout"]),
+       number=st.one_of(st.floats(0, 0.99), bad_numbers), training=st.booleans(),
+       mask=st.sampled_from(MASKS),
+       generator=st.sampled_from([None, None, "rng", 3, np.random.default_rng]))
+def test_functional_activations_and_dropout_with_malformed_arguments(data, shape, dtype, fn,
+                                                                    number, training, mask,
+                                                                    generator):
+    """relu(x), leaky_relu(x, slope), dropout(x, p, training, generator, mask): `number` is
+    the slope or p."""
+    x = data.draw(arguments(shape, dtype), label="x")
+    mask = _mask(mask, shape, np.random.default_rng(0))
+    call = {"relu": lambda: F.relu(x),
+            "leaky_relu": lambda: F.leaky_relu(x, number),
+            "dropout": lambda: F.dropout(x, number, training=training, mask=mask,
+                                         generator=generator)}[fn]
+    out = attempt(call)
+    if not ok(out):
+        return
+    a = array_of(x)
+    assert out.shape == a.shape and out.dtype == a.dtype
+    if fn == "relu":
+        np.testing.assert_array_equal(out.data, np.where(a <= 0, 0, a))
+    elif fn == "leaky_relu":
+        slope = a.dtype.type(number)
+        np.testing.assert_array_equal(out.data, np.where(a > 0, a, a * slope))
+    elif training and number > 0:
+        kept = out.data != 0
+        scale = a.dtype.type(1 / (1 - number))
+        np.testing.assert_array_equal(out.data[kept], a[kept] * scale)
+        if isinstance(mask, (np.ndarray, Tensor)):
+            assert not (kept & ~np.asarray(array_of(mask))).any()
+    else:
+        np.testing.assert_array_equal(out.data, a)
+    check_backward(out, x)
+
+
+@FUZZ
+@given(n=st.integers(0, 4), c=st.integers(1, 4), data=st.data(),
+       shape=st.one_of(sizes, st.integers(-2, 5), st.lists(st.integers(0, 3), max_size=3)),
+       p=st.one_of(st.floats(0, 0.99), bad_numbers),
+       generator=st.sampled_from([None, np.random.default_rng(1), "rng", 3, [1]]))
+def test_functional_helpers_with_malformed_arguments(n, c, data, shape, p, generator):
+    """check_labels (labels for n rows of c classes), dropout_mask, check_dropout_p and
+    check_negative_slope: what they return is what they promise."""
+    labels = data.draw(st.one_of(
+        hnp.arrays(np.int64, n, elements=st.integers(-1, c)), small_arrays(), odd_arrays,
+        python_data), label="labels")
+    checked = attempt(F.check_labels, labels, n, c)
+    if ok(checked):
+        assert checked.dtype == np.int64 and checked.shape == (n,)
+        assert ((checked >= 0) & (checked < c)).all()
+    mask = attempt(F.dropout_mask, shape, p, generator)
+    if ok(mask):
+        assert mask.dtype == np.bool_ and mask.shape == np.empty(shape).shape
+    if ok(attempt(F.check_dropout_p, p)):
+        assert 0 <= p < 1
+    if ok(attempt(F.check_negative_slope, p)):
+        assert np.isfinite(p)
+
+
+@st.composite
+def weight_lists(draw):
+    """A model, one weight, or a list of 0-3 weights (mostly well-formed), or no list."""
+    kind = draw(st.sampled_from(["list"] * 5 + ["model", "one", "odd"]))
+    if kind == "model":
+        return _model()
+    shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3)
+    dtype = draw(st.sampled_from(FLOAT_DTYPES))
+    if kind == "one":
+        return draw(shapes.flatmap(lambda shape: arguments(shape, dtype)))
+    if kind == "odd":
+        return draw(st.one_of(python_data, odd_arrays, small_arrays()))
+    return draw(st.lists(shapes.flatmap(lambda shape: arguments(shape, dtype)), max_size=3))
+
+
+@FUZZ
+@given(weights=weight_lists(), lam=st.one_of(st.floats(0, 1), bad_numbers))
+def test_l2_penalty_with_malformed_weights(weights, lam):
+    penalty = attempt(nn.l2_penalty, weights, lam)
+    if ok(penalty):
+        listed = ([layer.weight for layer in nn.linear_layers(weights)]
+                  if isinstance(weights, nn.Module)
+                  else [weights] if isinstance(weights, (Tensor, np.ndarray)) else weights)
+        expected = lam * sum(float(np.sum(array_of(w).astype(np.float64) ** 2)) for w in listed)
+        assert penalty.shape == () and penalty.item() >= 0
+        np.testing.assert_allclose(penalty.item(), expected, rtol=1e-5)
+        check_backward(penalty, *listed)
+
+
+# ---------------------------------------------------------------- modules
+
+MODULE_CALLS = {
+    "model": lambda model, arg: model(arg),
+    "linear": lambda model, arg: model[0](arg),
+    "ReLU": lambda model, arg: nn.ReLU()(arg),
+    "LeakyReLU": lambda model, arg: nn.LeakyReLU(0.1)(arg),
+    "Dropout": lambda model, arg: nn.Dropout(0.5)(arg),
+    "Dropout generator": lambda model, arg: nn.Dropout(0.5, generator=arg)(Tensor(np.ones(3))),
+    "loss logits": lambda model, arg: nn.SoftmaxCrossEntropy()(arg, [0]),
+    "loss labels": lambda model, arg: nn.SoftmaxCrossEntropy()(Tensor(np.ones((2, 3))), arg),
+    "Sequential": lambda model, arg: nn.Sequential(nn.ReLU(), arg),
+    "linear_layers": lambda model, arg: nn.linear_layers(arg),
+    "derivation_names": lambda model, arg: nn.derivation_names(arg),
+    "model[i]": lambda model, arg: model[arg],
+    "named_parameters": lambda model, arg: list(model.named_parameters(arg)),
+    "train": lambda model, arg: model.train(arg),
+    "state, zero_grad, eval, repr": lambda model, arg: (model.state_dict(), model.zero_grad(),
+                                                         model.eval(), repr(model)),
+}
+
+
+@FUZZ
+@given(call=st.sampled_from(sorted(MODULE_CALLS)),
+       arg=st.one_of(small_arrays(), small_arrays().map(Tensor),
+                     float_arrays((2, 3)).map(Tensor), python_data, odd_arrays,
+                     st.integers(-5, 5), st.booleans(), st.text(max_size=3),
+                     st.builds(slice, st.integers(-3, 3)), st.sampled_from([_model, nn.ReLU()]),
+                     st.sampled_from([np.random.default_rng(0), np.random.default_rng]))
+       .map(lambda a: a() if a is _model else a))
+def test_module_methods_and_layers_with_malformed_arguments(call, arg):
+    model = _model()
+    assume(not known_bug(call, arg))
+    out = attempt(MODULE_CALLS[call], model, arg)
+    if ok(out) and isinstance(out, Tensor):
+        assert finite(out.data) or not finite(np.asarray(array_of(arg)))
+        check_backward(out, arg)
+    if ok(out) and call == "train":
+        assert model.training is bool(arg)
+
+
 # ---------------------------------------------------------------- optimizers
 
 def _parameters(kind, model):
@@ -381,12 +670,26 @@ def test_schedules_with_bad_arguments(which, wrong, data):
     schedule = attempt(make)
     if ok(schedule):
         for _ in range(3):
-            assert np.isfinite(schedule.step())
+            schedule.step()
+            assert np.isfinite(schedule.get_last_lr()).all()
         state = schedule.state_dict()
-        broken = data.draw(st.one_of(st.just(state), bad_numbers, st.fixed_dictionaries(
-            {"base_lr": bad_numbers, "epoch": st.integers(-2, 3) | bad_numbers})), label="state")
+        broken = data.draw(st.one_of(st.just(state), bad_numbers, changed_dicts(state)),
+                           label="state")
         if ok(attempt(schedule.load_state_dict, broken)):
-            assert np.isfinite(schedule.step())
+            schedule.step()
+            assert np.isfinite(schedule.get_last_lr()).all()
+
+
+@st.composite
+def changed_dicts(draw, valid):
+    """`valid` with one entry dropped, or replaced by a bad number or an odd value."""
+    changed = dict(valid)
+    key = draw(st.sampled_from(sorted(changed, key=str)))
+    if draw(st.booleans()):
+        del changed[key]
+    else:
+        changed[key] = draw(st.one_of(bad_numbers, python_data, st.integers(-2, 3)))
+    return changed
 
 
 # ---------------------------------------------------------------- state dicts
@@ -435,26 +738,32 @@ def test_load_state_dict_with_wrong_dicts(state):
 
 @st.composite
 def optimizer_states(draw, valid):
-    """A valid optimizer state dict with one thing changed, or no dict at all."""
-    change = draw(st.sampled_from(["none", "not_a_dict", "drop_key", "lr", "state_type",
-                                   "length", "entry", "buffer"]))
-    state = {"lr": valid["lr"], "state": [dict(s) for s in valid["state"]]}
+    """A valid optimizer state dict (PyTorch's: {'state': {index: buffers}, 'param_groups':
+    [{hyperparameters, 'params': indices}]}) with one thing changed, or no dict at all."""
+    change = draw(st.sampled_from(["none", "not_a_dict", "top", "state", "groups", "group",
+                                   "params", "entry", "buffer"]))
+    state = {"state": {i: dict(s) for i, s in valid["state"].items()},
+             "param_groups": [dict(g) for g in valid["param_groups"]]}
+    group = state["param_groups"][0]
     if change == "not_a_dict":
         return draw(st.one_of(st.none(), st.text(max_size=3), st.lists(st.integers()),
                               st.builds(object)))
-    if change == "drop_key":
-        del state[draw(st.sampled_from(["lr", "state"]))]
-    elif change == "lr":
-        state["lr"] = draw(bad_numbers)
-    elif change == "state_type":
-        state["state"] = draw(bad_numbers)
-    elif change == "length":
-        state["state"] = state["state"][:draw(st.integers(0, 3))] + [{}] * draw(st.integers(0, 2))
+    if change == "top":
+        return draw(changed_dicts(state))
+    if change == "state":
+        state["state"] = draw(changed_dicts(state["state"]) | bad_numbers)
+    elif change == "groups":
+        state["param_groups"] = draw(st.one_of(bad_numbers, st.just([]),
+                                               st.just([group, group])))
+    elif change == "group":
+        state["param_groups"][0] = draw(changed_dicts(group))
+    elif change == "params":
+        group["params"] = draw(st.one_of(st.lists(st.integers(-1, 5), max_size=5), bad_numbers))
     elif change == "entry":
-        state["state"][draw(st.integers(0, 3))] = draw(bad_numbers)
+        state["state"][draw(st.sampled_from(sorted(state["state"])))] = draw(bad_numbers)
     elif change == "buffer":
-        entry = state["state"][draw(st.integers(0, 3))]
-        key = draw(st.sampled_from(sorted(entry) or ["momentum_buffer"]))
+        entry = state["state"][draw(st.sampled_from(sorted(state["state"])))]
+        key = draw(st.sampled_from(sorted(entry)))
         entry[key] = draw(st.one_of(small_arrays(dtypes=[np.float32], max_dims=2, max_side=5),
                                     bad_numbers))
     return state
@@ -473,7 +782,7 @@ def test_optimizer_load_state_dict_with_wrong_dicts(adam, data):
     result = attempt(opt.load_state_dict, state)
     if ok(result):
         assert ok(attempt(opt.step))
-        if opt.lr < 1e6:  # (a huge rate overflows, as it should)
+        if opt.param_groups[0]["lr"] < 1e6:  # (a huge rate overflows, as it should)
             assert all(finite(p.data) for p in model.parameters())
         assert ok(attempt(opt.step))
 
@@ -489,3 +798,33 @@ def test_leaky_relu_slope_and_l2_strength_with_bad_values(slope, lam):
     if ok(penalty):
         assert penalty.item() >= 0
         assert finite(penalty.data) or lam > 1e30  # (a huge λ overflows float32, as it should)
+
+
+# ---------------------------------------------------------------- known bugs, pinned
+
+def _relu_of_bool_on_both_kernel_sets():
+    from tinygrad_hlcv import kernels
+    previous = kernels.active
+    try:
+        for name in ("numba", "numpy"):
+            kernels.select(name)
+            assert not ok(attempt(Tensor(np.array([True, False])).relu)), name
+    finally:
+        kernels.active = previous
+
+
+KNOWN_BUGS = {  # one call per case of known_bug(); each must raise the framework's error
+    "elementwise.relu: bool tensor, both kernel sets": _relu_of_bool_on_both_kernel_sets,
+    "nn/layers.py: linear_layers(5)": lambda: nn.linear_layers(5),
+    "nn/layers.py: derivation_names(None)": lambda: nn.derivation_names(None),
+    "nn/layers.py: Sequential['a']": lambda: _model()["a"],
+    "nn/layers.py: Sequential[1.5]": lambda: _model()[1.5],
+    "nn/layers.py: Sequential[7] (IndexError, not IndexingError)": lambda: _model()[7],
+}
+
+
+@pytest.mark.xfail(strict=True, reason="a known bug in a module this file's author does not own: "
+                                       "when this passes, delete the case here and in known_bug()")
+@pytest.mark.parametrize("case", sorted(KNOWN_BUGS))
+def test_known_bug_is_still_there(case):
+    assert not ok(attempt(KNOWN_BUGS[case]))

@@ -10,6 +10,14 @@ Kernels write into an `out` array they are given (so callers may reuse
 buffers) and take 1-D views for element-wise work, 2-D (rows = samples) for
 row-wise work; callers pass C-contiguous arrays. GEMMs are not here: they go to
 NumPy's BLAS.
+
+The callers (nn.functional, the engine, optim) check shapes and dtypes and say what
+the user got wrong. Each kernel still checks, in O(1) before its loop, that its
+arrays' sizes fit (and softmax_cross_entropy that every label indexes a column):
+whatever it is given, a kernel raises ValueError rather than index past an array.
+Each twin raises the same ValueError where NumPy would broadcast instead. NaN and
+±Inf give the same results in a kernel and its twin, PyTorch's (tests/test_kernels.py).
+Timings: docs/performance.md.
 """
 import os
 from types import SimpleNamespace
@@ -24,23 +32,36 @@ from .errors import ConfigError
 
 @numba.njit(cache=True)
 def relu_forward(z, out):
-    for i in range(z.size):
-        out[i] = 0 if z[i] <= 0 else z[i]  # NaN stays NaN, as in the twin
+    if out.size != z.size:
+        raise ValueError("relu_forward: z and out differ in size")
+    for i in range(z.size):  # NaN stays NaN, as in the twin
+        if z[i] <= 0:
+            out[i] = 0
+        else:  # (not `0 if ... else z[i]`: that is a float64 for uint64 z, inexact past 2**53)
+            out[i] = z[i]
 
 
 def relu_forward_numpy(z, out):
+    if out.size != z.size:
+        raise ValueError("relu_forward: z and out differ in size")
     np.maximum(z, 0, out=out)
 
 
 @numba.njit(cache=True)
 def relu_backward(g, a, out):
-    """Uses the forward output a: a > 0 exactly where z > 0."""
+    """Uses the forward output a: a > 0 exactly where z > 0. As PyTorch's
+    threshold_backward: 0 where a <= 0 even for a NaN or Inf δ (not 0·δ = NaN), δ
+    where a is NaN."""
+    if g.size != out.size or a.size != out.size:
+        raise ValueError("relu_backward: g, a and out differ in size")
     for i in range(g.size):
-        out[i] = g[i] if a[i] > 0 else 0
+        out[i] = 0 if a[i] <= 0 else g[i]
 
 
 def relu_backward_numpy(g, a, out):
-    np.multiply(g, a > 0, out=out)
+    if g.size != out.size or a.size != out.size:
+        raise ValueError("relu_backward: g, a and out differ in size")
+    np.copyto(out, np.where(a <= 0, 0, g))
 
 
 # ---- LeakyReLU: a = z if z > 0 else αz; da/dz = 1 or α (α at z = 0, as PyTorch) ----
@@ -48,21 +69,32 @@ def relu_backward_numpy(g, a, out):
 
 @numba.njit(cache=True)
 def leaky_relu_forward(z, slope, out):
+    """NaN stays NaN (NaN·α), as in PyTorch and the twin."""
+    if out.size != z.size:
+        raise ValueError("leaky_relu_forward: z and out differ in size")
     for i in range(z.size):
         out[i] = z[i] if z[i] > 0 else z[i] * slope
 
 
 def leaky_relu_forward_numpy(z, slope, out):
+    if out.size != z.size:
+        raise ValueError("leaky_relu_forward: z and out differ in size")
     np.multiply(z, np.where(z > 0, 1, slope).astype(z.dtype), out=out)
 
 
 @numba.njit(cache=True)
 def leaky_relu_backward(g, z, slope, out):
+    """As PyTorch's `z > 0 ? δ : δ·α`: a NaN z takes the slope, and δ·α is NaN for a
+    NaN δ (and for an infinite δ when α = 0)."""
+    if g.size != out.size or z.size != out.size:
+        raise ValueError("leaky_relu_backward: g, z and out differ in size")
     for i in range(g.size):
         out[i] = g[i] if z[i] > 0 else g[i] * slope
 
 
 def leaky_relu_backward_numpy(g, z, slope, out):
+    if g.size != out.size or z.size != out.size:
+        raise ValueError("leaky_relu_backward: g, z and out differ in size")
     np.multiply(g, np.where(z > 0, 1, slope).astype(g.dtype), out=out)
 
 
@@ -73,16 +105,22 @@ def leaky_relu_backward_numpy(g, z, slope, out):
 def masked_scale(x, mask, scale, out):
     """out = x * (mask * scale), mask a contiguous bool array (dropout's). It is read
     as its 0/1 bytes, so the loop multiplies instead of branching and vectorises; a
-    dropped NaN stays NaN, as in the twin."""
+    dropped NaN or Inf gives NaN (x·0), as PyTorch's x·mask·scale and the twin."""
     if mask.itemsize != 1:
         raise ValueError("masked_scale: the mask must be a bool array")
+    if mask.size != x.size or out.size != x.size:
+        raise ValueError("masked_scale: x, mask and out differ in size")
     keep = mask.view(np.uint8)
     for i in range(x.size):
         out[i] = x[i] * (keep[i] * scale)
 
 
 def masked_scale_numpy(x, mask, scale, out):
-    np.multiply(x, mask * x.dtype.type(scale), out=out)
+    if mask.itemsize != 1:
+        raise ValueError("masked_scale: the mask must be a bool array")
+    if mask.size != x.size or out.size != x.size:
+        raise ValueError("masked_scale: x, mask and out differ in size")
+    np.multiply(x, mask.view(np.uint8) * scale, out=out)
 
 
 # ---- Linear's non-GEMM parts: Z = XW + b, and ∂J/∂b = Σ_i δ[i, :] ----
@@ -90,13 +128,17 @@ def masked_scale_numpy(x, mask, scale, out):
 
 @numba.njit(cache=True)
 def bias_add(z, b):
-    """In place: z[i, :] += b."""
+    """In place: z[i, :] += b, b 1-D with one entry per column of z."""
+    if b.shape[0] != z.shape[1]:
+        raise ValueError("bias_add: b needs one entry per column of z")
     for i in range(z.shape[0]):
         for j in range(z.shape[1]):
             z[i, j] += b[j]
 
 
 def bias_add_numpy(z, b):
+    if b.shape != z.shape[1:]:
+        raise ValueError("bias_add: b needs one entry per column of z")
     z += b
 
 
@@ -105,6 +147,8 @@ def column_sum(g, out):
     """out[j] = Σ_i g[i, j], walking g in its memory order, four rows per sweep so
     that out is loaded and stored a quarter as often."""
     n, m = g.shape
+    if out.size != m:
+        raise ValueError("column_sum: out needs one entry per column of g")
     out[:] = 0
     full = n - n % 4
     for i in range(0, full, 4):
@@ -116,6 +160,8 @@ def column_sum(g, out):
 
 
 def column_sum_numpy(g, out):
+    if out.shape != g.shape[1:]:
+        raise ValueError("column_sum: out needs one entry per column of g")
     np.sum(g, axis=0, out=out)
 
 
@@ -127,10 +173,17 @@ def column_sum_numpy(g, out):
 @numba.njit(cache=True)
 def softmax_cross_entropy(z, labels, dz):
     """Returns J (as float64) and writes ∂J/∂Z into dz. Shifting by the row maximum
-    keeps every exp() in [0, 1], so logits of any size give a finite loss."""
+    keeps every exp() in [0, 1], so finite logits of any size give a finite loss; a row
+    with a NaN or +Inf logit gives NaN, as in PyTorch and the twin."""
     n, c = z.shape
+    if n == 0 or c == 0 or labels.shape[0] != n or dz.shape != z.shape:
+        raise ValueError("softmax_cross_entropy: needs z of n >= 1 rows and c >= 1 columns, "
+                         "n labels and dz of z's shape")
     total = 0.0
     for i in range(n):
+        y = labels[i]
+        if y < 0 or y >= c:
+            raise ValueError("softmax_cross_entropy: a label is not in [0, c)")
         m = z[i, 0]
         for j in range(1, c):
             if z[i, j] > m:
@@ -140,7 +193,6 @@ def softmax_cross_entropy(z, labels, dz):
             e = np.exp(z[i, j] - m)
             dz[i, j] = e
             s += e
-        y = labels[i]
         total += np.log(s) - (z[i, y] - m)
         for j in range(c):
             dz[i, j] = dz[i, j] / s / n
@@ -149,7 +201,12 @@ def softmax_cross_entropy(z, labels, dz):
 
 
 def softmax_cross_entropy_numpy(z, labels, dz):
-    n = z.shape[0]
+    n, c = z.shape
+    if n == 0 or c == 0 or labels.shape != (n,) or dz.shape != z.shape:
+        raise ValueError("softmax_cross_entropy: needs z of n >= 1 rows and c >= 1 columns, "
+                         "n labels and dz of z's shape")
+    if labels.min() < 0 or labels.max() >= c:
+        raise ValueError("softmax_cross_entropy: a label is not in [0, c)")
     shifted = z - z.max(axis=1, keepdims=True)
     with np.errstate(under="ignore"):  # exp(-huge) -> 0 is intended, as in the kernel
         e = np.exp(shifted)
@@ -161,19 +218,23 @@ def softmax_cross_entropy_numpy(z, labels, dz):
 
 
 # ---- Passes over whole weight arrays: the L2 gradient and the SGD step ----
-#   These touch every weight once per step (7 MB for a 3072×600 float32 layer), and
-#   NumPy's version of each makes a weight-sized temporary: one fused loop is ~3× faster.
+#   These touch every weight once per step, and NumPy's version of each makes a
+#   weight-sized temporary; one fused loop makes none (see docs/performance.md).
 
 
 @numba.njit(cache=True)
 def scaled_add(acc, factor, x):
     """In place: acc += factor·x. How the L2 penalty's gradient 2λW joins the weight
-    gradient (tensor.ScaledGrad) without a temporary 2λW."""
+    gradient (engine.ScaledGrad) without a temporary 2λW."""
+    if x.size != acc.size:
+        raise ValueError("scaled_add: acc and x differ in size")
     for i in range(acc.size):
         acc[i] += factor * x[i]
 
 
 def scaled_add_numpy(acc, factor, x):
+    if x.size != acc.size:
+        raise ValueError("scaled_add: acc and x differ in size")
     acc += factor * x
 
 
@@ -182,6 +243,8 @@ def sgd_update(theta, grad, velocity, lr, momentum, weight_decay, nesterov, firs
     """In place, one pass: PyTorch's SGD (see optim.SGD), with scalars of θ's dtype:
     g = ∇ + wd·θ;  v ← μv + g (v = g when `first`);  θ -= lr·(g + μv if nesterov else v).
     Without momentum (μ = 0) θ -= lr·g and `velocity` (then empty) is not touched."""
+    if grad.size != theta.size or (momentum != 0 and velocity.size != theta.size):
+        raise ValueError("sgd_update: theta, grad (and velocity, with momentum) differ in size")
     for i in range(theta.size):
         g = grad[i]
         if weight_decay != 0:
@@ -194,6 +257,8 @@ def sgd_update(theta, grad, velocity, lr, momentum, weight_decay, nesterov, firs
 
 
 def sgd_update_numpy(theta, grad, velocity, lr, momentum, weight_decay, nesterov, first):
+    if grad.size != theta.size or (momentum != 0 and velocity.size != theta.size):
+        raise ValueError("sgd_update: theta, grad (and velocity, with momentum) differ in size")
     g = grad + weight_decay * theta if weight_decay != 0 else grad
     if momentum != 0:
         if first:

@@ -2,48 +2,92 @@
 
 Every check a user's mistake can trip is here, before any kernel runs, so the
 ops themselves are only their maths and a kernel never sees an array it cannot
-take.
+take: a Tensor (or a NumPy array, taken as a constant) of float32 or float64 (relu
+also takes integers), of one dtype with the other arrays of the op, of the shape the
+op needs.
 """
 import numpy as np
 
 from .. import fused
-from ..convert import is_real, shown
+from ..convert import is_real, is_whole, shown, with_article
+from ..dtypes import FLOAT_DTYPES
 from ..engine import Tensor
 from ..errors import ConfigError, DTypeError, LabelError, ShapeError
 from ..random import default_generator
 
 
-def _as_tensor(x, what):
+def _as_tensor(x, what, name="input"):
+    """x as a Tensor; a NumPy array becomes a constant Tensor (no gradient)."""
     if isinstance(x, Tensor):
         return x
     if isinstance(x, np.ndarray):
-        return Tensor(x)
-    raise DTypeError(f"{what}: expected a Tensor or NumPy array, got {type(x).__name__}")
+        try:
+            return Tensor(x)
+        except DTypeError as err:
+            raise DTypeError(f"{what}: {name}: {err}") from None
+    raise DTypeError(f"{what}: {name} must be a Tensor or a NumPy array, got "
+                     f"{with_article(type(x).__name__)}")
+
+
+def _float_tensor(x, what, name="input"):
+    """x as a float32 or float64 Tensor: the dtypes the kernels are for."""
+    x = _as_tensor(x, what, name)
+    if x.dtype not in FLOAT_DTYPES:
+        raise DTypeError(f"{what}: {name} must be float32 or float64, got dtype {x.dtype}; "
+                         "convert it with Tensor(x, dtype=np.float32)")
+    return x
 
 
 def linear(x, weight, bias=None):
-    x = _as_tensor(x, "Linear")
-    if x.dtype.kind != "f":
-        raise DTypeError(f"Linear: input must be a float array, got dtype {x.dtype}")
-    if x.shape[:1] == (0,):
-        raise ShapeError(f"Linear: empty batch (input shape {x.shape}); expected at least "
-                         "one row")
+    """x W + b: x of shape (batch, in_features), W stored (in_features, out_features),
+    b of shape (out_features,) or None, all of one float dtype (as PyTorch's F.linear,
+    with W transposed). NumPy arrays are taken as constants."""
+    x = _float_tensor(x, "Linear", "input")
+    weight = _float_tensor(weight, "Linear", "weight")
+    if weight.ndim != 2:
+        raise ShapeError(f"Linear: weight of shape {weight.shape}; expected a 2-D weight "
+                         "(in_features, out_features)")
     if x.ndim != 2 or x.shape[1] != weight.shape[0]:
         raise ShapeError(f"Linear: input of shape {x.shape} does not fit weight of shape "
                          f"{weight.shape}; expected input (batch, {weight.shape[0]})")
-    parents = (x, weight) if bias is None else (x, weight, bias)
+    if x.shape[0] == 0:
+        raise ShapeError(f"Linear: empty batch (input shape {x.shape}); expected at least "
+                         "one row")
+    parents = (x, weight)
+    if bias is not None:
+        bias = _float_tensor(bias, "Linear", "bias")
+        if bias.shape != (weight.shape[1],):
+            raise ShapeError(f"Linear: bias of shape {bias.shape} does not fit weight of shape "
+                             f"{weight.shape}; expected shape ({weight.shape[1]},)")
+        parents += (bias,)
+    if any(p.dtype != weight.dtype for p in parents):
+        names = ("input", "weight", "bias")
+        got = ", ".join(f"{name} {p.dtype}" for name, p in zip(names, parents))
+        raise DTypeError(f"Linear: {got}; expected one dtype, the weight's {weight.dtype} "
+                         f"(convert with Tensor(x, dtype=np.{weight.dtype}))")
     return fused.Linear.apply(*parents)
 
 
 def relu(x):
-    return fused.ReLU.apply(_as_tensor(x, "relu"))
+    """max(x, 0) element-wise; its derivative at 0 is 0, as in PyTorch. Integer tensors
+    stay integers, as PyTorch's and Tensor.relu; a bool tensor is refused."""
+    x = _as_tensor(x, "ReLU")
+    if x.dtype.kind not in "fiu":
+        raise DTypeError(f"ReLU: input must be a float or integer tensor, got dtype {x.dtype}")
+    return fused.ReLU.apply(x)
 
 
-def leaky_relu(x, negative_slope=0.01):
+def check_negative_slope(negative_slope):
     if not is_real(negative_slope):
         raise ConfigError(f"LeakyReLU: negative_slope must be a finite number, got "
                           f"{shown(negative_slope)}")
-    return fused.LeakyReLU.apply(_as_tensor(x, "leaky_relu"), negative_slope=negative_slope)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x where x > 0, else negative_slope·x (derivative negative_slope at 0, as PyTorch)."""
+    check_negative_slope(negative_slope)
+    x = _float_tensor(x, "LeakyReLU")
+    return fused.LeakyReLU.apply(x, negative_slope=negative_slope)
 
 
 def check_dropout_p(p):
@@ -52,28 +96,50 @@ def check_dropout_p(p):
                           f"number in [0, 1), got {shown(p)}")
 
 
+def _check_generator(generator):
+    if generator is not None and not callable(getattr(generator, "random", None)):
+        raise ConfigError(f"Dropout: generator must be a numpy.random.Generator "
+                          f"(np.random.default_rng(seed)) or None, got "
+                          f"{with_article(type(generator).__name__)}")
+
+
 def dropout_mask(shape, p, generator=None):
-    """A 0/1 (bool) mask keeping each entry with probability 1 - p."""
+    """A 0/1 (bool) mask of `shape` (a size or a tuple of sizes) keeping each entry with
+    probability 1 - p."""
+    shape = (shape,) if is_whole(shape) else tuple(shape) if isinstance(shape, list) else shape
+    if not isinstance(shape, tuple) or not all(is_whole(n) and n >= 0 for n in shape):
+        raise ShapeError(f"dropout_mask: shape must be a tuple of sizes >= 0, got "
+                         f"{shown(shape)}")
+    check_dropout_p(p)
+    _check_generator(generator)
     generator = generator if generator is not None else default_generator()
     return generator.random(shape) >= p
+
+
+def _check_mask(mask, x):
+    """The mask as a C-contiguous bool array of x's shape."""
+    mask = mask.data if isinstance(mask, Tensor) else mask
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
+        got = (f"an array of dtype {mask.dtype}" if isinstance(mask, np.ndarray)
+               else with_article(type(mask).__name__))
+        raise DTypeError(f"dropout: mask must be a bool array (True keeps a unit), got {got}; "
+                         "convert a 0/1 mask with mask != 0")
+    if mask.shape != x.shape:
+        raise ShapeError(f"dropout: mask of shape {mask.shape} for input of shape "
+                         f"{x.shape}; expected the input's shape")
+    return np.ascontiguousarray(mask)
 
 
 def dropout(x, p, training=True, generator=None, mask=None):
     """Drop each entry with probability p and scale the rest by 1/(1-p) (training only).
     A given `mask` (bool, x's shape) is used instead of drawing one."""
     check_dropout_p(p)
-    x = _as_tensor(x, "dropout")
+    _check_generator(generator)
+    x = _float_tensor(x, "Dropout")  # scaling by 1/(1-p) needs floats
     if not training or p == 0:
         return x
-    if x.dtype.kind != "f":  # scaling by 1/(1-p) needs floats
-        raise DTypeError(f"Dropout: input must be a float array, got dtype {x.dtype}")
-    if mask is None:
-        mask = dropout_mask(x.shape, p, generator)
-    elif np.shape(mask) != x.shape:
-        raise ShapeError(f"dropout: mask of shape {np.shape(mask)} for input of shape "
-                         f"{x.shape}; expected the input's shape")
-    return fused.Dropout.apply(x, mask=np.ascontiguousarray(mask, dtype=bool),
-                                 scale=1.0 / (1.0 - p))
+    mask = dropout_mask(x.shape, p, generator) if mask is None else _check_mask(mask, x)
+    return fused.Dropout.apply(x, mask=mask, scale=1.0 / (1.0 - p))
 
 
 def check_labels(labels, n, num_classes):
@@ -101,13 +167,12 @@ def check_labels(labels, n, num_classes):
 
 
 def softmax_cross_entropy(logits, labels):
-    logits = _as_tensor(logits, "softmax cross-entropy: logits")
+    """Mean over the batch of -log softmax(logits)[label]: logits (batch, classes) of a
+    float dtype, labels `batch` integers in [0, classes)."""
+    logits = _float_tensor(logits, "softmax cross-entropy", "logits")
     if logits.ndim != 2:
         raise ShapeError(f"softmax cross-entropy needs 2-D logits (batch, classes), got shape "
                          f"{logits.shape}")
-    if logits.dtype.kind != "f":
-        raise DTypeError(f"softmax cross-entropy: logits must be a float array, got dtype "
-                         f"{logits.dtype}")
     n, c = logits.shape
     if n == 0:
         raise ShapeError(f"softmax cross-entropy of an empty batch (logits shape {logits.shape}); "

@@ -1,7 +1,12 @@
 """The training objective: softmax cross-entropy, and the L2 penalty on weights."""
+from collections.abc import Iterable
+
+import numpy as np
+
 from .. import fused
-from ..convert import is_real, shown
-from ..errors import ConfigError
+from ..convert import is_real, shown, with_article
+from ..engine import Tensor
+from ..errors import ConfigError, DTypeError
 from . import functional as F
 from .layers import linear_layers
 from .module import Module
@@ -21,11 +26,17 @@ class SoftmaxCrossEntropy(Module):
 def l2_penalty(weights, lam):
     """λ Σ_l ‖W_l‖²_F as a Tensor: add it to the data loss to get the derivation's J~.
 
-    `weights` is a model, whose Linear layers' weights (not biases) are meant, or
-    the weight tensors themselves."""
+    `weights` is a model, whose Linear layers' weights (not biases) are meant, one
+    weight tensor, or an iterable of them: float32 or float64 Tensors of any shape
+    (NumPy arrays are taken as constants)."""
     if isinstance(weights, Module):
         weights = [layer.weight for layer in linear_layers(weights)]
-    weights = list(weights)
+    elif isinstance(weights, (Tensor, np.ndarray)):
+        weights = [weights]
+    elif isinstance(weights, (str, bytes)) or not isinstance(weights, Iterable):
+        raise DTypeError(f"l2_penalty: weights must be a model, a weight tensor or a list of "
+                         f"them, got {with_article(type(weights).__name__)}")
+    weights = [F._float_tensor(w, "l2_penalty", f"weight {i}") for i, w in enumerate(weights)]
     if not weights:
         raise ConfigError("l2_penalty: no weights given; expected at least one weight tensor "
                           "(a model with a Linear layer)")
