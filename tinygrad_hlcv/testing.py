@@ -7,27 +7,47 @@
     def test_my_op(x):
         assert_grads_match(lambda t: my_op(t), [x])
 
+or let `op_test` write the whole test, values against a NumPy reference and gradients
+against numerical differences, over drawn shapes (broadcasting, size-1 and empty axes, 0-d):
+
+    test_softplus = op_test(lambda x: my_softplus(x), lambda a: np.log1p(np.exp(a)))
+
 Needs `hypothesis` (the `dev` extra); the framework itself does not import this module.
 """
+import math
+
 import numpy as np
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from .gradcheck import GradcheckError, format_errors, max_relative_error, numerical_grad
 from .engine import Tensor, no_grad
+from .gradcheck import GradcheckError, format_errors, max_relative_error, numerical_grad
 
 
-def values(low=-3.0, high=3.0, margin=0.0):
-    """Floats in [low, high] that keep at least `margin` away from 0 (ReLU's kink,
-    a divisor's pole)."""
-    if margin <= 0:
-        return st.floats(low, high, allow_nan=False, allow_infinity=False)
-    parts = []
-    if high >= margin:
-        parts.append(st.floats(max(low, margin), high))
-    if low <= -margin:
-        parts.append(st.floats(low, min(high, -margin)))
+def values(low=-3.0, high=3.0, margin=0.0, kinks=(0.0,), step=None):
+    """Floats in [low, high] that keep at least `margin` away from each of `kinks` (ReLU's
+    kink at 0, relu6's at 0 and 6, a divisor's pole), so central differences never step
+    across one. With `step`, only multiples of `step`: distinct values then differ by at
+    least `step`, which keeps a max or a sort from changing its winner under a nudge."""
+    cuts = sorted(k for k in kinks if low - margin < k < high + margin) if margin > 0 else []
+    edges, start = [], low
+    for k in cuts:
+        edges.append((start, k - margin))
+        start = k + margin
+    edges.append((start, high))
+    parts = [_interval(a, b, step) for a, b in edges if a <= b]
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        raise ValueError(f"no values in [{low}, {high}] keep {margin} away from {kinks}")
     return st.one_of(*parts)
+
+
+def _interval(low, high, step):
+    if step is None:
+        return st.floats(low, high, allow_nan=False, allow_infinity=False)
+    first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
+    return st.integers(first, last).map(lambda k: k * step) if first <= last else None
 
 
 def shapes(min_dims=0, max_dims=3, min_side=1, max_side=5):
@@ -51,6 +71,17 @@ def broadcastable_arrays(draw, count=2, dtype=np.float64, low=-3.0, high=3.0, ma
     return tuple(draw(arrays(s, dtype, low, high, margin)) for s in drawn.input_shapes)
 
 
+def dims(ndim, none=True, keep_tuple=False):
+    """A `dim` argument for a tensor of `ndim` axes: an axis in [-ndim, ndim), or None
+    (the whole tensor) if `none`, or a tuple of distinct axes if `keep_tuple`."""
+    options = [st.none()] if none or ndim == 0 else []
+    if ndim:
+        options.append(st.integers(-ndim, ndim - 1))
+        if keep_tuple:
+            options.append(hnp.valid_tuple_axes(ndim, min_size=1))
+    return st.one_of(*options)
+
+
 @st.composite
 def mlp_architectures(draw, min_layers=2, max_layers=5, max_width=8, max_batch=6,
                       num_classes=None):
@@ -65,25 +96,44 @@ def mlp_architectures(draw, min_layers=2, max_layers=5, max_width=8, max_batch=6
             "batch": draw(st.integers(1, max_batch))}
 
 
-def assert_grads_match(fn, inputs, *, h=1e-4, order=4, rtol=1e-6, atol=1e-9, seed=0):
+def outputs(result):
+    """An op's result as a flat list: a Tensor, or a tuple/list of them (max with a dim,
+    split, unbind)."""
+    if isinstance(result, (tuple, list)):
+        return [t for part in result for t in outputs(part)]
+    return [result]
+
+
+def assert_grads_match(fn, inputs, *, h=1e-4, order=4, rtol=1e-6, atol=1e-9, seed=0,
+                       strided=False):
     """Check the autodiff gradient of `fn(*tensors)` w.r.t. each input against
     central differences (float64).
 
     A non-scalar output is reduced with fixed random weights, sum(out ⊙ R), so every
-    entry of the Jacobian takes part. Passes where |auto − num| ≤ atol + rtol·|num|
-    entry-wise; otherwise raises GradcheckError with each input's max relative error.
+    entry of the Jacobian takes part; an op that returns several tensors (values and
+    indices, the pieces of a split) is reduced the same way over its float outputs.
+    Passes where |auto − num| ≤ atol + rtol·|num| entry-wise; otherwise raises
+    GradcheckError with each input's max relative error. With `strided`, the autodiff
+    pass sees the inputs as non-contiguous views (a kernel must not assume C order).
     """
     arrays_ = [np.array(x, dtype=np.float64, copy=True) for x in inputs]
     tensors = [Tensor(a, requires_grad=True) for a in arrays_]
-    out = fn(*tensors)
-    weights = np.random.default_rng(seed).uniform(0.5, 1.5, out.shape)
+    rng = np.random.default_rng(seed)
+    weights = [Tensor(np.asarray(rng.uniform(0.5, 1.5, out.shape), dtype=np.float64))
+               for out in outputs(fn(*tensors))]
 
-    def scalar():
-        result = fn(*tensors)
-        return (result * Tensor(weights)).sum()
+    def scalar(leaves=tensors):
+        total = Tensor(np.float64(0.0))
+        for out, w in zip(outputs(fn(*leaves)), weights):
+            if isinstance(out, Tensor) and out.dtype.kind == "f":
+                total = total + (out * w).sum()
+        return total
 
-    scalar().backward()
-    auto = [np.zeros_like(a) if t.grad is None else t.grad for a, t in zip(arrays_, tensors)]
+    graded = [Tensor(strided_view(a), requires_grad=True) for a in arrays_] if strided else tensors
+    loss = scalar(graded)
+    if loss.requires_grad:
+        loss.backward()
+    auto = [np.zeros_like(a) if t.grad is None else t.grad for a, t in zip(arrays_, graded)]
     with no_grad():
         numeric = [numerical_grad(lambda: scalar().item(), t.data, h, order) for t in tensors]
     errors = {f"input{i}": max_relative_error(a, n) for i, (a, n) in enumerate(zip(auto, numeric))}
@@ -91,3 +141,94 @@ def assert_grads_match(fn, inputs, *, h=1e-4, order=4, rtol=1e-6, atol=1e-9, see
         raise GradcheckError("autodiff and numerical gradients differ "
                              f"(rtol {rtol:.0e}, atol {atol:.0e}):\n" + format_errors(errors))
     return errors
+
+
+def op_test(op, reference, *, arity=1, shapes=None, low=-3.0, high=3.0, margin=0.0,
+            kinks=(0.0,), step=None, elements=None, unique=False, kwargs=None,
+            min_dims=0, max_dims=3, min_side=0, max_side=4, grad=True,
+            rtol=1e-7, atol=1e-10, grad_rtol=1e-6, grad_atol=1e-9, h=1e-4):
+    """A hypothesis test of `op` (Tensors → Tensor(s)) against `reference` (arrays →
+    array(s)), in the style of MyGrad's test factory: use it as a module-level test.
+
+    Each example draws `arity` float64 arrays (C-ordered or non-contiguous views) and the
+    keyword options, then checks that `op` gives the reference's values, shapes and dtypes,
+    leaves its inputs unchanged, and (if `grad`) that its gradients match central
+    differences (`assert_grads_match`).
+
+    - shapes: a strategy of a tuple of `arity` shapes; by default shapes that broadcast
+      together, 0-d, size-1 and (min_side=0) empty axes included.
+    - low, high, margin, kinks, step: the values (see `values`): keep them away from the
+      op's kinks and poles. `elements` {operand index: strategy} overrides one operand's.
+    - unique: no repeated value within an operand (reductions that pick one entry).
+    - kwargs: keyword options passed to both `op` and `reference`: a dict whose values are
+      constants, strategies, or callables of the drawn arrays returning a strategy; or a
+      callable of the drawn arrays returning a strategy of dicts (dependent options).
+
+        test_sum = op_test(lambda x, dim, keepdim: x.sum(dim=dim, keepdim=keepdim),
+                           lambda a, dim, keepdim: a.sum(axis=dim, keepdims=keepdim),
+                           kwargs={"dim": lambda a: dims(a.ndim), "keepdim": st.booleans()})
+    """
+    if shapes is None:
+        shapes = hnp.mutually_broadcastable_shapes(
+            num_shapes=arity, min_dims=min_dims, max_dims=max_dims, min_side=min_side,
+            max_side=max_side).map(lambda drawn: drawn.input_shapes)
+    default_elements = values(low, high, margin, kinks, step)
+    per_operand = dict(elements or {})
+
+    @given(data=st.data())
+    def test(data):
+        drawn_shapes = data.draw(shapes, label="shapes")
+        inputs = [data.draw(hnp.arrays(np.float64, shape, unique=unique,
+                                       elements=per_operand.get(i, default_elements)),
+                            label=f"input{i}")
+                  for i, shape in enumerate(drawn_shapes)]
+        options = data.draw(_options(kwargs, inputs), label="kwargs")
+        expected = reference(*[a.copy() for a in inputs], **options)
+        strided = data.draw(st.booleans(), label="non-contiguous inputs")
+        tensors = [Tensor(strided_view(a) if strided else a.copy()) for a in inputs]
+        result = op(*tensors, **options)
+        assert_outputs_match(result, expected, rtol, atol)
+        for before, after in zip(inputs, tensors):
+            assert np.array_equal(before, after.data), "the op changed its input in place"
+        if grad:
+            assert_grads_match(lambda *t: op(*t, **options), inputs, h=h, rtol=grad_rtol,
+                               atol=grad_atol, strided=strided)
+
+    test.__doc__ = f"op_test of {_name(op)} against {_name(reference)}"
+    return test
+
+
+def strided_view(array):
+    """A non-contiguous view with array's values (every other entry of a wider array)."""
+    if array.ndim == 0:
+        return array.copy()
+    return np.stack([array, array], axis=-1)[..., 0]
+
+
+def _name(fn):
+    return getattr(fn, "__qualname__", type(fn).__name__)
+
+
+def _options(kwargs, inputs):
+    """The strategy of the keyword options dict (see op_test)."""
+    if kwargs is None:
+        return st.just({})
+    if callable(kwargs):
+        return kwargs(*inputs)
+    return st.fixed_dictionaries({
+        name: (value if isinstance(value, st.SearchStrategy)
+               else value(*inputs) if callable(value) else st.just(value))
+        for name, value in kwargs.items()})
+
+
+def assert_outputs_match(result, expected, rtol=1e-7, atol=1e-10):
+    """The Tensor(s) `result` have the shapes, dtypes and values of the array(s) `expected`."""
+    got, want = outputs(result), outputs(expected)
+    assert len(got) == len(want), f"the op returned {len(got)} tensors, expected {len(want)}"
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert isinstance(g, Tensor), f"output {i} is a {type(g).__name__}, expected a Tensor"
+        w = np.asarray(w)
+        assert g.shape == w.shape, f"output {i} has shape {g.shape}, expected {w.shape}"
+        assert g.dtype == w.dtype, f"output {i} has dtype {g.dtype}, expected {w.dtype}"
+        np.testing.assert_allclose(g.data, w, rtol=rtol, atol=atol,
+                                   err_msg=f"output {i} differs from the reference")
