@@ -182,22 +182,23 @@ def test_sum_mean_grads(name, case):
 @given(case=reduction_case(unique=True))
 def test_max_grads(case):
     x, axis, keepdims = case
-    assert_grads_match(lambda t: t.max(axis=axis, keepdims=keepdims), [x])
+    assert_grads_match(lambda t: t.amax(axis=axis, keepdims=keepdims), [x])
 
 
-@pytest.mark.parametrize("name", ["sum", "mean", "max"])
+@pytest.mark.parametrize("name", ["sum", "mean", "amax"])
 @given(case=reduction_case(unique=True))
 def test_reduction_forward_matches_numpy(name, case):
+    """NumPy's spelling (axis=, keepdims=, tuples of axes) is accepted beside PyTorch's."""
     x, axis, keepdims = case
     out = getattr(Tensor(x), name)(axis=axis, keepdims=keepdims)
-    expected = getattr(np, name)(x, axis=axis, keepdims=keepdims)
+    expected = getattr(np, name.replace("amax", "max"))(x, axis=axis, keepdims=keepdims)
     assert out.shape == np.shape(expected)
     np.testing.assert_allclose(out.data, expected, rtol=1e-14, atol=1e-15)
 
 
 def test_max_splits_the_gradient_between_ties():
     x = Tensor(np.array([[1.0, 3.0, 3.0], [2.0, 0.0, -1.0]]), requires_grad=True)
-    x.max(axis=1).sum().backward()
+    x.amax(axis=1).sum().backward()  # amax splits ties; max(dim) picks one index, as torch
     np.testing.assert_array_equal(x.grad, [[0, 0.5, 0.5], [1, 0, 0]])
     y = Tensor(np.array([2.0, 2.0, 2.0, 1.0]), requires_grad=True)
     y.max().backward()
@@ -239,8 +240,9 @@ def transpose_case(draw):
 @given(case=transpose_case())
 def test_transpose_grads(case):
     x, axes = case
-    assert_grads_match(lambda t: t.transpose(axes), [x])
-    assert_grads_match(lambda t: t.transpose(*axes), [x])
+    assert_grads_match(lambda t: t.permute(axes), [x])
+    assert_grads_match(lambda t: t.permute(*axes), [x])
+    assert_grads_match(lambda t: t.transpose(order=axes), [x])
 
 
 @given(x=arrays(shapes(min_dims=0, max_dims=3)))
@@ -250,7 +252,7 @@ def test_T_grads(x):
 
 def test_transpose_with_negative_axes_backward():
     x = Tensor(np.zeros((2, 3, 4)), requires_grad=True)
-    y = x.transpose(-1, 0, 1)
+    y = x.permute(-1, 0, 1)
     assert y.shape == (4, 2, 3)
     g = np.arange(24.0).reshape(4, 2, 3)
     y.backward(g)
@@ -335,7 +337,7 @@ FORWARD = {
     "fancy": (lambda a, b: a[np.arange(4), np.array([0, 5, 5, 1])],
               lambda a, b: a[np.arange(4), np.array([0, 5, 5, 1])]),
     "sum": (lambda a, b: a.sum(axis=0), lambda a, b: a.sum(axis=0)),
-    "max": (lambda a, b: a.max(axis=(0, 1), keepdims=True),
+    "max": (lambda a, b: a.amax(axis=(0, 1), keepdims=True),
             lambda a, b: a.max(axis=(0, 1), keepdims=True)),
 }
 
@@ -371,8 +373,8 @@ def test_forward_log_mean_matmul_match_numpy(dtype):
 # ----- shape errors -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sa, sb", [((2, 3), (4, 5)), ((3,), (3, 2)), ((2, 3), (3,)),
-                                    ((1, 2, 3), (3, 2))])
+@pytest.mark.parametrize("sa, sb", [((2, 3), (4, 5)), ((3,), (4, 2)), ((2, 3), (4,)),
+                                    ((1, 2, 3), (4, 2)), ((2, 2, 3), (3, 3, 2))])
 def test_matmul_shape_mismatch_names_both_shapes(sa, sb):
     a, b = Tensor(np.ones(sa)), Tensor(np.ones(sb))
     with pytest.raises(ShapeError) as info:
@@ -500,7 +502,7 @@ def evaluate(tree, inputs, margins=None):
     axis, keepdims = tree[2], tree[3]
     if op == "max" and margins is not None:
         margins.ties(x.data, axis)
-    return getattr(x, op)(axis=axis, keepdims=keepdims)
+    return getattr(x, op.replace("max", "amax"))(axis=axis, keepdims=keepdims)
 
 
 @given(data=st.data())

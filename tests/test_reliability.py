@@ -72,8 +72,8 @@ def test_linear_with_mismatched_inner_dimension_names_both_shapes():
 def test_matmul_with_mismatched_inner_dimension_names_both_shapes():
     with pytest.raises(ShapeError) as info:
         Tensor(np.zeros((2, 3))) @ Tensor(np.zeros((4, 5)))
-    assert raised(info) == ("matmul: cannot multiply shapes (2, 3) and (4, 5); "
-                            "expected 2-D (n, k) @ (k, m)")
+    assert raised(info) == ("matmul: cannot multiply shapes (2, 3) and (4, 5); expected "
+                            "(..., n, k) @ (..., k, m) with the same k, got k = 3 and 4")
 
 
 @pytest.mark.parametrize("shape", [(), (4,), (2, 3, 4)])
