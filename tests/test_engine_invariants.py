@@ -140,6 +140,10 @@ def _positive(*shape):
 # option named in OPTIONS its value there; an op that needs more must be added to SAMPLES.
 PICK = np.array([[0, 3], [1, 1], [2, 0]])
 SAMPLES = {
+    "embedding.EmbeddingLookup": lambda: ([randn(5, 3)], {"indices": np.array([[0, 4], [4, 2]]),
+                                                         "padding_idx": 2}),
+    "normalization.BatchNorm": lambda: ([randn(4, 3), randn(3), randn(3)], {}),
+    "normalization.LayerNorm": lambda: ([randn(3, 4), randn(4), randn(4)], {}),
     "ops.Pow": lambda: ([_positive(3, 3)], {"exponent": 3.0}),
     "ops.Max": lambda: ([randn(3, 4)], {"axis": (1,)}),
     "ops.Sum": lambda: ([randn(3, 4)], {"axis": (0,)}),

@@ -1,9 +1,24 @@
 """Layers, losses and the Module base class."""
 
-from . import functional
+from . import functional, init
+from .activation import (
+    ELU,
+    GELU,
+    Flatten,
+    Identity,
+    LogSoftmax,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+    Unflatten,
+)
+from .embedding import Embedding
 from .layers import Dropout, LeakyReLU, Linear, ReLU, Sequential, derivation_names, linear_layers
 from .loss import SoftmaxCrossEntropy, l2_penalty
 from .module import Module
+from .normalization import BatchNorm1d, LayerNorm
 
 __all__ = [
     "Module",
@@ -17,4 +32,19 @@ __all__ = [
     "linear_layers",
     "derivation_names",
     "functional",
+    "init",
+    "Identity",
+    "Flatten",
+    "Unflatten",
+    "Sigmoid",
+    "Tanh",
+    "GELU",
+    "SiLU",
+    "ELU",
+    "Softplus",
+    "Softmax",
+    "LogSoftmax",
+    "BatchNorm1d",
+    "LayerNorm",
+    "Embedding",
 ]

@@ -14,6 +14,8 @@ from ..dtypes import FLOAT_DTYPES
 from ..engine import Tensor
 from ..errors import ConfigError, DTypeError, LabelError, ShapeError
 from ..random import default_generator
+from .embedding import embedding  # noqa: F401  (public here, as in torch.nn.functional)
+from .normalization import batch_norm, layer_norm  # noqa: F401
 
 
 def _as_tensor(x, what, name="input"):

@@ -1,0 +1,253 @@
+"""Batch and layer normalisation as Numba kernels with NumPy twins (the conventions of
+kernels.py: C-contiguous arrays, results written into the arrays given).
+
+Both normalise a 2-D array x, BatchNorm each column over the rows (the batch), LayerNorm
+each row over its columns (the features):
+
+    x̂ = (x − μ)·ρ,   ρ = 1/√(σ² + ε)   (σ² the biased variance),   y = x̂ ⊙ γ + β
+
+The statistics μ, σ², ρ are float64 arrays whatever x's dtype, accumulated in float64,
+and σ² is the mean of the squared deviations (two passes, no cancellation). The
+backward passes are the closed forms of docs/derivation.md ("Batch and layer
+normalisation"); they recompute x̂ from x, μ and ρ instead of keeping an x-sized x̂.
+
+Each kernel checks in O(1), before its loop, that its arrays' sizes fit, and raises
+ValueError otherwise; each twin raises the same ValueError. NaN and ±Inf give the same
+results in a kernel and its twin (tests/test_normalization.py). The set in use follows
+`kernels.select` / TINYGRAD_HLCV_KERNELS, like every other kernel.
+"""
+
+from types import SimpleNamespace
+
+import numba
+import numpy as np
+
+from . import kernels
+
+# What each kernel and its twin say when its arrays do not fit together.
+STATISTICS_MISFIT = (
+    "batch_norm_statistics: needs x of n >= 1 rows, and mean and var one entry per column of x"
+)
+BATCH_FORWARD_MISFIT = (
+    "batch_norm_forward: out needs x's shape, and mean, invstd, weight and bias one entry per "
+    "column of x"
+)
+BATCH_BACKWARD_MISFIT = (
+    "batch_norm_backward: g and dx need x's shape, and mean, invstd, weight, dweight and dbias "
+    "one entry per column of x"
+)
+LAYER_FORWARD_MISFIT = (
+    "layer_norm_forward: needs x of d >= 1 columns, out of x's shape, mean and invstd one "
+    "entry per row, weight and bias one per column"
+)
+LAYER_BACKWARD_MISFIT = (
+    "layer_norm_backward: g and dx need x's shape, mean and invstd one entry per row, weight, "
+    "dweight and dbias one per column"
+)
+
+# ---- BatchNorm: statistics per column, over the n rows ----
+
+
+@numba.njit(cache=True)
+def batch_norm_statistics(x, mean, var):
+    """mean[j] = μ_j and var[j] = σ²_j (biased) of column j of x."""
+    n, c = x.shape
+    if n == 0 or not mean.size == var.size == c:
+        raise ValueError(STATISTICS_MISFIT)
+    total = np.zeros(c)
+    for i in range(n):
+        for j in range(c):
+            total[j] += x[i, j]
+    for j in range(c):
+        mean[j] = total[j] / n
+    total[:] = 0.0
+    for i in range(n):
+        for j in range(c):
+            d = x[i, j] - mean[j]
+            total[j] += d * d
+    for j in range(c):
+        var[j] = total[j] / n
+
+
+def batch_norm_statistics_numpy(x, mean, var):
+    n, c = x.shape
+    if n == 0 or not mean.size == var.size == c:
+        raise ValueError(STATISTICS_MISFIT)
+    mean[...] = x.sum(axis=0, dtype=np.float64) / n
+    d = x - mean
+    var[...] = (d * d).sum(axis=0) / n
+
+
+@numba.njit(cache=True)
+def batch_norm_forward(x, mean, invstd, weight, bias, out):
+    """out = (x − μ)·ρ·γ + β, column by column (μ, ρ: float64; γ, β: x's dtype)."""
+    n, c = x.shape
+    if out.shape != x.shape or not mean.size == invstd.size == weight.size == bias.size == c:
+        raise ValueError(BATCH_FORWARD_MISFIT)
+    for i in range(n):
+        for j in range(c):
+            out[i, j] = (x[i, j] - mean[j]) * invstd[j] * weight[j] + bias[j]
+
+
+def batch_norm_forward_numpy(x, mean, invstd, weight, bias, out):
+    c = x.shape[1]
+    if out.shape != x.shape or not mean.size == invstd.size == weight.size == bias.size == c:
+        raise ValueError(BATCH_FORWARD_MISFIT)
+    out[...] = (x - mean) * invstd * weight + bias
+
+
+@numba.njit(cache=True)
+def batch_norm_backward(g, x, mean, invstd, weight, batch_stats, dx, dweight, dbias):
+    """dβ = Σ_i δ_i, dγ = Σ_i δ_i x̂_i, and dx = γρ(δ − (Σδ + x̂ Σδx̂)/n) when μ and ρ were the
+    batch's (`batch_stats`), else dx = γρδ (running statistics are constants)."""
+    n, c = x.shape
+    if (
+        g.shape != x.shape
+        or dx.shape != x.shape
+        or not (mean.size == invstd.size == weight.size == dweight.size == dbias.size == c)
+    ):
+        raise ValueError(BATCH_BACKWARD_MISFIT)
+    sum_g, sum_gx = np.zeros(c), np.zeros(c)
+    for i in range(n):
+        for j in range(c):
+            sum_g[j] += g[i, j]
+            sum_gx[j] += g[i, j] * ((x[i, j] - mean[j]) * invstd[j])
+    for j in range(c):
+        dbias[j] = sum_g[j]
+        dweight[j] = sum_gx[j]
+    if batch_stats:
+        for i in range(n):
+            for j in range(c):
+                x_hat = (x[i, j] - mean[j]) * invstd[j]
+                dx[i, j] = weight[j] * invstd[j] * (g[i, j] - (sum_g[j] + x_hat * sum_gx[j]) / n)
+    else:
+        for i in range(n):
+            for j in range(c):
+                dx[i, j] = weight[j] * invstd[j] * g[i, j]
+
+
+def batch_norm_backward_numpy(g, x, mean, invstd, weight, batch_stats, dx, dweight, dbias):
+    n, c = x.shape
+    if (
+        g.shape != x.shape
+        or dx.shape != x.shape
+        or not (mean.size == invstd.size == weight.size == dweight.size == dbias.size == c)
+    ):
+        raise ValueError(BATCH_BACKWARD_MISFIT)
+    x_hat = (x - mean) * invstd
+    sum_g, sum_gx = g.sum(axis=0, dtype=np.float64), (g * x_hat).sum(axis=0)
+    dbias[...], dweight[...] = sum_g, sum_gx
+    if batch_stats:
+        dx[...] = weight * invstd * (g - (sum_g + x_hat * sum_gx) / n)
+    else:
+        dx[...] = weight * invstd * g
+
+
+# ---- LayerNorm: statistics per row, over the d columns ----
+
+
+@numba.njit(cache=True)
+def layer_norm_forward(x, weight, bias, eps, mean, invstd, out):
+    """Per row i: mean[i] = μ_i, invstd[i] = ρ_i, out[i] = (x_i − μ_i)·ρ_i ⊙ γ + β."""
+    m, d = x.shape
+    if (
+        d == 0
+        or out.shape != x.shape
+        or not mean.size == invstd.size == m
+        or not (weight.size == bias.size == d)
+    ):
+        raise ValueError(LAYER_FORWARD_MISFIT)
+    for i in range(m):
+        total = 0.0
+        for j in range(d):
+            total += x[i, j]
+        mu = total / d
+        total = 0.0
+        for j in range(d):
+            deviation = x[i, j] - mu
+            total += deviation * deviation
+        rho = 1.0 / np.sqrt(total / d + eps)
+        mean[i], invstd[i] = mu, rho
+        for j in range(d):
+            out[i, j] = (x[i, j] - mu) * rho * weight[j] + bias[j]
+
+
+def layer_norm_forward_numpy(x, weight, bias, eps, mean, invstd, out):
+    m, d = x.shape
+    if (
+        d == 0
+        or out.shape != x.shape
+        or not mean.size == invstd.size == m
+        or not (weight.size == bias.size == d)
+    ):
+        raise ValueError(LAYER_FORWARD_MISFIT)
+    mean[...] = x.sum(axis=1, dtype=np.float64) / d
+    deviation = x - mean[:, None]
+    invstd[...] = 1.0 / np.sqrt((deviation * deviation).sum(axis=1) / d + eps)
+    out[...] = deviation * invstd[:, None] * weight + bias
+
+
+@numba.njit(cache=True)
+def layer_norm_backward(g, x, mean, invstd, weight, dx, dweight, dbias):
+    """dβ = Σ_i δ_i, dγ = Σ_i δ_i ⊙ x̂_i, and per row, with ĝ = δ_i ⊙ γ,
+    dx_i = ρ_i(ĝ − (Σ_j ĝ_j + x̂_i Σ_j ĝ_j x̂_ij)/d)."""
+    m, d = x.shape
+    if (
+        g.shape != x.shape
+        or dx.shape != x.shape
+        or not mean.size == invstd.size == m
+        or not (weight.size == dweight.size == dbias.size == d)
+    ):
+        raise ValueError(LAYER_BACKWARD_MISFIT)
+    sum_g, sum_gx = np.zeros(d), np.zeros(d)
+    for i in range(m):
+        mu, rho = mean[i], invstd[i]
+        row_g, row_gx = 0.0, 0.0
+        for j in range(d):
+            x_hat = (x[i, j] - mu) * rho
+            sum_g[j] += g[i, j]
+            sum_gx[j] += g[i, j] * x_hat
+            g_hat = float(g[i, j]) * weight[j]  # in float64, as the twin
+            row_g += g_hat
+            row_gx += g_hat * x_hat
+        for j in range(d):
+            x_hat = (x[i, j] - mu) * rho
+            dx[i, j] = rho * (float(g[i, j]) * weight[j] - (row_g + x_hat * row_gx) / d)
+    for j in range(d):
+        dbias[j] = sum_g[j]
+        dweight[j] = sum_gx[j]
+
+
+def layer_norm_backward_numpy(g, x, mean, invstd, weight, dx, dweight, dbias):
+    m, d = x.shape
+    if (
+        g.shape != x.shape
+        or dx.shape != x.shape
+        or not mean.size == invstd.size == m
+        or not (weight.size == dweight.size == dbias.size == d)
+    ):
+        raise ValueError(LAYER_BACKWARD_MISFIT)
+    x_hat = (x - mean[:, None]) * invstd[:, None]
+    dbias[...], dweight[...] = g.sum(axis=0, dtype=np.float64), (g * x_hat).sum(axis=0)
+    g_hat = g * weight.astype(np.float64)
+    row_g, row_gx = g_hat.sum(axis=1, keepdims=True), (g_hat * x_hat).sum(axis=1, keepdims=True)
+    dx[...] = invstd[:, None] * (g_hat - (row_g + x_hat * row_gx) / d)
+
+
+# ---- The two sets; `active()` is the one kernels.active says ----
+
+KERNEL_NAMES = (
+    "batch_norm_statistics",
+    "batch_norm_forward",
+    "batch_norm_backward",
+    "layer_norm_forward",
+    "layer_norm_backward",
+)
+numba_kernels = SimpleNamespace(**{name: globals()[name] for name in KERNEL_NAMES})
+numpy_kernels = SimpleNamespace(**{name: globals()[name + "_numpy"] for name in KERNEL_NAMES})
+
+
+def active():
+    """The twins when `kernels.select("numpy")` (or TINYGRAD_HLCV_KERNELS=numpy) chose
+    them, else the Numba kernels."""
+    return numpy_kernels if kernels.active is kernels.numpy_kernels else numba_kernels

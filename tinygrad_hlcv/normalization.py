@@ -1,0 +1,143 @@
+"""Batch and layer normalisation as fused ops on the kernels of norm_kernels.py.
+
+Each is one op instead of a dozen primitive ones (mean, subtract, square, mean, add ε,
+square root, divide, scale, shift, and their backward passes), with the closed-form
+backward of docs/derivation.md ("Batch and layer normalisation");
+tests/test_normalization.py checks both against the composition of primitive ops.
+The argument checks (a user's mistakes) are in `nn.normalization`; these ops are only
+the maths.
+"""
+
+import numpy as np
+
+from . import norm_kernels
+from .engine import Function
+
+
+def _features_last(a):
+    """(N, C) as it is; (N, C, L) as N·L rows of C features (a copy): the kernels' layout."""
+    if a.ndim == 2:
+        return np.ascontiguousarray(a)
+    return np.ascontiguousarray(np.moveaxis(a, 1, 2)).reshape(-1, a.shape[1])
+
+
+def _features_back(rows, shape):
+    """The inverse of _features_last."""
+    if len(shape) == 2:
+        return rows
+    n, c, length = shape
+    return np.ascontiguousarray(rows.reshape(n, length, c).transpose(0, 2, 1))
+
+
+def _flat_or(a, default_value, size, dtype):
+    """A parameter as a contiguous 1-D array, or `default_value` everywhere if absent."""
+    if a is None:
+        return np.full(size, default_value, dtype=dtype)
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+class BatchNorm(Function):
+    """y = x̂ γ + β per feature c (axis 1 of an (N, C) or (N, C, L) input), with
+    x̂ = (x − μ)ρ and ρ = 1/√(σ² + ε).
+
+    Training (`training=True`): μ and σ² are the mean and biased variance of the feature over
+    its m = N·L values, and the running statistics, if given (float arrays of C entries),
+    are updated in place as PyTorch's: r ← (1 − momentum)·r + momentum·s, with the unbiased
+    variance σ²·m/(m − 1) for running_var. Backward, with δ = ∂J/∂y:
+        dβ = Σ δ,  dγ = Σ δ x̂,  dx = (1/m)·γ·ρ·(m·δ − Σδ − x̂·Σ(δ x̂)).
+    Evaluation: μ and σ² are the running statistics, constants:  dx = γρδ.
+    """
+
+    fresh_grads = True
+
+    def forward(
+        self,
+        x,
+        weight=None,
+        bias=None,
+        eps=1e-5,
+        training=True,
+        running_mean=None,
+        running_var=None,
+        momentum=0.1,
+    ):
+        self.saves = tuple(range(min(len(self.parents), 2)))  # backward reads x and γ
+        self.shape, self.batch_stats = x.shape, training
+        self.x = _features_last(x)
+        c = self.x.shape[1]
+        self.weight = _flat_or(weight, 1, c, x.dtype)
+        bias = _flat_or(bias, 0, c, x.dtype)
+        kernels = norm_kernels.active()
+        if training:
+            self.mean, var = np.empty(c), np.empty(c)
+            kernels.batch_norm_statistics(self.x, self.mean, var)
+            if running_mean is not None:
+                self._update(running_mean, running_var, var, momentum)
+        else:
+            self.mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
+        self.invstd = 1.0 / np.sqrt(var + eps)
+        out = np.empty_like(self.x)
+        kernels.batch_norm_forward(self.x, self.mean, self.invstd, self.weight, bias, out)
+        return _features_back(out, self.shape)
+
+    def _update(self, running_mean, running_var, var, momentum):
+        m = self.x.shape[0]
+        unbiased = var * (m / (m - 1))
+        running_mean[...] = (1 - momentum) * running_mean + momentum * self.mean
+        running_var[...] = (1 - momentum) * running_var + momentum * unbiased
+
+    def backward(self, g):
+        g = _features_last(np.asarray(g, dtype=self.x.dtype))
+        dx, dweight, dbias = (
+            np.empty_like(self.x),
+            np.empty_like(self.weight),
+            np.empty_like(self.weight),
+        )
+        norm_kernels.active().batch_norm_backward(
+            g, self.x, self.mean, self.invstd, self.weight, self.batch_stats, dx, dweight, dbias
+        )
+        grads = (_features_back(dx, self.shape), dweight, dbias)
+        return tuple(grad if needed else None for grad, needed in zip(grads, self.needs_input_grad))
+
+
+class LayerNorm(Function):
+    """y = x̂ ⊙ γ + β over the last `normalized_ndim` axes of x (D values per sample), with
+    x̂ = (x − μ)ρ, ρ = 1/√(σ² + ε), μ and σ² (biased) each sample's own.
+
+    Backward, per sample, with ĝ = δ ⊙ γ (γ multiplies inside the normalised axes):
+        dβ = Σ_samples δ,  dγ = Σ_samples δ ⊙ x̂,  dx = (1/D)·ρ·(D·ĝ − Σĝ − x̂·Σ(ĝ x̂)).
+    """
+
+    fresh_grads = True
+
+    def forward(self, x, weight=None, bias=None, normalized_ndim=1, eps=1e-5):
+        self.saves = tuple(range(min(len(self.parents), 2)))  # backward reads x and γ
+        self.shape = x.shape
+        d = int(np.prod(x.shape[x.ndim - normalized_ndim :]))
+        self.x = np.ascontiguousarray(x).reshape(x.size // d, d)
+        self.weight = _flat_or(weight, 1, d, x.dtype)
+        self.weight_shape = x.shape[x.ndim - normalized_ndim :]
+        bias = _flat_or(bias, 0, d, x.dtype)
+        rows = self.x.shape[0]
+        self.mean, self.invstd, out = np.empty(rows), np.empty(rows), np.empty_like(self.x)
+        norm_kernels.active().layer_norm_forward(
+            self.x, self.weight, bias, eps, self.mean, self.invstd, out
+        )
+        return out.reshape(self.shape)
+
+    def backward(self, g):
+        g = np.ascontiguousarray(g, dtype=self.x.dtype).reshape(self.x.shape)
+        dx, dweight, dbias = (
+            np.empty_like(self.x),
+            np.empty_like(self.weight),
+            np.empty_like(self.weight),
+        )
+        norm_kernels.active().layer_norm_backward(
+            g, self.x, self.mean, self.invstd, self.weight, dx, dweight, dbias
+        )
+        grads = (
+            dx.reshape(self.shape),
+            dweight.reshape(self.weight_shape),
+            dbias.reshape(self.weight_shape),
+        )
+        return tuple(grad if needed else None for grad, needed in zip(grads, self.needs_input_grad))
