@@ -806,6 +806,7 @@ for _function in (abs, sign, sqrt, rsqrt, exp, log, log1p, expm1, sin, cos, tanh
 Tensor.clip = clip
 Tensor.where = _where_method
 Tensor.__abs__ = abs
+Tensor.__neg__ = neg
 Tensor.__add__, Tensor.__radd__ = add, _reflected(add)
 Tensor.__sub__, Tensor.__rsub__ = sub, _reflected(sub)
 Tensor.__mul__, Tensor.__rmul__ = mul, _reflected(mul)

@@ -11,16 +11,14 @@ and `fused.py` (the layers' fused ops), which it imports at the bottom.
 """
 import contextlib
 import numbers
-import operator
 
 import numpy as np
 
 from . import kernels
-from .convert import normalize_axis, to_array
+from .convert import to_array
 from .dtypes import get_default_dtype
 from .errors import (
     AnomalyError,
-    ConfigError,
     DTypeError,
     GraphError,
     IndexingError,
@@ -141,9 +139,6 @@ class Tensor:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
 
-    def __len__(self):
-        return len(self.data)
-
     def __repr__(self):
         body = np.array2string(self.data, precision=4, separator=", ", threshold=20,
                                prefix="Tensor(")
@@ -201,7 +196,6 @@ class Tensor:
         else:
             self.grad = np.asarray(self.grad + g)
 
-    # ----- ops (defined in ops.py and fused.py) ---------------------------------
     def _operand(self, other):
         """Wrap a number or array operand. A Python or NumPy number (bools too) takes this
         tensor's dtype if it is a float tensor, else the default float dtype: a number
@@ -213,103 +207,8 @@ class Tensor:
             return Tensor(np.asarray(other, dtype=dtype))
         return Tensor(other)
 
-    def __add__(self, other):
-        return ops.Add.apply(self, self._operand(other))
-
-    def __radd__(self, other):
-        return ops.Add.apply(self._operand(other), self)
-
-    def __sub__(self, other):
-        return ops.Sub.apply(self, self._operand(other))
-
-    def __rsub__(self, other):
-        return ops.Sub.apply(self._operand(other), self)
-
-    def __mul__(self, other):
-        return ops.Mul.apply(self, self._operand(other))
-
-    def __rmul__(self, other):
-        return ops.Mul.apply(self._operand(other), self)
-
-    def __truediv__(self, other):
-        return ops.Div.apply(self, self._operand(other))
-
-    def __rtruediv__(self, other):
-        return ops.Div.apply(self._operand(other), self)
-
-    def __neg__(self):
-        return ops.Neg.apply(self)
-
-    def __pow__(self, exponent):
-        if not isinstance(exponent, numbers.Real):
-            raise DTypeError(f"x ** p: the exponent must be a Python or NumPy real number, got "
-                             f"{type(exponent).__name__}")
-        if not np.isfinite(exponent):
-            raise ConfigError(f"x ** p: the exponent must be finite, got {exponent}")
-        return ops.Pow.apply(self, exponent=float(exponent))
-
-    def __matmul__(self, other):
-        return ops.matmul(self, self._operand(other))
-
-    def __rmatmul__(self, other):
-        return ops.matmul(self._operand(other), self)
-
-    def __getitem__(self, index):
-        return ops.GetItem.apply(self, index=index)
-
-    def sum(self, axis=None, keepdims=False):
-        axis = normalize_axis(axis, self.shape, "sum")
-        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        axis = normalize_axis(axis, self.shape, "mean")
-        axes = range(self.ndim) if axis is None else axis
-        count = int(np.prod([self.shape[a] for a in axes]))
-        if count == 0:
-            raise ShapeError(f"mean() over an empty selection of a tensor of shape {self.shape}; "
-                             "expected at least one element")
-        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / count)
-
-    def max(self, axis=None, keepdims=False):
-        axis = normalize_axis(axis, self.shape, "max")
-        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
-
-    def exp(self):
-        return ops.Exp.apply(self)
-
-    def log(self):
-        return ops.Log.apply(self)
-
-    def relu(self):
-        return fused.ReLU.apply(self)
-
-    def leaky_relu(self, negative_slope=0.01):
-        return fused.LeakyReLU.apply(self, negative_slope=negative_slope)
-
-    def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        try:
-            shape = tuple(operator.index(n) for n in shape)
-        except TypeError:
-            raise ShapeError(f"reshape: expected integer sizes, got {shape!r}") from None
-        return ops.Reshape.apply(self, shape=shape)
-
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        if axes:
-            normalized = normalize_axis(axes, self.shape, "transpose")
-            if sorted(normalized) != list(range(self.ndim)):
-                raise ShapeError(f"transpose: axes {axes} do not reorder all the axes of a tensor "
-                                 f"of shape {self.shape}; expected a permutation of "
-                                 f"{tuple(range(self.ndim))}")
-            axes = normalized
-        return ops.Transpose.apply(self, axes=axes or None)
-
-    @property
-    def T(self):
-        return self.transpose()
+    # The ops (arithmetic, maths, reductions, shapes, indexing, matmul) are methods that
+    # the op modules register: ops.py, elementwise.py, reductions.py, movement.py, ...
 
 
 class Function:
