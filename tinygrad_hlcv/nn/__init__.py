@@ -14,8 +14,9 @@ from .activation import (
     Tanh,
     Unflatten,
 )
+from .containers import ModuleDict, ModuleList, Sequential
 from .embedding import Embedding
-from .layers import Dropout, LeakyReLU, Linear, ReLU, Sequential, derivation_names, linear_layers
+from .layers import Dropout, LeakyReLU, Linear, ReLU, derivation_names, linear_layers
 from .loss import SoftmaxCrossEntropy, l2_penalty
 from .module import Module
 from .normalization import BatchNorm1d, LayerNorm
@@ -27,6 +28,8 @@ __all__ = [
     "LeakyReLU",
     "Dropout",
     "Sequential",
+    "ModuleList",
+    "ModuleDict",
     "SoftmaxCrossEntropy",
     "l2_penalty",
     "linear_layers",

@@ -1,12 +1,11 @@
 """The layers: Linear, ReLU, LeakyReLU, Dropout and Sequential."""
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
 
-from ..convert import is_real, is_whole, shown, with_article
+from ..convert import is_real, is_whole, shown
 from ..dtypes import check_float_dtype, get_default_dtype
 from ..engine import Tensor
 from ..errors import ConfigError
@@ -135,46 +134,11 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
-class Sequential(Module):
-    """Layers applied one after the other; indexable (`model[0]`) and iterable."""
-
-    def __init__(self, *layers: Module) -> None:
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Module):
-                raise ConfigError(
-                    f"Sequential: item {i} is {with_article(type(layer).__name__)}, "
-                    "expected a Module (a layer)"
-                )
-            setattr(self, str(i), layer)
-        self._length = len(layers)
-
-    def __getitem__(self, i: int) -> Module:
-        if not -self._length <= i < self._length:
-            raise IndexError(f"Sequential has {self._length} layers, no index {i}")
-        return getattr(self, str(i % self._length))
-
-    def __len__(self) -> int:
-        return self._length
-
-    def __iter__(self) -> Iterator[Module]:
-        return (self[i] for i in range(self._length))
-
-    def forward(self, x: Tensor) -> Tensor:
-        for layer in self:
-            x = layer(x)
-        return x
-
-
 def linear_layers(model: Module) -> list[Linear]:
-    """The Linear layers of a model, in order (the derivation's W1, W2, ...)."""
-    found: list[Linear] = []
-    stack = [model]
-    while stack:
-        module = stack.pop()
-        if isinstance(module, Linear):
-            found.append(module)
-        stack.extend(reversed(list(module.children())))
-    return found
+    """The Linear layers of a model, in order and each once (the derivation's W1, W2, ...)."""
+    if not isinstance(model, Module):
+        raise ConfigError(f"expected a model (an nn.Module), got {type(model).__name__}")
+    return [m for m in model.modules() if isinstance(m, Linear)]
 
 
 def derivation_names(model: Module) -> dict[str, Tensor]:
