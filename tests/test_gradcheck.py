@@ -6,9 +6,16 @@ import numpy as np
 import pytest
 
 from tinygrad_hlcv import Tensor, fused, nn
-from tinygrad_hlcv.gradcheck import (GradcheckError, compare_grads, format_errors, gradcheck,
-                                     max_relative_error, numerical_grad)
 from tinygrad_hlcv.engine import Function
+from tinygrad_hlcv.errors import ConfigError, DTypeError
+from tinygrad_hlcv.gradcheck import (
+    GradcheckError,
+    compare_grads,
+    format_errors,
+    gradcheck,
+    max_relative_error,
+    numerical_grad,
+)
 from tinygrad_hlcv.testing import assert_grads_match
 
 TABLE_LINE = re.compile(r"^([\w.]+) +max relative error \(autodiff vs numerical\): "
@@ -268,3 +275,95 @@ def test_assert_grads_match_raises_on_a_broken_layer_input():
         assert_grads_match(lambda *t: BrokenBiasLinearFunction.apply(*t), [x, w, b])
     assert "input2" in str(info.value)
     assert_grads_match(lambda *t: fused.Linear.apply(*t), [x, w, b])
+
+
+# ------------------------------------------------- gradcheck: any module, float64 only
+
+class Scaled(nn.Module):
+    """A Linear followed by a learned per-feature scale: a parameter that is no Linear's."""
+
+    def __init__(self):
+        self.linear = nn.Linear(4, 3, dtype=np.float64, generator=np.random.default_rng(0))
+        self.scale = Tensor(np.array([0.5, -1.5, 2.0]), requires_grad=True)
+
+    def forward(self, x):
+        return self.linear(x) * self.scale
+
+
+class Quadratic(nn.Module):
+    """No Linear at all: (x · a)² summed, a a parameter of its own."""
+
+    def __init__(self, dtype=np.float64):
+        self.a = Tensor(np.array([[1.0, -2.0], [0.5, 3.0]], dtype=dtype), requires_grad=True)
+
+    def forward(self, x):
+        return ((x @ self.a) ** 2).sum()
+
+
+def test_gradcheck_checks_and_names_a_parameter_that_is_not_a_linear_one():
+    model = Scaled()
+    x, y = np.random.default_rng(1).standard_normal((5, 4)), np.array([0, 2, 1, 1, 0])
+    errors = gradcheck(lambda: nn.SoftmaxCrossEntropy()(model(Tensor(x)), y), model, h=1e-4,
+                       order=4, verbose=False)
+    assert sorted(errors) == ["linear.bias", "linear.weight", "scale"]
+    assert list(errors) == [name for name, _ in model.named_parameters()]
+    assert max(errors.values()) < 1e-7
+
+
+def test_gradcheck_of_a_module_without_linear_layers():
+    model = Quadratic()
+    x = Tensor(np.array([[0.3, -0.7], [1.1, 0.4]]))
+    errors = gradcheck(lambda: model(x), model, verbose=False)
+    assert list(errors) == ["a"] and errors["a"] < 1e-7
+
+
+def test_gradcheck_catches_a_wrong_gradient_of_a_non_linear_parameter():
+    model = Quadratic()
+    x = Tensor(np.array([[0.3, -0.7], [1.1, 0.4]]))
+    with pytest.raises(GradcheckError, match=r"(?m)^a +max relative error"):
+        gradcheck(lambda: model(x) + BrokenSquare.apply(model.a).sum(), model, verbose=False)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Quadratic(np.float32),
+    lambda: two_layer().float(),
+    lambda: [Tensor(np.ones(3, dtype=np.float32), requires_grad=True)],
+    lambda: {"w": Tensor(np.ones(3, dtype=np.float32), requires_grad=True)},
+])
+def test_gradcheck_refuses_float32_and_says_how_to_get_float64(make):
+    inputs = make()
+    calls = []
+
+    def f():
+        calls.append(1)
+        raise AssertionError("f must not run")
+
+    with pytest.raises(DTypeError) as info:
+        gradcheck(f, inputs)
+    message = str(info.value)
+    assert "float64" in message and "float32" in message
+    for hint in ("set_default_dtype(np.float64)", "dtype=np.float64", ".double()"):
+        assert hint in message
+    assert calls == []
+
+
+def test_gradcheck_refuses_float32_even_if_only_one_tensor_is():
+    x = Tensor(np.ones(3), requires_grad=True)
+    y = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    with pytest.raises(DTypeError, match=r"y \(float32\)"):
+        gradcheck(lambda: (x * y).sum(), {"x": x, "y": y})
+
+
+def test_gradcheck_refuses_nothing_to_check_and_non_tensors():
+    with pytest.raises(ConfigError, match="nothing to check"):
+        gradcheck(lambda: Tensor(np.array(0.0)), nn.ReLU())
+    with pytest.raises(ConfigError, match="nothing to check"):
+        gradcheck(lambda: Tensor(np.array(0.0)), [])
+    with pytest.raises(DTypeError, match="input0.*Tensor"):
+        gradcheck(lambda: Tensor(np.array(0.0)), [np.ones(3)])
+
+
+def test_a_double_model_passes_gradcheck():
+    model = two_layer().float().double()
+    errors = gradcheck(make_loss(model), model, h=1e-4, order=4, verbose=False)
+    assert max(errors.values()) < 1e-7

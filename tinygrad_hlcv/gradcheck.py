@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .engine import Tensor, no_grad
+from .errors import ConfigError, DTypeError
 
 
 class HasParameters(Protocol):
@@ -95,13 +96,37 @@ def format_errors(errors: Mapping[str, float], against: str = "") -> str:
 
 
 def _named_tensors(inputs: Inputs) -> dict[str, Tensor]:
-    if hasattr(inputs, "named_parameters"):  # a Module: its trainable parameters, by name
+    """{name: tensor} to check: a Module's trainable parameters (every kind, not only
+    Linear's), named as by named_parameters(); a dict's items; a list's `input{i}`."""
+    if hasattr(inputs, "named_parameters"):
         return {n: p for n, p in inputs.named_parameters() if p.requires_grad}
     if isinstance(inputs, dict):
-        return dict(inputs)
-    if isinstance(inputs, Tensor):
-        inputs = [inputs]
-    return {f"input{i}": t for i, t in enumerate(inputs)}
+        tensors = dict(inputs)
+    else:
+        tensors = {f"input{i}": t for i, t in
+                   enumerate([inputs] if isinstance(inputs, Tensor) else inputs)}
+    for name, t in tensors.items():
+        if not isinstance(t, Tensor):
+            raise DTypeError(f"gradcheck: {name} is {type(t).__name__!r}; expected a Tensor")
+    return tensors
+
+
+def _checkable(inputs: Inputs) -> dict[str, Tensor]:
+    """The named tensors, refused unless there is one and each is float64: in float32,
+    rounding (about 1e-7 relative) divided by h gives central differences that are off
+    by about 1e-2…1e-1, so a correct gradient would look broken."""
+    tensors = _named_tensors(inputs)
+    if not tensors:
+        raise ConfigError("gradcheck: nothing to check (no tensor, or a module without "
+                          "trainable parameters); expected at least one tensor")
+    single = [f"{name} ({t.dtype})" for name, t in tensors.items() if t.dtype != np.float64]
+    if single:
+        raise DTypeError(
+            f"gradcheck needs float64, got {', '.join(single)}: central differences in float32 "
+            "are off by about 1e-1. Call tinygrad_hlcv.set_default_dtype(np.float64) before "
+            "building the model, or give the layers dtype=np.float64, or convert the module "
+            "with .double() (tensors: Tensor(x, dtype=np.float64))")
+    return tensors
 
 
 def autodiff_grads(f: Callable[[], Tensor], inputs: Inputs) -> dict[str, np.ndarray]:
@@ -141,12 +166,13 @@ def gradcheck(
     `inputs` is a Module (each parameter, named as in `named_parameters()`; for the
     derivation's W1, b1, ... pass `nn.derivation_names(model)`), a dict name → Tensor, or a
     list of Tensors; `f` takes no arguments and recomputes the loss from them (seed any
-    dropout inside it, so each call draws the same masks). Use float64; `h` and
-    `order` are `numerical_grad`'s. Prints the
+    dropout inside it, so each call draws the same masks). Every checked tensor must be
+    float64 (else DTypeError); `h` and `order` are `numerical_grad`'s. Prints the
     per-parameter table if `verbose`, returns {name: error}, and raises GradcheckError
     with the table if any error exceeds `tol`.
     """
-    errors = compare_grads(autodiff_grads(f, inputs), numerical_grads(f, inputs, h, order))
+    tensors = _checkable(inputs)
+    errors = compare_grads(autodiff_grads(f, tensors), numerical_grads(f, tensors, h, order))
     report = format_errors(errors, "autodiff vs numerical")
     if verbose:
         print(report)

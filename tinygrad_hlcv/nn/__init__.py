@@ -17,7 +17,18 @@ from .activation import (
 from .containers import ModuleDict, ModuleList, Sequential
 from .embedding import Embedding
 from .layers import Dropout, LeakyReLU, Linear, ReLU, derivation_names, linear_layers
-from .loss import SoftmaxCrossEntropy, l2_penalty
+from .loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+    SoftmaxCrossEntropy,
+    l2_penalty,
+)
 from .module import Module
 from .normalization import BatchNorm1d, LayerNorm
 
@@ -50,4 +61,12 @@ __all__ = [
     "BatchNorm1d",
     "LayerNorm",
     "Embedding",
+    "MSELoss",
+    "L1Loss",
+    "SmoothL1Loss",
+    "HuberLoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "NLLLoss",
+    "CrossEntropyLoss",
 ]

@@ -184,3 +184,17 @@ def softmax_cross_entropy(logits, labels):
                          f"{logits.shape}")
     labels = check_labels(labels, n, c)
     return fused.SoftmaxCrossEntropy.apply(logits, Tensor(labels))
+
+
+# The losses live in nn/loss.py, which uses the checks above (through `functional.` inside its
+# functions): re-exported last, after they exist. nn/__init__ imports this module first.
+from .loss import (  # noqa: E402, F401  (public here, as in torch.nn.functional)
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
