@@ -60,3 +60,10 @@ def test_the_reverse_pass_fits_on_one_screen():
     (run_backward,) = [n for n in ast.walk(tree)
                        if isinstance(n, ast.FunctionDef) and n.name == "run_backward"]
     assert run_backward.end_lineno - run_backward.lineno + 1 <= 20
+
+
+def test_fit_is_reachable_from_the_package_without_loading_it_on_import():
+    code = ("import sys, tinygrad_hlcv as tg; assert 'tqdm' not in sys.modules; "
+            "from tinygrad_hlcv.training import fit; assert tg.fit is fit; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"

@@ -349,11 +349,11 @@ class JumpLR(optim.LRScheduler):
     """The base rate for `epochs` epochs, then a rate that makes training diverge."""
 
     def __init__(self, optimizer, epochs, jump_to):
-        super().__init__(optimizer)
         self.epochs, self.jump_to = epochs, jump_to
+        super().__init__(optimizer)
 
-    def lr_at(self, epoch):
-        return self.base_lr if epoch < self.epochs else self.jump_to
+    def get_lr(self):
+        return [b if self.last_epoch < self.epochs else self.jump_to for b in self.base_lrs]
 
 
 def test_diverging_training_stops_and_keeps_the_last_good_checkpoint(tmp_path, strict_numerics):
@@ -370,7 +370,7 @@ def test_diverging_training_stops_and_keeps_the_last_good_checkpoint(tmp_path, s
     assert msg.endswith("lower the learning rate (now 1e+12)")
     state = load_checkpoint(ckpt)
     assert state["iteration"] == 30  # the end of the last epoch with the sane rate
-    assert state["optimizer"]["lr"] == 1e12  # (the schedule had stepped: the next rate)
+    assert state["optimizer"]["param_groups"][0]["lr"] == 1e12  # (the schedule had stepped: the next rate)
     assert np.isfinite(state["history"]["loss"]).all() and len(state["history"]["loss"]) == 30
     assert all(np.isfinite(v).all() for v in state["model"].values())
     assert os.listdir(ckpt.parent) == ["checkpoint.pkl"]

@@ -38,3 +38,12 @@ __all__ = [
     *movement.__all__,
     *reductions.__all__,
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`tinygrad_hlcv.fit`, imported when first used: the training loop loads tqdm."""
+    if name == "fit":
+        from .training import fit
+
+        return fit
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,21 +1,39 @@
-"""The application on top of the framework: the training loop, checkpoints and plots.
+"""The application on top of the framework: the training loops, metrics, checkpoints, plots.
 
 It imports the framework and is never imported by it (`import tinygrad_hlcv`
 loads neither this package nor matplotlib and tqdm).
 """
 
+from . import metrics
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .loop import DivergedError, FitResult, History, Trainer, evaluate, fit, predict
+from .loop import (
+    DivergedError,
+    FitHistory,
+    FitResult,
+    History,
+    Trainer,
+    evaluate,
+    fit,
+    fit_cifar,
+    fit_epochs,
+    predict,
+)
+from .metrics import accuracy
 
 __all__ = [
     "CheckpointError",
     "load_checkpoint",
     "save_checkpoint",
     "DivergedError",
+    "FitHistory",
     "FitResult",
     "History",
     "Trainer",
+    "accuracy",
     "evaluate",
     "fit",
+    "fit_cifar",
+    "fit_epochs",
+    "metrics",
     "predict",
 ]

@@ -1,7 +1,13 @@
-"""The training loop: minibatch SGD steps, per-epoch evaluation and schedule,
-best-validation weights, and checkpoints that resume to the very same result.
+"""The training loops.
 
-An "epoch" is `iterations_per_epoch` steps (by default one pass over the
+`fit(model, loss_fn, optimizer, train_data, epochs=..., val_data=...)` (`fit_epochs`) trains
+any model on any loss, PyTorch-style: epochs over (X, y) arrays or an iterable of (x, y)
+batches, named metrics, the best epoch by a monitored quantity, a scheduler, a history.
+
+`fit(model, loss_fn, optimizer, batches, X_train, y_train, X_val, y_val, iterations=...)`
+(`fit_cifar`, the course's loop) counts iterations on a data.BatchIterator, adds the L2 term,
+keeps the epoch with the best validation accuracy, and checkpoints to resume to the very same
+result. There an "epoch" is `iterations_per_epoch` steps (by default one pass over the
 training set's worth of batches), as in the course code; the schedule is
 stepped and accuracies are measured at each epoch's end. Training accuracy is
 measured on the first 1,000 training examples (in eval mode), so it compares
@@ -12,6 +18,7 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
 
@@ -20,7 +27,7 @@ from tqdm.auto import tqdm
 
 from ..convert import is_real, is_whole, shown
 from ..creation import from_numpy
-from ..engine import no_grad
+from ..engine import Tensor, no_grad
 from ..errors import ConfigError, TinygradError
 from ..nn.loss import l2_penalty
 from ..random import default_generator
@@ -162,10 +169,10 @@ class Trainer:
         self.best_val_acc, self.best_epoch, self.best_state = state["best"]
 
 
-def fit(model, loss_fn, optimizer, batches, X_train, y_train, X_val, y_val, *, iterations,
-        reg=0.0, schedule=None, iterations_per_epoch=None, checkpoint=None, resume=False,
-        extra_state=None, progress=True, restore_best=True):
-    """Train for `iterations` steps (see the module docstring for epochs).
+def fit_cifar(model, loss_fn, optimizer, batches, X_train, y_train, X_val, y_val, *,
+              iterations, reg=0.0, schedule=None, iterations_per_epoch=None, checkpoint=None,
+              resume=False, extra_state=None, progress=True, restore_best=True):
+    """The course's loop: train for `iterations` steps (see the module docstring for epochs).
 
     `batches` gives training batches via `next_batch()` (a data.BatchIterator).
     With `checkpoint` (a path), the state is saved atomically at every epoch's end,
@@ -212,6 +219,288 @@ def fit(model, loss_fn, optimizer, batches, X_train, y_train, X_val, y_val, *, i
     return FitResult(trainer.history, trainer.best_val_acc, trainer.best_epoch,
                      trainer.iteration, time.perf_counter() - start,
                      stop.requested and trainer.iteration < iterations)
+
+
+# ----------------------------------------------------------------- the general loop
+
+COURSE_OPTIONS = {"iterations", "reg", "schedule", "iterations_per_epoch", "checkpoint",
+                  "resume", "extra_state"}
+
+
+def fit(model, loss_fn, optimizer, train_data, *course_args, **options):
+    """Train `model`; two call forms, told apart by their arguments.
+
+    fit(model, loss_fn, optimizer, train_data, *, epochs, val_data=None, batch_size=32,
+        shuffle=True, metrics=(), monitor="val_loss", mode=None, scheduler=None,
+        scheduler_step="epoch", restore_best=True, progress=True)
+        -> FitHistory: any model and loss; see `fit_epochs`.
+    fit(model, loss_fn, optimizer, batches, X_train, y_train, X_val, y_val, *, iterations, ...)
+        -> FitResult: the course's iteration-based loop with checkpoints; see `fit_cifar`.
+    """
+    if course_args or "iterations" in options:
+        return fit_cifar(model, loss_fn, optimizer, train_data, *course_args, **options)
+    misplaced = sorted(COURSE_OPTIONS & options.keys())
+    if misplaced:
+        raise ConfigError(f"fit: {', '.join(misplaced)} belong(s) to the course's form "
+                          f"fit(model, loss_fn, optimizer, batches, X_train, y_train, X_val, "
+                          f"y_val, iterations=...); the epoch form takes epochs=, val_data=, "
+                          f"scheduler=, ...")
+    return fit_epochs(model, loss_fn, optimizer, train_data, **options)
+
+
+@dataclass
+class FitHistory:
+    """What `fit_epochs` returns. `history` maps 'loss', 'val_loss', each metric's name and
+    'val_' + it, and 'lr' (the rate at each epoch's start) to one value per epoch;
+    `history_obj["val_loss"]` reads it too. `best_epoch` (1-based) and `best` are the
+    monitored quantity's best, None when nothing was monitored."""
+
+    history: dict
+    monitor: str | None
+    mode: str | None
+    best_epoch: int | None
+    best: float | None
+    seconds: float
+
+    def __getitem__(self, name):
+        return self.history[name]
+
+
+def fit_epochs(model, loss_fn, optimizer, train_data, *, epochs, val_data=None, batch_size=32,
+               shuffle=True, metrics=(), monitor="val_loss", mode=None, scheduler=None,
+               scheduler_step="epoch", restore_best=True, progress=True):
+    """Train for `epochs` passes over `train_data`; returns a FitHistory.
+
+    Data (`train_data`, `val_data`): a pair of arrays `(X, y)`, cut into `batch_size`
+    batches (shuffled each epoch with the framework's generator, tg.manual_seed), or any
+    re-iterable of `(x, y)` batches (a list, a loader whose __iter__ starts a new pass).
+    The model gets `x` as a Tensor; `loss_fn(outputs, y)` gets `y` as given and returns a
+    scalar Tensor (a mean over the batch).
+    `metrics`: functions `(outputs, targets) -> float` on NumPy arrays, named by __name__
+    (training/metrics.py has accuracy), or a dict {name: function}. Training values are means
+    over the epoch's batches (in training mode); validation values are over the whole set.
+    `monitor` (a recorded name: 'val_loss', 'val_accuracy', 'loss', ...; None for off) picks
+    the best epoch, whose weights the model holds at the end (unless restore_best=False);
+    `mode` 'min' or 'max' says which way is better (inferred: min for names with loss or
+    error, max for accuracy). Without val_data a 'val_' monitor is off: the last weights stay.
+    `scheduler.step()` runs after every epoch, or after every batch with
+    scheduler_step='batch' (OneCycle-style schedules).
+    """
+    _check_options(epochs, batch_size, scheduler, scheduler_step)
+    train = _batches(train_data, "train_data", batch_size, shuffle, epochs)
+    val = None if val_data is None else _batches(val_data, "val_data", batch_size, False, epochs)
+    named = _named_metrics(metrics)
+    monitor, mode = _monitor_rule(monitor, mode, named, val is not None)
+
+    keys = ["loss", *named] + (["val_loss", *(f"val_{n}" for n in named)] if val else [])
+    history = {key: [] for key in [*keys, "lr"]}
+    best, best_epoch, best_state = None, None, None
+    total = epochs * len(train) if hasattr(train, "__len__") else None
+    start = time.perf_counter()
+    bar = tqdm(total=total, disable=not progress, unit="batch", dynamic_ncols=True)
+    try:
+        for epoch in range(1, epochs + 1):
+            bar.set_description(f"epoch {epoch}/{epochs}")
+            history["lr"].append(optimizer.lr)
+            means = _train_epoch(model, loss_fn, optimizer, train, named, epoch, bar,
+                                 scheduler if scheduler_step == "batch" else None)
+            if val is not None:
+                means.update({f"val_{k}": v for k, v in _validate(model, loss_fn, val,
+                                                                  named).items()})
+            for key in keys:
+                history[key].append(means[key])
+            bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
+            if monitor is not None and _better(means[monitor], best, mode):
+                best, best_epoch, best_state = means[monitor], epoch, model.state_dict()
+            if scheduler is not None and scheduler_step == "epoch":
+                scheduler.step()
+    finally:
+        bar.close()
+    if restore_best and best_state is not None:
+        model.load_state_dict(best_state)
+    return FitHistory(history, monitor, mode, best_epoch, best, time.perf_counter() - start)
+
+
+def _check_options(epochs, batch_size, scheduler, scheduler_step):
+    if not (is_whole(epochs) and epochs >= 1):
+        raise ConfigError(f"epochs must be an integer >= 1, got {shown(epochs)}")
+    if not (is_whole(batch_size) and batch_size >= 1):
+        raise ConfigError(f"batch_size must be an integer >= 1, got {shown(batch_size)}")
+    if scheduler_step not in ("epoch", "batch"):
+        raise ConfigError(f"scheduler_step must be 'epoch' or 'batch', got "
+                          f"{shown(scheduler_step)}")
+    if scheduler is not None and not callable(getattr(scheduler, "step", None)):
+        raise ConfigError(f"scheduler must have a step() method (an optim.lr_scheduler), got "
+                          f"{type(scheduler).__name__}")
+
+
+def _train_epoch(model, loss_fn, optimizer, batches, named, epoch, bar, batch_scheduler):
+    """One pass of optimizer steps; returns the batch-size-weighted means of the loss and
+    the metrics."""
+    model.train()
+    sums, count = dict.fromkeys(["loss", *named], 0.0), 0
+    for x, y in _pairs(batches, "train_data"):
+        x = _as_input(x)
+        optimizer.zero_grad()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            outputs = model(x)
+            loss = loss_fn(outputs, y)
+            value = _scalar(loss)
+            if not math.isfinite(value):
+                raise DivergedError(f"training loss became {value} in epoch {epoch}; lower "
+                                    f"the learning rate (now {optimizer.lr:g}) or check the "
+                                    f"data for NaN or Inf")
+            loss.backward()
+            optimizer.step()
+        if batch_scheduler is not None:
+            batch_scheduler.step()
+        n = x.shape[0]
+        sums["loss"] += value * n
+        for name, metric in named.items():
+            sums[name] += float(metric(outputs.data, _array(y))) * n
+        count += n
+        bar.update(1)
+        bar.set_postfix({k: f"{v / count:.4g}" for k, v in sums.items()}, refresh=False)
+    if count == 0:
+        raise ConfigError(f"train_data gave no batches in epoch {epoch}; expected a "
+                          f"re-iterable that yields (x, y) batches on every pass")
+    return {k: v / count for k, v in sums.items()}
+
+
+def _validate(model, loss_fn, batches, named):
+    """The loss (batch-size-weighted mean of the batch losses) and the metrics on all of
+    `batches` at once, in eval mode, recording no graph."""
+    was_training = model.training
+    model.eval()
+    try:
+        total, outputs, targets = 0.0, [], []
+        with no_grad():
+            for x, y in _pairs(batches, "val_data"):
+                out = model(_as_input(x))
+                total += _scalar(loss_fn(out, y)) * out.shape[0]
+                outputs.append(out.data)
+                targets.append(_array(y))
+    finally:
+        model.train(was_training)
+    if not outputs:
+        raise ConfigError("val_data gave no batches; expected at least one (x, y) batch")
+    outputs, targets = np.concatenate(outputs), np.concatenate(targets)
+    return {"loss": total / len(outputs),
+            **{name: float(metric(outputs, targets)) for name, metric in named.items()}}
+
+
+class _ArrayBatches:
+    """(X, y) arrays as minibatches, in a new random order on each pass if `shuffle`."""
+
+    def __init__(self, X, y, batch_size, shuffle):
+        self.X, self.y, self.batch_size, self.shuffle = X, y, batch_size, shuffle
+
+    def __len__(self):
+        return -(-len(self.X) // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.X)
+        order = default_generator().permutation(n) if self.shuffle else np.arange(n)
+        for i in range(0, n, self.batch_size):
+            rows = order[i:i + self.batch_size]
+            yield self.X[rows], self.y[rows]
+
+
+def _batches(data, name, batch_size, shuffle, epochs):
+    if (isinstance(data, (tuple, list)) and len(data) == 2
+            and all(isinstance(a, (np.ndarray, Tensor)) for a in data)):
+        X, y = (_array(a) for a in data)
+        if len(X) != len(y) or len(X) == 0:
+            raise ConfigError(f"{name}: expected as many targets as examples (> 0), got "
+                              f"{len(X)} examples and {len(y)} targets")
+        return _ArrayBatches(X, y, batch_size, shuffle)
+    if isinstance(data, (str, bytes)) or not isinstance(data, Iterable):
+        raise ConfigError(f"{name} must be a pair of arrays (X, y) or an iterable of (x, y) "
+                          f"batches, got {type(data).__name__}")
+    if iter(data) is data and epochs > 1:
+        raise ConfigError(f"{name} is an iterator (a generator?), used up after one epoch; "
+                          f"expected a re-iterable: a list of batches, or an object whose "
+                          f"__iter__ starts a new pass")
+    return data
+
+
+def _pairs(batches, name):
+    for batch in batches:
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+            raise ConfigError(f"each batch of {name} must be an (inputs, targets) pair, got "
+                              f"{type(batch).__name__}"
+                              + (f" of length {len(batch)}" if hasattr(batch, "__len__") else "")
+                              + " (for whole arrays pass a pair of NumPy arrays (X, y))")
+        yield batch
+
+
+def _named_metrics(metrics):
+    if isinstance(metrics, dict):
+        named = dict(metrics)
+    elif callable(metrics):
+        named = {metrics.__name__: metrics}
+    else:
+        named = {}
+        for metric in metrics:
+            name = getattr(metric, "__name__", "<no name>")
+            if name in named or name.startswith("<"):
+                raise ConfigError(f"metric {name} needs a unique name: pass metrics as a dict "
+                                  f"{{'name': function}}")
+            named[name] = metric
+    for name, metric in named.items():
+        if not callable(metric):
+            raise ConfigError(f"metric {name!r} must be a function (outputs, targets) -> "
+                              f"float, got {type(metric).__name__}")
+        if not isinstance(name, str) or name in ("loss", "lr") or name.startswith("val_"):
+            raise ConfigError(f"metric name {name!r} is taken; expected a name other than "
+                              f"'loss', 'lr' or 'val_...'")
+    return named
+
+
+def _monitor_rule(monitor, mode, named, has_val):
+    """The (monitor, mode) that picks the best epoch; monitor None when off."""
+    if mode not in (None, "min", "max"):
+        raise ConfigError(f"mode must be 'min', 'max' or None (inferred), got {shown(mode)}")
+    if monitor is None:
+        return None, None
+    train_names = ["loss", *named]
+    if monitor not in train_names and monitor not in [f"val_{n}" for n in train_names]:
+        raise ConfigError(f"monitor={monitor!r} is not recorded; expected one of "
+                          f"{train_names + [f'val_{n}' for n in train_names]}")
+    if mode is None:
+        base = monitor.removeprefix("val_")
+        if any(word in base for word in ("loss", "error", "mse", "mae")):
+            mode = "min"
+        elif "acc" in base:
+            mode = "max"
+        else:
+            raise ConfigError(f"cannot tell whether a smaller or a larger {monitor} is "
+                              f"better; pass mode='min' or mode='max'")
+    if monitor.startswith("val_") and not has_val:
+        return None, mode  # nothing to validate on: the last weights stay
+    return monitor, mode
+
+
+def _better(value, best, mode):
+    if not math.isfinite(value):
+        return False
+    return best is None or (value < best if mode == "min" else value > best)
+
+
+def _as_input(x):
+    return x if isinstance(x, Tensor) else from_numpy(np.asarray(x))
+
+
+def _array(a):
+    return a.data if isinstance(a, Tensor) else np.asarray(a)
+
+
+def _scalar(loss):
+    if not isinstance(loss, Tensor) or loss.data.size != 1:
+        raise ConfigError(f"loss_fn must return a scalar Tensor, got "
+                          f"{type(loss).__name__}"
+                          + (f" of shape {loss.shape}" if hasattr(loss, "shape") else ""))
+    return loss.item()
 
 
 @contextlib.contextmanager
