@@ -581,6 +581,16 @@ def test_pad_matches_torch(pad, mode):
     np.testing.assert_allclose(x.grad, t.grad.numpy(), rtol=1e-12)
 
 
+def test_augmented_assignment_through_a_view_of_a_view_is_refused_not_wrong():
+    """`y[0, :, None][[1, 3]] -= 1` changes the view `y[0, :, None]` after an op used it; the
+    engine's edges are tensors, so backward would follow the view's new history: refused."""
+    x = Tensor(randn(3, 4), requires_grad=True)
+    y = x * 2
+    y[0, :, None][[1, 3]] -= 1.0
+    with pytest.raises(GraphError, match="changed in place after GetItem used it"):
+        (y * y).sum().backward()
+
+
 def test_setitem_and_in_place_match_torch():
     torch = pytest.importorskip("torch")
     a, v = randn(3, 4), randn(4)
@@ -590,7 +600,7 @@ def test_setitem_and_in_place_match_torch():
         y = x * 2
         y[1] = w
         y[:, 0] += w[:3]
-        y[0, :, None][[1, 3]] -= 1.0  # ints first, as PyTorch: x[0, :, None] is (4, 1)
+        y[0, [1, 3]] -= 1.0
         y.mul_(2.0)
         (y * y).sum().backward()
         return y, x.grad, w.grad

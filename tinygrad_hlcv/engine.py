@@ -276,6 +276,7 @@ class Function:
         result.requires_grad = _grad_enabled and any(ctx.needs_input_grad)
         result._ctx = ctx if result.requires_grad else None
         if result.requires_grad:
+            ctx.input_makers = tuple(p._ctx for p in parents)
             ctx.saved_versions = tuple(t._version for _, t in ctx.saved_tensors(result))
         return result
 
@@ -328,8 +329,9 @@ def run_backward(root, grad, retain_graph=False):
             node._take_grad(*total.result())
         elif total is not None:
             ctx = node._ctx
-            for parent, g in zip(ctx.parents, _input_grads(node, total.result()[0])):
-                if g is not None and parent.requires_grad:
+            grads = _input_grads(node, total.result()[0])
+            for parent, needed, g in zip(ctx.parents, ctx.needs_input_grad, grads):
+                if g is not None and needed:
                     sums.setdefault(id(parent), GradientSum(parent)).add(g, ctx.fresh_grads)
         if node._ctx is not None and not retain_graph:
             node._ctx, node._freed = None, True
@@ -383,10 +385,23 @@ def reverse_topological_order(root):
         visited.add(id(node))
         stack.append((node, True))
         if node._ctx is not None:
-            stack.extend((p, False) for p in node._ctx.parents
-                         if p.requires_grad and id(p) not in visited)
+            stack.extend((p, False) for p in _inputs_to_follow(node._ctx) if id(p) not in visited)
     order.reverse()
     return order
+
+
+def _inputs_to_follow(ctx):
+    """The inputs of an op that needed a gradient when it ran. Each must still be the
+    result of the op that made it then: an in-place op on it since (`y.mul_(2)` after
+    `z = y + 1`) would send z's gradient through the new op, a wrong result, so refuse."""
+    for i, (p, needed) in enumerate(zip(ctx.parents, ctx.needs_input_grad)):
+        if needed and p._ctx is not ctx.input_makers[i] and not p._freed:
+            raise GraphError(f"input {i} of {type(ctx).__name__} (shape {p.shape}) was changed "
+                             f"in place after {type(ctx).__name__} used it, so backward cannot "
+                             "reach the value it used; make the change before that use, or on "
+                             "a clone()")
+        if needed:
+            yield p
 
 
 class GradientSum:
