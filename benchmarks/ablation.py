@@ -20,18 +20,20 @@ import step_time as st
 from _common import fmt_table, machine_info, pin_threads, write_json_atomic
 
 
-def _old_sgd_update(self, theta, grad, state):
+def _old_sgd_update(self, theta, grad, state, group):
     """optim.SGD._update before the sgd_update kernel."""
-    g = grad + self.weight_decay * theta if self.weight_decay else grad
-    if self.momentum:
+    lr, momentum = group["lr"], group["momentum"]
+    decay, nesterov = group["weight_decay"], group["nesterov"]
+    g = grad + decay * theta if decay else grad
+    if momentum:
         v = state.get("momentum_buffer")
         if v is None:
             v = state["momentum_buffer"] = g.copy()
         else:
-            v *= self.momentum
+            v *= momentum
             v += g
-        g = g + self.momentum * v if self.nesterov else v
-    theta -= theta.dtype.type(self.lr) * g
+        g = g + momentum * v if nesterov else v
+    theta -= theta.dtype.type(lr) * g
 
 
 def _old_l2_backward(self, g):

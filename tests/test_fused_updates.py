@@ -78,7 +78,7 @@ def test_sgd_optimizer_matches_the_numpy_formula_bit_for_bit(dtype, options, con
                  options.get("nesterov", False), options.get("weight_decay", 0.0))
         np.testing.assert_array_equal(p.data, expected)
     if options.get("momentum"):
-        np.testing.assert_array_equal(opt.state[0]["momentum_buffer"], state["momentum_buffer"])
+        np.testing.assert_array_equal(opt.state[p]["momentum_buffer"], state["momentum_buffer"])
 
 
 def _net(dtype, seed=0):

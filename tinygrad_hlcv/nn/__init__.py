@@ -1,6 +1,6 @@
 """Layers, losses and the Module base class."""
 
-from . import functional, init
+from . import functional, init, utils
 from .activation import (
     ELU,
     GELU,
@@ -47,6 +47,7 @@ __all__ = [
     "derivation_names",
     "functional",
     "init",
+    "utils",
     "Identity",
     "Flatten",
     "Unflatten",
