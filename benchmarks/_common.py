@@ -4,6 +4,7 @@ step on them, thread pinning, machine facts, JSON output, tables.
 `pin_threads(n)` must run before NumPy, Numba or PyTorch is imported: the
 BLAS and OpenMP pools read their sizes from the environment when they load.
 """
+
 import json
 import os
 import platform
@@ -24,8 +25,7 @@ NETS = {
 }
 BATCH, LAM, LR, SLOPE = 200, 0.25, 1e-3, 0.01
 
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-               "NUMBA_NUM_THREADS")
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 def pin_threads(n):
@@ -49,18 +49,28 @@ def pin_threads(n):
 def blas_info():
     """The BLAS NumPy uses, from threadpoolctl if installed, else numpy.show_config()."""
     import numpy as np
+
     try:
         import threadpoolctl
-        return [{k: v for k, v in info.items() if k in ("internal_api", "version",
-                                                        "num_threads", "architecture",
-                                                        "threading_layer")}
-                for info in threadpoolctl.threadpool_info()]
+
+        return [
+            {
+                k: v
+                for k, v in info.items()
+                if k
+                in ("internal_api", "version", "num_threads", "architecture", "threading_layer")
+            }
+            for info in threadpoolctl.threadpool_info()
+        ]
     except ImportError:
         pass
     config = np.show_config(mode="dicts")
     blas = config.get("Build Dependencies", {}).get("blas", {})
-    return {"name": blas.get("name"), "version": blas.get("version"),
-            "configuration": blas.get("openblas configuration")}
+    return {
+        "name": blas.get("name"),
+        "version": blas.get("version"),
+        "configuration": blas.get("openblas configuration"),
+    }
 
 
 def cpu_model():
@@ -94,11 +104,20 @@ def numba_threading_layer():
 def machine_info(threads, how):
     import numba
     import numpy as np
-    info = {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "numba": numba.__version__, "blas": blas_info(),
-            "numba_threading_layer": numba_threading_layer(), "threads": threads,
-            "thread_pinning": how, "load_average_at_start": os.getloadavg(),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+    info = {
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "blas": blas_info(),
+        "numba_threading_layer": numba_threading_layer(),
+        "threads": threads,
+        "thread_pinning": how,
+        "load_average_at_start": os.getloadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     return info
 
 
@@ -126,6 +145,7 @@ def _jsonable(value):
 def quantiles(samples):
     """(median, 25th, 75th percentile) of a list of numbers."""
     import numpy as np
+
     q25, q50, q75 = np.percentile(np.asarray(samples, dtype=float), [25, 50, 75])
     return float(q50), float(q25), float(q75)
 
@@ -167,4 +187,5 @@ def make_tinygrad(sizes, activation, dtype, X, y, weights=None, biases=None, pac
         loss.backward()
         opt.step()
         return loss.item()
+
     return step

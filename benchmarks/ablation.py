@@ -14,6 +14,7 @@ buffers, and the weight-sized passes as Numba parallel=True loops.
 
     python benchmarks/ablation.py [--threads 1] [--experiments] [--json PATH]
 """
+
 import sys
 
 import step_time as st
@@ -38,13 +39,16 @@ def _old_sgd_update(self, theta, grad, state, group):
 
 def _old_l2_backward(self, g):
     """L2PenaltyFunction.backward before ScaledGrad: a materialised 2λW per weight."""
-    return tuple(w * (2 * self.lam * g) if needed else None
-                 for w, needed in zip(self.weights, self.needs_input_grad))
+    return tuple(
+        w * (2 * self.lam * g) if needed else None
+        for w, needed in zip(self.weights, self.needs_input_grad)
+    )
 
 
 def _patched(patches):
     """A contender factory: tinygrad_hlcv's step with `patches` (class, attribute, value)
     in force while it runs, and the classes restored after every step."""
+
     def make(*args):
         step = st.make_tinygrad(*args)
 
@@ -57,7 +61,9 @@ def _patched(patches):
             finally:
                 for cls, name, value in saved:
                     setattr(cls, name, value)
+
         return patched_step
+
     return make
 
 
@@ -66,6 +72,7 @@ def _make_reused_dw_backward(original):
     buffers kept per weight (np.matmul(..., out=)) instead of a new array every step.
     Only safe here, where nothing keeps last step's gradient."""
     import numpy as np
+
     buffers = {}
 
     def backward(self, g):
@@ -73,16 +80,19 @@ def _make_reused_dw_backward(original):
             return original(self, g)
         g = np.ascontiguousarray(g)
         dx = g @ self.weight.T if self.needs_input_grad[0] else None
-        pair = buffers.setdefault(id(self.weight), [np.empty((self.x.shape[1], g.shape[1]),
-                                                             g.dtype) for _ in range(2)])
+        pair = buffers.setdefault(
+            id(self.weight), [np.empty((self.x.shape[1], g.shape[1]), g.dtype) for _ in range(2)]
+        )
         pair.reverse()  # the other one: last step's may still be .grad until zero_grad
         dw = np.matmul(self.x.T, g, out=pair[0])
         if len(self.parents) == 2:
             return dx, dw
         db = np.empty(g.shape[1], dtype=g.dtype)
         from tinygrad_hlcv import kernels
+
         kernels.active.column_sum(g, db)
         return dx, dw, db
+
     return backward
 
 
@@ -91,6 +101,7 @@ def _parallel_weight_passes():
     (prange) loops for arrays above 64 Ki elements, swapped into the Numba kernel set
     for that contender's steps. Returns the (namespace, name, value) patches."""
     import numba
+
     from tinygrad_hlcv import kernels
 
     @numba.njit(parallel=True)
@@ -112,10 +123,14 @@ def _parallel_weight_passes():
 
     def pick(parallel, serial):
         return lambda first_array, *rest: (parallel if first_array.size > 1 << 16 else serial)(
-            first_array, *rest)
+            first_array, *rest
+        )
+
     ns = kernels.numba_kernels
-    return [(ns, "scaled_add", pick(scaled_add, kernels.scaled_add)),
-            (ns, "sgd_update", pick(sgd_update, kernels.sgd_update))]
+    return [
+        (ns, "scaled_add", pick(scaled_add, kernels.scaled_add)),
+        (ns, "sgd_update", pick(sgd_update, kernels.sgd_update)),
+    ]
 
 
 def main(argv=None):
@@ -124,26 +139,32 @@ def main(argv=None):
     if "--dtypes" not in argv:
         args.dtypes = ["float32"]
     how, _limiter = pin_threads(args.threads)
-    from tinygrad_hlcv import optim
-    from tinygrad_hlcv import fused
+    from tinygrad_hlcv import fused, optim
+
     no_sgd = [(optim.SGD, "_update", _old_sgd_update)]
-    no_fold = [(fused.L2Penalty, "backward", _old_l2_backward),
-               (fused.Linear, "fresh_grads", False)]
-    contenders = [("tinygrad_hlcv", st.make_tinygrad),
-                  ("no fused SGD", _patched(no_sgd)),
-                  ("no L2 fold", _patched(no_fold)),
-                  ("neither", _patched(no_sgd + no_fold)),
-                  ("numpy-ref", st.make_numpy_reference)]
+    no_fold = [
+        (fused.L2Penalty, "backward", _old_l2_backward),
+        (fused.Linear, "fresh_grads", False),
+    ]
+    contenders = [
+        ("tinygrad_hlcv", st.make_tinygrad),
+        ("no fused SGD", _patched(no_sgd)),
+        ("no L2 fold", _patched(no_fold)),
+        ("neither", _patched(no_sgd + no_fold)),
+        ("numpy-ref", st.make_numpy_reference),
+    ]
     if "--experiments" in argv:
-        reuse = [(fused.Linear, "backward",
-                  _make_reused_dw_backward(fused.Linear.backward))]
+        reuse = [(fused.Linear, "backward", _make_reused_dw_backward(fused.Linear.backward))]
         contenders.insert(4, ("+ reused dW buffers", _patched(reuse)))
         contenders.insert(5, ("+ parallel weight passes", _patched(_parallel_weight_passes())))
     for rev in args.baseline:
         contenders.append(st.load_baseline(rev))
     info = machine_info(args.threads, how)
-    print(f"# {info['cpu']}, {args.threads} threads; load average "
-          f"{info['load_average_at_start'][0]:.2f}", flush=True)
+    print(
+        f"# {info['cpu']}, {args.threads} threads; load average "
+        f"{info['load_average_at_start'][0]:.2f}",
+        flush=True,
+    )
     rows, results = [], []
     for dtype in args.dtypes:
         for net in args.nets:
@@ -154,16 +175,36 @@ def main(argv=None):
                 s["ratio_to_current"] = st.paired_ratio(s, stats["tinygrad_hlcv"])
                 s["ratio_to_numpy_ref"] = st.paired_ratio(s, stats["numpy-ref"])
                 results.append({"net": net, "dtype": dtype, "contender": name, **s})
-                rows.append([net, dtype, name, f"{s['ms']:.2f}",
-                             f"{s['q25_ms']:.2f}–{s['q75_ms']:.2f}",
-                             f"{s['ms'] - base:+.2f}", st._ratio_cell(s["ratio_to_current"]),
-                             st._ratio_cell(s["ratio_to_numpy_ref"])])
-    print(fmt_table(["net", "dtype", "variant", "ms/step", "IQR ms", "Δ median ms",
-                     "× current (IQR)", "× numpy-ref (IQR)"], rows))
+                rows.append(
+                    [
+                        net,
+                        dtype,
+                        name,
+                        f"{s['ms']:.2f}",
+                        f"{s['q25_ms']:.2f}–{s['q75_ms']:.2f}",
+                        f"{s['ms'] - base:+.2f}",
+                        st._ratio_cell(s["ratio_to_current"]),
+                        st._ratio_cell(s["ratio_to_numpy_ref"]),
+                    ]
+                )
+    print(
+        fmt_table(
+            [
+                "net",
+                "dtype",
+                "variant",
+                "ms/step",
+                "IQR ms",
+                "Δ median ms",
+                "× current (IQR)",
+                "× numpy-ref (IQR)",
+            ],
+            rows,
+        )
+    )
     print("\n× columns: median over rounds of the paired ratio of block medians.")
     if args.json:
-        write_json_atomic(args.json, {"machine": info, "settings": vars(args),
-                                      "results": results})
+        write_json_atomic(args.json, {"machine": info, "settings": vars(args), "results": results})
         print(f"\nwrote {args.json}")
 
 

@@ -19,6 +19,7 @@ start-up and exit included.
 
     python benchmarks/cold_start.py [--repeats N] [--net NAME] [--json PATH]
 """
+
 import argparse
 import glob
 import os
@@ -49,15 +50,24 @@ t_second = time.perf_counter()
 print("TIMES", t_numpy - t0, t_import - t_numpy, t_import - t0, t_setup - t_import,
       t_first - t_setup, t_second - t_first, (t_first - t0))
 """
-FIELDS = ("numpy_import_s", "tinygrad_import_rest_s", "import_s", "setup_s", "first_step_s",
-          "second_step_s", "import_plus_first_step_s")
+FIELDS = (
+    "numpy_import_s",
+    "tinygrad_import_rest_s",
+    "import_s",
+    "setup_s",
+    "first_step_s",
+    "second_step_s",
+    "import_plus_first_step_s",
+)
 
 
 def run_child(code, env, cwd):
     import time
+
     t = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, timeout=600
+    )
     wall = time.perf_counter() - t
     if result.returncode != 0:
         raise RuntimeError(f"child failed:\n{result.stderr}")
@@ -68,11 +78,11 @@ def run_child(code, env, cwd):
 
 
 def child_env(package_root, cache_dir, threads):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("NUMBA_CACHE_DIR", "TINYGRAD_HLCV_KERNELS")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "TINYGRAD_HLCV_KERNELS")
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(package_root), str(REPO / "benchmarks")])
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                "NUMBA_NUM_THREADS"):
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env[var] = str(threads)
     if cache_dir is not None:
         env["NUMBA_CACHE_DIR"] = str(cache_dir)
@@ -82,8 +92,12 @@ def child_env(package_root, cache_dir, threads):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeats", type=int, default=5, help="processes per case")
-    p.add_argument("--net", choices=list(NETS), default="3072-550-128-100-10",
-                   help="the net whose first step is timed (default: the LeakyReLU one)")
+    p.add_argument(
+        "--net",
+        choices=list(NETS),
+        default="3072-550-128-100-10",
+        help="the net whose first step is timed (default: the LeakyReLU one)",
+    )
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--json", metavar="PATH")
     args = p.parse_args(argv)
@@ -97,8 +111,11 @@ def main(argv=None):
         os.mkdir(probe)
         run_child(code, child_env(REPO, probe, args.threads), work)
         honoured = bool(glob.glob(os.path.join(probe, "**", "*.nbi"), recursive=True))
-        method = ("NUMBA_CACHE_DIR (honoured: index files appeared there)" if honoured else
-                  "copy of the package in a temporary directory (NUMBA_CACHE_DIR ignored)")
+        method = (
+            "NUMBA_CACHE_DIR (honoured: index files appeared there)"
+            if honoured
+            else "copy of the package in a temporary directory (NUMBA_CACHE_DIR ignored)"
+        )
         print(f"# cold cache by {method}", flush=True)
 
         def fresh_case(i):
@@ -107,8 +124,11 @@ def main(argv=None):
                 os.mkdir(cache)
                 return REPO, cache
             root = os.path.join(work, f"copy_{i}")
-            shutil.copytree(REPO / "tinygrad_hlcv", os.path.join(root, "tinygrad_hlcv"),
-                            ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                REPO / "tinygrad_hlcv",
+                os.path.join(root, "tinygrad_hlcv"),
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
             return root, None
 
         samples = {"cold": [], "warm": []}
@@ -117,11 +137,16 @@ def main(argv=None):
         for i in range(args.repeats):  # alternate, so both see the same machine load
             root, cache = fresh_case(i)
             samples["cold"].append(run_child(code, child_env(root, cache, args.threads), work))
-            samples["warm"].append(run_child(code, child_env(warm_root, warm_cache,
-                                                             args.threads), work))
-        files = sorted(os.path.basename(f) for f in glob.glob(
-            os.path.join(warm_cache or os.path.join(warm_root, "tinygrad_hlcv"), "**", "*.nbi"),
-            recursive=True))
+            samples["warm"].append(
+                run_child(code, child_env(warm_root, warm_cache, args.threads), work)
+            )
+        files = sorted(
+            os.path.basename(f)
+            for f in glob.glob(
+                os.path.join(warm_cache or os.path.join(warm_root, "tinygrad_hlcv"), "**", "*.nbi"),
+                recursive=True,
+            )
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -129,19 +154,47 @@ def main(argv=None):
     for case, runs in samples.items():
         med = {k: quantiles([r[k] for r in runs])[0] for k in runs[0]}
         summary[case] = {"median": med, "runs": runs}
-        rows.append([case, f"{med['process_wall_s']:.2f}", f"{med['import_s']:.2f}",
-                     f"{med['numpy_import_s']:.2f}", f"{med['first_step_s']:.2f}",
-                     f"{1e3 * med['second_step_s']:.1f}",
-                     f"{med['import_plus_first_step_s']:.2f}"])
-    print(f"# net {args.net} float32, batch 200, {args.threads} threads, "
-          f"{args.repeats} processes per case; medians")
-    print(fmt_table(["cache", "process s", "import s", "(numpy s)", "first step s",
-                     "second step ms", "import + first step s"], rows))
+        rows.append(
+            [
+                case,
+                f"{med['process_wall_s']:.2f}",
+                f"{med['import_s']:.2f}",
+                f"{med['numpy_import_s']:.2f}",
+                f"{med['first_step_s']:.2f}",
+                f"{1e3 * med['second_step_s']:.1f}",
+                f"{med['import_plus_first_step_s']:.2f}",
+            ]
+        )
+    print(
+        f"# net {args.net} float32, batch 200, {args.threads} threads, "
+        f"{args.repeats} processes per case; medians"
+    )
+    print(
+        fmt_table(
+            [
+                "cache",
+                "process s",
+                "import s",
+                "(numpy s)",
+                "first step s",
+                "second step ms",
+                "import + first step s",
+            ],
+            rows,
+        )
+    )
     print(f"\nindex files in the warm cache: {len(files)} ({', '.join(files)})")
     if args.json:
-        write_json_atomic(args.json, {"net": args.net, "threads": args.threads,
-                                      "cold_cache_method": method, "cache_index_files": files,
-                                      "cases": summary})
+        write_json_atomic(
+            args.json,
+            {
+                "net": args.net,
+                "threads": args.threads,
+                "cold_cache_method": method,
+                "cache_index_files": files,
+                "cases": summary,
+            },
+        )
         print(f"wrote {args.json}")
 
 

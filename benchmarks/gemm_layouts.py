@@ -13,6 +13,7 @@ compare with OpenBLAS's own threads in a run with --threads 2.
     python benchmarks/gemm_layouts.py [--threads N] [--hidden 100 600] [--dtype float32]
     python benchmarks/gemm_layouts.py --threads 1 --split
 """
+
 import argparse
 import os
 import time
@@ -28,11 +29,15 @@ def main(argv=None):
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--calls", type=int, default=10)
-    p.add_argument("--split", action="store_true",
-                   help="also each Linear GEMM as two halves on two Python threads")
+    p.add_argument(
+        "--split",
+        action="store_true",
+        help="also each Linear GEMM as two halves on two Python threads",
+    )
     args = p.parse_args(argv)
     pin_threads(args.threads)
     import numpy as np
+
     helper = ThreadPoolExecutor(1)
 
     def halves(first, second):
@@ -61,21 +66,24 @@ def main(argv=None):
             rows_half, in_half = len(x) // 2, x.shape[1] // 2
             cases["x @ W, out=, two row halves on two threads"] = lambda: halves(
                 lambda: np.matmul(x[:rows_half], w, out=z[:rows_half]),
-                lambda: np.matmul(x[rows_half:], w, out=z[rows_half:]))
+                lambda: np.matmul(x[rows_half:], w, out=z[rows_half:]),
+            )
             cases["x.T @ δ, out=, two row halves on two threads"] = lambda: halves(
                 lambda: np.matmul(x[:, :in_half].T, g, out=dw[:in_half]),
-                lambda: np.matmul(x[:, in_half:].T, g, out=dw[in_half:]))
+                lambda: np.matmul(x[:, in_half:].T, g, out=dw[in_half:]),
+            )
         times = {k: [] for k in cases}
         for r in range(args.repeats):
-            for k, f in (list(cases.items()) if r % 2 == 0 else list(cases.items())[::-1]):
+            for k, f in list(cases.items()) if r % 2 == 0 else list(cases.items())[::-1]:
                 t = time.perf_counter()
                 for _ in range(args.calls):
                     f()
                 times[k].append((time.perf_counter() - t) / args.calls)
         for k, ts in times.items():
             med = quantiles(ts)[0]
-            rows.append([f"3072×{h}", k, f"{med * 1e3:.3f}",
-                         f"{2 * 200 * 3072 * h / med / 1e9:.1f}"])
+            rows.append(
+                [f"3072×{h}", k, f"{med * 1e3:.3f}", f"{2 * 200 * 3072 * h / med / 1e9:.1f}"]
+            )
     helper.shutdown()
     print(f"# {args.threads} threads, {args.dtype}")
     print(fmt_table(["weight", "GEMM", "ms", "GFLOP/s"], rows))

@@ -16,6 +16,7 @@ block times `--calls` back-to-back calls, so the median is per call.
 
     python benchmarks/kernels.py [--quick] [--repeats N] [--json PATH]
 """
+
 import argparse
 import os
 import time
@@ -28,13 +29,14 @@ WEIGHT_SHAPES = [(3072, 100), (3072, 600)]
 
 def _cases(np):
     """name -> (shapes, make(shape, dtype, rng) -> (args, bytes moved))."""
+
     def elementwise(n_inputs, extra=()):
         def make(shape, dtype, rng):
-            arrays = [rng.standard_normal(shape).astype(dtype).reshape(-1)
-                      for _ in range(n_inputs)]
+            arrays = [rng.standard_normal(shape).astype(dtype).reshape(-1) for _ in range(n_inputs)]
             out = np.empty(arrays[0].size, dtype)
             args = arrays + [dtype.type(e) for e in extra] + [out]
             return args, (n_inputs + 1) * out.nbytes
+
         return make
 
     def relu_backward(shape, dtype, rng):
@@ -70,8 +72,10 @@ def _cases(np):
         # plain SGD, the benchmark's optimizer: θ -= lr·g (no momentum buffer)
         theta, grad = (rng.standard_normal(shape).astype(dtype).reshape(-1) for _ in range(2))
         velocity = np.empty(0, dtype)
-        return ([theta, grad, velocity, dtype.type(1e-9), dtype.type(0), dtype.type(0),
-                 False, False], 3 * theta.nbytes)
+        return (
+            [theta, grad, velocity, dtype.type(1e-9), dtype.type(0), dtype.type(0), False, False],
+            3 * theta.nbytes,
+        )
 
     def sgd_update_momentum(shape, dtype, rng):
         args, _ = sgd_update(shape, dtype, rng)
@@ -105,7 +109,7 @@ def time_pair(fast, twin, args, repeats, calls):
     times = {"numba": [], "numpy": []}
     pair = [("numba", fast), ("numpy", twin)]
     for r in range(repeats):
-        for name, fn in (pair if r % 2 == 0 else pair[::-1]):
+        for name, fn in pair if r % 2 == 0 else pair[::-1]:
             t = time.perf_counter()
             for _ in range(calls):
                 fn(*args)
@@ -125,11 +129,14 @@ def main(argv=None):
     args.repeats = args.repeats or (10 if args.quick else 60)
     how, _limiter = pin_threads(args.threads)
     import numpy as np
+
     from tinygrad_hlcv import kernels
 
     info = machine_info(args.threads, how)
-    print(f"# {info['cpu']}, {args.threads} threads; numba threading layer "
-          f"{info['numba_threading_layer']}; load average {info['load_average_at_start'][0]:.2f}")
+    print(
+        f"# {info['cpu']}, {args.threads} threads; numba threading layer "
+        f"{info['numba_threading_layer']}; load average {info['load_average_at_start'][0]:.2f}"
+    )
     cases = _cases(np)
     rows, results = [], []
     names = [n for n in cases if n.split("+")[0] in kernels.KERNEL_NAMES]
@@ -146,23 +153,58 @@ def main(argv=None):
                 call_args, nbytes = make(shape, dtype, rng)
                 t = time_pair(fast, twin, call_args, args.repeats, args.calls)
                 (fast_s, fq25, fq75), (twin_s, _, _) = t["numba"], t["numpy"]
-                r = {"kernel": name, "shape": list(shape), "dtype": dtype_name,
-                     "numba_us": fast_s * 1e6, "numba_q25_us": fq25 * 1e6,
-                     "numba_q75_us": fq75 * 1e6, "numpy_us": twin_s * 1e6,
-                     "speedup": twin_s / fast_s, "bytes": nbytes,
-                     "numba_GBps": nbytes / fast_s / 1e9, "numpy_GBps": nbytes / twin_s / 1e9}
+                r = {
+                    "kernel": name,
+                    "shape": list(shape),
+                    "dtype": dtype_name,
+                    "numba_us": fast_s * 1e6,
+                    "numba_q25_us": fq25 * 1e6,
+                    "numba_q75_us": fq75 * 1e6,
+                    "numpy_us": twin_s * 1e6,
+                    "speedup": twin_s / fast_s,
+                    "bytes": nbytes,
+                    "numba_GBps": nbytes / fast_s / 1e9,
+                    "numpy_GBps": nbytes / twin_s / 1e9,
+                }
                 results.append(r)
-                rows.append([name, "×".join(map(str, shape)), dtype_name,
-                             f"{r['numba_us']:.1f}", f"{r['numpy_us']:.1f}",
-                             f"{r['speedup']:.2f}", f"{r['numba_GBps']:.1f}",
-                             f"{r['numpy_GBps']:.1f}"])
-    print(fmt_table(["kernel", "shape", "dtype", "numba µs", "numpy µs", "numpy/numba",
-                     "numba GB/s", "numpy GB/s"], rows))
+                rows.append(
+                    [
+                        name,
+                        "×".join(map(str, shape)),
+                        dtype_name,
+                        f"{r['numba_us']:.1f}",
+                        f"{r['numpy_us']:.1f}",
+                        f"{r['speedup']:.2f}",
+                        f"{r['numba_GBps']:.1f}",
+                        f"{r['numpy_GBps']:.1f}",
+                    ]
+                )
+    print(
+        fmt_table(
+            [
+                "kernel",
+                "shape",
+                "dtype",
+                "numba µs",
+                "numpy µs",
+                "numpy/numba",
+                "numba GB/s",
+                "numpy GB/s",
+            ],
+            rows,
+        )
+    )
     if missing:
         print(f"\n(no benchmark case yet for: {', '.join(missing)})")
     if args.json:
-        write_json_atomic(args.json, {"machine": info, "settings": {
-            "repeats": args.repeats, "calls": args.calls}, "results": results})
+        write_json_atomic(
+            args.json,
+            {
+                "machine": info,
+                "settings": {"repeats": args.repeats, "calls": args.calls},
+                "results": results,
+            },
+        )
         print(f"\nwrote {args.json}")
 
 

@@ -9,6 +9,7 @@ to the last one.
 
     python benchmarks/memory.py [--steps 10000] [--net NAME] [--json PATH]
 """
+
 import argparse
 import gc
 import os
@@ -34,6 +35,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     pin_threads(args.threads)
     import numpy as np
+
     from tinygrad_hlcv import Tensor
 
     sizes, activation = NETS[args.net]
@@ -42,10 +44,14 @@ def main(argv=None):
     step = make_tinygrad(sizes, activation, np.float32, X, rng.integers(0, sizes[-1], BATCH))
 
     def sample(done, t0):
-        return {"step": done, "seconds": time.perf_counter() - t0, "rss_MiB": rss_bytes() / 2**20,
-                "maxrss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                "gc_objects": len(gc.get_objects()),
-                "live_tensors": sum(isinstance(o, Tensor) for o in gc.get_objects())}
+        return {
+            "step": done,
+            "seconds": time.perf_counter() - t0,
+            "rss_MiB": rss_bytes() / 2**20,
+            "maxrss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "gc_objects": len(gc.get_objects()),
+            "live_tensors": sum(isinstance(o, Tensor) for o in gc.get_objects()),
+        }
 
     for _ in range(args.warmup):
         step()
@@ -57,20 +63,39 @@ def main(argv=None):
             samples.append(sample(done, t0))
             print(f"step {done}: rss {samples[-1]['rss_MiB']:.1f} MiB", flush=True)
     first, last = samples[0], samples[-1]
-    growth = {"rss_MiB": last["rss_MiB"] - first["rss_MiB"],
-              "maxrss_MiB": last["maxrss_MiB"] - first["maxrss_MiB"],
-              "gc_objects": last["gc_objects"] - first["gc_objects"],
-              "live_tensors": last["live_tensors"] - first["live_tensors"]}
-    rows = [[s["step"], f"{s['rss_MiB']:.1f}", f"{s['maxrss_MiB']:.1f}", s["gc_objects"],
-             s["live_tensors"]] for s in samples[:: max(1, len(samples) // 10)] + [last]]
+    growth = {
+        "rss_MiB": last["rss_MiB"] - first["rss_MiB"],
+        "maxrss_MiB": last["maxrss_MiB"] - first["maxrss_MiB"],
+        "gc_objects": last["gc_objects"] - first["gc_objects"],
+        "live_tensors": last["live_tensors"] - first["live_tensors"],
+    }
+    rows = [
+        [
+            s["step"],
+            f"{s['rss_MiB']:.1f}",
+            f"{s['maxrss_MiB']:.1f}",
+            s["gc_objects"],
+            s["live_tensors"],
+        ]
+        for s in samples[:: max(1, len(samples) // 10)] + [last]
+    ]
     print(fmt_table(["step", "RSS MiB", "peak RSS MiB", "gc objects", "live Tensors"], rows))
-    print(f"\nnet {args.net}: after {args.steps} steps (from step {args.warmup} of warm-up on): "
-          f"RSS {growth['rss_MiB']:+.1f} MiB, peak RSS {growth['maxrss_MiB']:+.1f} MiB, "
-          f"gc objects {growth['gc_objects']:+d}, live Tensors {growth['live_tensors']:+d}")
+    print(
+        f"\nnet {args.net}: after {args.steps} steps (from step {args.warmup} of warm-up on): "
+        f"RSS {growth['rss_MiB']:+.1f} MiB, peak RSS {growth['maxrss_MiB']:+.1f} MiB, "
+        f"gc objects {growth['gc_objects']:+d}, live Tensors {growth['live_tensors']:+d}"
+    )
     if args.json:
-        write_json_atomic(args.json, {"net": args.net, "steps": args.steps,
-                                      "warmup": args.warmup, "growth": growth,
-                                      "samples": samples})
+        write_json_atomic(
+            args.json,
+            {
+                "net": args.net,
+                "steps": args.steps,
+                "warmup": args.warmup,
+                "growth": growth,
+                "samples": samples,
+            },
+        )
         print(f"wrote {args.json}")
 
 

@@ -21,36 +21,71 @@ rotation, so "% peak" sees the same machine load as the steps it is compared to.
 
     python benchmarks/step_time.py [--quick] [--repeats N] [--json PATH]
 """
+
 import argparse
 import os
 import resource
 import sys
 import time
 
-from _common import (BATCH, LAM, LR, NETS, REPO, SLOPE, fmt_table,  # sets sys.path
-                     machine_info, make_tinygrad, pin_threads, quantiles, write_json_atomic)
+from _common import (  # sets sys.path
+    BATCH,
+    LAM,
+    LR,
+    NETS,
+    REPO,
+    SLOPE,
+    fmt_table,
+    machine_info,
+    make_tinygrad,
+    pin_threads,
+    quantiles,
+    write_json_atomic,
+)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--repeats", type=int, default=None,
-                   help="blocks per contender and configuration (default 30; 6 with --quick)")
-    p.add_argument("--block-steps", type=int, default=None,
-                   help="steps per block (default 10; 5 with --quick)")
-    p.add_argument("--warmup", type=int, default=None, help="warm-up steps per contender "
-                   "(default 20; 5 with --quick)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="blocks per contender and configuration (default 30; 6 with --quick)",
+    )
+    p.add_argument(
+        "--block-steps", type=int, default=None, help="steps per block (default 10; 5 with --quick)"
+    )
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="warm-up steps per contender (default 20; 5 with --quick)",
+    )
     p.add_argument("--pause", type=float, default=0.2, help="seconds of sleep between blocks")
-    p.add_argument("--threads", type=int, default=os.cpu_count(),
-                   help="threads for every pool (BLAS, OpenMP, Numba, torch); default: all cores")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count(),
+        help="threads for every pool (BLAS, OpenMP, Numba, torch); default: all cores",
+    )
     p.add_argument("--quick", action="store_true", help="few repeats: a smoke run")
     p.add_argument("--nets", nargs="+", choices=list(NETS), default=list(NETS))
-    p.add_argument("--dtypes", nargs="+", choices=["float32", "float64"],
-                   default=["float32", "float64"])
+    p.add_argument(
+        "--dtypes", nargs="+", choices=["float32", "float64"], default=["float32", "float64"]
+    )
     p.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
-    p.add_argument("--gemm-floor", action="store_true",
-                   help="also time only the GEMMs of each step (a NumPy/BLAS floor)")
-    p.add_argument("--baseline", metavar="GIT_REV", action="append", default=[],
-                   help="also time the package as it was at this git revision (repeatable)")
+    p.add_argument(
+        "--gemm-floor",
+        action="store_true",
+        help="also time only the GEMMs of each step (a NumPy/BLAS floor)",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="GIT_REV",
+        action="append",
+        default=[],
+        help="also time the package as it was at this git revision (repeatable)",
+    )
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON (atomically)")
     args = p.parse_args(argv)
     quick = args.quick
@@ -72,6 +107,7 @@ def gemm_flops(sizes):
 def initial_weights(sizes, dtype, seed=0):
     """Shared starting point: PyTorch-style uniform ±1/√in weights and biases, (in, out)."""
     import numpy as np
+
     rng = np.random.default_rng(seed)
     weights, biases = [], []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
@@ -90,10 +126,12 @@ def load_baseline(rev):
     import importlib
     import subprocess
     import tempfile
+
     name = "tinygrad_hlcv_" + "".join(c if c.isalnum() else "_" for c in rev)
     root = tempfile.mkdtemp(prefix="tinygrad_baseline_")
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "tinygrad_hlcv"],
-                             check=True, capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev, "tinygrad_hlcv"], check=True, capture_output=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", root], input=archive, check=True)
     os.rename(os.path.join(root, "tinygrad_hlcv"), os.path.join(root, name))
     sys.path.insert(0, root)
@@ -101,27 +139,32 @@ def load_baseline(rev):
 
     def make(*args):
         return make_tinygrad(*args, package=package)
+
     return f"tinygrad_hlcv@{rev}", make
 
 
 def make_numpy_reference(sizes, activation, dtype, X, y, weights, biases):
     from tinygrad_hlcv import reference
+
     params = [a.copy() for a in weights], [a.copy() for a in biases]
 
     def step():
         Ws, bs = params
-        loss, grads = reference.mlp_loss_and_grads(X, y, Ws, bs, activation=activation,
-                                                   negative_slope=SLOPE, reg=LAM)
+        loss, grads = reference.mlp_loss_and_grads(
+            X, y, Ws, bs, activation=activation, negative_slope=SLOPE, reg=LAM
+        )
         for i, (W, b) in enumerate(zip(Ws, bs), start=1):
             W -= LR * grads[f"W{i}"]
             b -= LR * grads[f"b{i}"]
         return loss
+
     return step
 
 
 def make_torch(sizes, activation, dtype, X, y, weights, biases):
     import numpy as np
     import torch
+
     tdtype = getattr(torch, np.dtype(dtype).name)
     layers, linears = [], []
     for i, (W, b) in enumerate(zip(weights, biases)):
@@ -138,12 +181,14 @@ def make_torch(sizes, activation, dtype, X, y, weights, biases):
     x, labels = torch.from_numpy(X), torch.from_numpy(y)
 
     def step():
-        loss = (torch.nn.functional.cross_entropy(model(x), labels)
-                + LAM * sum(lin.weight.pow(2).sum() for lin in linears))
+        loss = torch.nn.functional.cross_entropy(model(x), labels) + LAM * sum(
+            lin.weight.pow(2).sum() for lin in linears
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
         return loss.item()
+
     return step
 
 
@@ -151,6 +196,7 @@ def make_gemm_floor(sizes, activation, dtype, X, y, weights, biases):
     """Only the GEMMs of a step (X W forward, Aᵀδ, and δWᵀ below the first layer), into
     preallocated arrays: the floor that any NumPy-BLAS framework pays, for the profile."""
     import numpy as np
+
     n = X.shape[0]
     acts = [X] + [np.ones((n, w.shape[1]), dtype) for w in weights[:-1]]
     outs = [np.empty((n, w.shape[1]), dtype) for w in weights]
@@ -166,6 +212,7 @@ def make_gemm_floor(sizes, activation, dtype, X, y, weights, biases):
             if layer:
                 np.matmul(deltas[layer], weights[layer].T, out=dxs[layer])
         return None
+
     return step
 
 
@@ -173,6 +220,7 @@ def make_gemm_probe(dtype):
     """The peak probe, timed like a contender: one np.matmul(A, B, out=C) with
     A 200×3072, B 3072×600 per "step"."""
     import numpy as np
+
     rng = np.random.default_rng(1)
     A = rng.standard_normal((BATCH, 3072)).astype(dtype)
     B = rng.standard_normal((3072, 600)).astype(dtype)
@@ -181,6 +229,7 @@ def make_gemm_probe(dtype):
     def step():
         np.matmul(A, B, out=C)
         return None
+
     return step
 
 
@@ -190,18 +239,20 @@ GEMM_PROBE_FLOPS = 2 * BATCH * 3072 * 600
 def run_config(net, dtype, contenders, args):
     """Interleaved blocks of every contender on one net and dtype; per-contender stats."""
     import numpy as np
+
     sizes, activation = NETS[net]
     rng = np.random.default_rng(123)
     X = rng.standard_normal((BATCH, sizes[0])).astype(dtype)
     y = rng.integers(0, sizes[-1], BATCH).astype(np.int64)
     weights, biases = initial_weights(sizes, dtype)
-    steps = {name: make(sizes, activation, dtype, X, y, weights, biases)
-             for name, make in contenders}
+    steps = {
+        name: make(sizes, activation, dtype, X, y, weights, biases) for name, make in contenders
+    }
     first_losses = {name: step() for name, step in steps.items()}  # same start, same loss
     steps["gemm-peak"] = make_gemm_probe(dtype)  # timed in the same rotation
     if args.gemm_floor:
         steps["GEMMs only"] = make_gemm_floor(sizes, activation, dtype, X, y, weights, biases)
-    for name, step in steps.items():
+    for _name, step in steps.items():
         for _ in range(args.warmup):
             step()
         time.sleep(args.pause)
@@ -225,12 +276,16 @@ def run_config(net, dtype, contenders, args):
     for name in names:
         times = [t for record in blocks[name] for t in record]
         med, q25, q75 = quantiles(times)
-        stats[name] = {"ms": med * 1e3, "q25_ms": q25 * 1e3, "q75_ms": q75 * 1e3,
-                       "p10_ms": float(np.percentile(times, 10)) * 1e3,
-                       "block_median_ms": [1e3 * float(np.median(r)) for r in blocks[name]],
-                       "steps_timed": len(times),
-                       "page_faults_per_step": faults[name] / len(times),
-                       "first_loss": first_losses.get(name)}
+        stats[name] = {
+            "ms": med * 1e3,
+            "q25_ms": q25 * 1e3,
+            "q75_ms": q75 * 1e3,
+            "p10_ms": float(np.percentile(times, 10)) * 1e3,
+            "block_median_ms": [1e3 * float(np.median(r)) for r in blocks[name]],
+            "steps_timed": len(times),
+            "page_faults_per_step": faults[name] / len(times),
+            "first_loss": first_losses.get(name),
+        }
     return stats
 
 
@@ -239,6 +294,7 @@ def paired_ratio(a, b):
     its 25th-75th percentiles: blocks of one round ran seconds apart, so a change in the
     machine's load between rounds cancels out of the ratio."""
     import numpy as np
+
     ratios = np.asarray(a["block_median_ms"]) / np.asarray(b["block_median_ms"])
     return quantiles(ratios)
 
@@ -251,11 +307,13 @@ def main(argv=None):
     args = parse_args(argv)
     how, _limiter = pin_threads(args.threads)
     import numpy as np  # noqa: F401  (after pin_threads)
+
     contenders = [("tinygrad_hlcv", make_tinygrad), ("numpy-ref", make_numpy_reference)]
     torch_version = None
     if not args.no_torch:
         try:
             import torch
+
             torch.set_num_threads(args.threads)
             torch_version = torch.__version__
             contenders.append(("torch", make_torch))
@@ -264,13 +322,22 @@ def main(argv=None):
     for rev in args.baseline:
         contenders.insert(1, load_baseline(rev))
     import tinygrad_hlcv
+
     info = machine_info(args.threads, how + (", torch.set_num_threads" if torch_version else ""))
-    info.update(torch=torch_version, tinygrad_kernels=("numba" if tinygrad_hlcv.kernels.active
-                                                       is tinygrad_hlcv.kernels.numba_kernels
-                                                       else "numpy"))
-    print(f"# {info['cpu']}, {info['logical_cpus']} CPUs, {args.threads} threads "
-          f"({info['thread_pinning']}); numba threading layer {info['numba_threading_layer']}; "
-          f"load average {info['load_average_at_start'][0]:.2f}", flush=True)
+    info.update(
+        torch=torch_version,
+        tinygrad_kernels=(
+            "numba"
+            if tinygrad_hlcv.kernels.active is tinygrad_hlcv.kernels.numba_kernels
+            else "numpy"
+        ),
+    )
+    print(
+        f"# {info['cpu']}, {info['logical_cpus']} CPUs, {args.threads} threads "
+        f"({info['thread_pinning']}); numba threading layer {info['numba_threading_layer']}; "
+        f"load average {info['load_average_at_start'][0]:.2f}",
+        flush=True,
+    )
 
     results, rows, peaks = [], [], []
     for dtype in args.dtypes:
@@ -279,42 +346,91 @@ def main(argv=None):
             peak = stats.pop("gemm-peak")
             peak["gflops"] = GEMM_PROBE_FLOPS / (peak["ms"] * 1e-3) / 1e9
             peaks.append({"net": net, "dtype": dtype, "ms": peak["ms"], "gflops": peak["gflops"]})
-            print(f"# GEMM peak during {net} {dtype}: 200x3072 @ 3072x600 in {peak['ms']:.3f} ms"
-                  f" = {peak['gflops']:.1f} GFLOP/s", flush=True)
+            print(
+                f"# GEMM peak during {net} {dtype}: 200x3072 @ 3072x600 in {peak['ms']:.3f} ms"
+                f" = {peak['gflops']:.1f} GFLOP/s",
+                flush=True,
+            )
             flops = gemm_flops(NETS[net][0])
             for name, s in stats.items():
                 s["gflops"] = flops / (s["ms"] * 1e-3) / 1e9
                 s["fraction_of_gemm_peak"] = s["gflops"] / peak["gflops"]
                 s["ratio_to_numpy_ref"] = paired_ratio(s, stats["numpy-ref"])
-                s["ratio_to_torch"] = (paired_ratio(s, stats["torch"]) if "torch" in stats
-                                       else None)
-                results.append({"net": net, "dtype": dtype, "contender": name,
-                                "gemm_flops_per_step": flops, **s})
-                rows.append([net, dtype, name, f"{s['ms']:.2f}",
-                             f"{s['q25_ms']:.2f}–{s['q75_ms']:.2f}", f"{s['p10_ms']:.2f}",
-                             _ratio_cell(s["ratio_to_torch"]),
-                             _ratio_cell(s["ratio_to_numpy_ref"]), f"{s['gflops']:.1f}",
-                             f"{100 * s['fraction_of_gemm_peak']:.0f}%",
-                             f"{s['page_faults_per_step']:.1f}"])
+                s["ratio_to_torch"] = paired_ratio(s, stats["torch"]) if "torch" in stats else None
+                results.append(
+                    {
+                        "net": net,
+                        "dtype": dtype,
+                        "contender": name,
+                        "gemm_flops_per_step": flops,
+                        **s,
+                    }
+                )
+                rows.append(
+                    [
+                        net,
+                        dtype,
+                        name,
+                        f"{s['ms']:.2f}",
+                        f"{s['q25_ms']:.2f}–{s['q75_ms']:.2f}",
+                        f"{s['p10_ms']:.2f}",
+                        _ratio_cell(s["ratio_to_torch"]),
+                        _ratio_cell(s["ratio_to_numpy_ref"]),
+                        f"{s['gflops']:.1f}",
+                        f"{100 * s['fraction_of_gemm_peak']:.0f}%",
+                        f"{s['page_faults_per_step']:.1f}",
+                    ]
+                )
             losses = {n: s["first_loss"] for n, s in stats.items() if s["first_loss"] is not None}
             spread = max(losses.values()) - min(losses.values())
             tol = 1e-4 if dtype == "float32" else 1e-9
             if spread > tol * max(1.0, abs(losses["numpy-ref"])):
-                print(f"WARNING: {net} {dtype}: first-step losses differ: {losses}",
-                      file=sys.stderr)
+                print(
+                    f"WARNING: {net} {dtype}: first-step losses differ: {losses}", file=sys.stderr
+                )
 
     print()
-    print(fmt_table(["net", "dtype", "contender", "ms/step", "IQR ms", "p10 ms",
-                     "× torch (IQR)", "× numpy-ref (IQR)", "GFLOP/s", "% GEMM peak",
-                     "faults/step"], rows))
-    print("\nms/step: median of every timed step; × columns: median over rounds of the "
-          "paired ratio of block medians (IQR over rounds); % GEMM peak: GEMM FLOPs per "
-          "step over the GEMM probe's speed in the same rotation.")
+    print(
+        fmt_table(
+            [
+                "net",
+                "dtype",
+                "contender",
+                "ms/step",
+                "IQR ms",
+                "p10 ms",
+                "× torch (IQR)",
+                "× numpy-ref (IQR)",
+                "GFLOP/s",
+                "% GEMM peak",
+                "faults/step",
+            ],
+            rows,
+        )
+    )
+    print(
+        "\nms/step: median of every timed step; × columns: median over rounds of the "
+        "paired ratio of block medians (IQR over rounds); % GEMM peak: GEMM FLOPs per "
+        "step over the GEMM probe's speed in the same rotation."
+    )
     if args.json:
-        write_json_atomic(args.json, {"machine": info, "settings": {
-            "batch": BATCH, "lambda": LAM, "lr": LR, "repeats": args.repeats,
-            "block_steps": args.block_steps, "warmup": args.warmup, "pause_s": args.pause},
-            "gemm_peak": peaks, "results": results})
+        write_json_atomic(
+            args.json,
+            {
+                "machine": info,
+                "settings": {
+                    "batch": BATCH,
+                    "lambda": LAM,
+                    "lr": LR,
+                    "repeats": args.repeats,
+                    "block_steps": args.block_steps,
+                    "warmup": args.warmup,
+                    "pause_s": args.pause,
+                },
+                "gemm_peak": peaks,
+                "results": results,
+            },
+        )
         print(f"\nwrote {args.json}")
 
 

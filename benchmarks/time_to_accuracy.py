@@ -19,6 +19,7 @@ epoch's end; the run stops the first time it reaches --target. Timed apart:
     python benchmarks/time_to_accuracy.py [--data-dir DIR] [--target 0.5]
         [--seeds 0 1 2] [--cold-cache] [--preset NAME] [--json PATH]
 """
+
 import argparse
 import os
 import sys
@@ -32,17 +33,26 @@ sys.path.insert(0, str(REPO / "examples"))
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data-dir", help="CIFAR-10 python batches (default: $CIFAR10_DIR, "
-                   "else the cache, else download)")
-    p.add_argument("--preset", default="best_two_layer",
-                   help="a configuration of examples/cifar_mlp.py (default: its default)")
+    p.add_argument(
+        "--data-dir",
+        help="CIFAR-10 python batches (default: $CIFAR10_DIR, else the cache, else download)",
+    )
+    p.add_argument(
+        "--preset",
+        default="best_two_layer",
+        help="a configuration of examples/cifar_mlp.py (default: its default)",
+    )
     p.add_argument("--target", type=float, default=0.5, help="validation accuracy to reach")
-    p.add_argument("--eval-every", type=int, default=25,
-                   help="iterations between validation checks")
+    p.add_argument(
+        "--eval-every", type=int, default=25, help="iterations between validation checks"
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--cold-cache", action="store_true",
-                   help="compile every kernel into a new, empty NUMBA_CACHE_DIR")
+    p.add_argument(
+        "--cold-cache",
+        action="store_true",
+        help="compile every kernel into a new, empty NUMBA_CACHE_DIR",
+    )
     p.add_argument("--json", metavar="PATH")
     args = p.parse_args(argv)
     if not 0 < args.target <= 1:
@@ -56,6 +66,7 @@ def warm_up(cifar_mlp, config, in_features, loss_fn):
     """One step and one evaluation of a throwaway model: compiles or loads the kernels.
     Leaves the framework's random state as it found it."""
     import numpy as np
+
     from tinygrad_hlcv.random import default_generator
     from tinygrad_hlcv.training import Trainer, evaluate
 
@@ -89,14 +100,23 @@ def time_one_seed(cifar_mlp, config, args):
 
     started = time.perf_counter()
     splits, X_train, batches, iterations, per_epoch = cifar_mlp.prepare_data(
-        config, args.data_dir, log=lambda message: None)
+        config, args.data_dir, log=lambda message: None
+    )
     data_s = time.perf_counter() - started
     loss_fn = nn.SoftmaxCrossEntropy()
     compile_s = warm_up(cifar_mlp, config, splits.X_train.shape[1], loss_fn)
-    model, optimizer, schedule = cifar_mlp.build_training(config, splits.X_train.shape[1],
-                                                          iterations, per_epoch)
-    trainer = Trainer(model, loss_fn, optimizer, batches, reg=config["reg"], schedule=schedule,
-                      iterations_per_epoch=per_epoch)
+    model, optimizer, schedule = cifar_mlp.build_training(
+        config, splits.X_train.shape[1], iterations, per_epoch
+    )
+    trainer = Trainer(
+        model,
+        loss_fn,
+        optimizer,
+        batches,
+        reg=config["reg"],
+        schedule=schedule,
+        iterations_per_epoch=per_epoch,
+    )
     train_s = eval_s = 0.0
     accuracy, best = None, 0.0
     model.train()
@@ -117,11 +137,20 @@ def time_one_seed(cifar_mlp, config, args):
         if accuracy is not None and accuracy >= args.target:
             break
     reached = accuracy is not None and accuracy >= args.target
-    return {"seed": config["seed"], "reached": reached, "val_acc": accuracy, "best_val_acc": best,
-            "iterations": trainer.iteration, "epochs": trainer.iteration / per_epoch,
-            "data_s": data_s, "compile_s": compile_s, "train_s": train_s, "eval_s": eval_s,
-            "ms_per_step": 1000 * train_s / trainer.iteration,
-            "total_s": data_s + compile_s + train_s + eval_s}
+    return {
+        "seed": config["seed"],
+        "reached": reached,
+        "val_acc": accuracy,
+        "best_val_acc": best,
+        "iterations": trainer.iteration,
+        "epochs": trainer.iteration / per_epoch,
+        "data_s": data_s,
+        "compile_s": compile_s,
+        "train_s": train_s,
+        "eval_s": eval_s,
+        "ms_per_step": 1000 * train_s / trainer.iteration,
+        "total_s": data_s + compile_s + train_s + eval_s,
+    }
 
 
 def main(argv=None):
@@ -133,12 +162,15 @@ def main(argv=None):
         os.environ["NUMBA_CACHE_DIR"] = cache_dir.name
     started = time.perf_counter()
     import tinygrad_hlcv as tg  # with NumPy and Numba
+
     import_s = time.perf_counter() - started
     import cifar_mlp  # the example, with matplotlib for its plots (not timed)
 
     if args.preset not in cifar_mlp.PRESETS:
-        raise SystemExit(f"error: unknown --preset {args.preset!r}; "
-                         f"choose from {', '.join(sorted(cifar_mlp.PRESETS))}")
+        raise SystemExit(
+            f"error: unknown --preset {args.preset!r}; "
+            f"choose from {', '.join(sorted(cifar_mlp.PRESETS))}"
+        )
     machine = machine_info(args.threads, how)
     rows, results = [], []
     for seed in args.seeds:
@@ -148,26 +180,62 @@ def main(argv=None):
         except (tg.errors.TinygradError, FileNotFoundError, ValueError) as err:
             raise SystemExit(f"error: {err}") from None
         results.append(result)
-        rows.append([seed, f"{result['val_acc']:.3f}" + ("" if result["reached"] else
-                                                       " (not reached)"),
-                     result["iterations"], f"{result['epochs']:.2f}", f"{result['train_s']:.1f}",
-                     f"{result['ms_per_step']:.2f}", f"{result['compile_s']:.2f}",
-                     f"{result['data_s']:.1f}", f"{result['eval_s']:.2f}",
-                     f"{result['total_s']:.1f}"])
-        print(f"seed {seed}: {'reached' if result['reached'] else 'did not reach'} "
-              f"{args.target:.0%} after {result['iterations']} iterations, "
-              f"{result['train_s']:.1f} s of training", flush=True)
-    print(f"\n{args.preset}, target {args.target:.0%} validation accuracy, "
-          f"{'cold' if args.cold_cache else 'warm'} Numba cache, {args.threads} threads, "
-          f"load average {machine['load_average_at_start'][0]:.1f}; "
-          f"import took {import_s:.2f} s\n")
-    print(fmt_table(["seed", "val acc", "iterations", "epochs", "train s", "ms/step",
-                     "compile s", "data s", "eval s", "total s"], rows))
+        rows.append(
+            [
+                seed,
+                f"{result['val_acc']:.3f}" + ("" if result["reached"] else " (not reached)"),
+                result["iterations"],
+                f"{result['epochs']:.2f}",
+                f"{result['train_s']:.1f}",
+                f"{result['ms_per_step']:.2f}",
+                f"{result['compile_s']:.2f}",
+                f"{result['data_s']:.1f}",
+                f"{result['eval_s']:.2f}",
+                f"{result['total_s']:.1f}",
+            ]
+        )
+        print(
+            f"seed {seed}: {'reached' if result['reached'] else 'did not reach'} "
+            f"{args.target:.0%} after {result['iterations']} iterations, "
+            f"{result['train_s']:.1f} s of training",
+            flush=True,
+        )
+    print(
+        f"\n{args.preset}, target {args.target:.0%} validation accuracy, "
+        f"{'cold' if args.cold_cache else 'warm'} Numba cache, {args.threads} threads, "
+        f"load average {machine['load_average_at_start'][0]:.1f}; "
+        f"import took {import_s:.2f} s\n"
+    )
+    print(
+        fmt_table(
+            [
+                "seed",
+                "val acc",
+                "iterations",
+                "epochs",
+                "train s",
+                "ms/step",
+                "compile s",
+                "data s",
+                "eval s",
+                "total s",
+            ],
+            rows,
+        )
+    )
     if args.json:
-        write_json_atomic(args.json, {"machine": machine, "preset": args.preset,
-                                      "target": args.target, "cold_cache": args.cold_cache,
-                                      "eval_every": args.eval_every, "import_s": import_s,
-                                      "runs": results})
+        write_json_atomic(
+            args.json,
+            {
+                "machine": machine,
+                "preset": args.preset,
+                "target": args.target,
+                "cold_cache": args.cold_cache,
+                "eval_every": args.eval_every,
+                "import_s": import_s,
+                "runs": results,
+            },
+        )
     if cache_dir is not None:
         cache_dir.cleanup()
     return 0 if all(r["reached"] for r in results) else 1

@@ -10,6 +10,7 @@ weights.png and checkpoint.pkl; --resume continues an interrupted run.
 Reports validation accuracy (1,000 images), and test accuracy on the course's
 first 1,000 test images and on the full 10,000.
 """
+
 import argparse
 import json
 import os
@@ -27,21 +28,54 @@ PRESETS = {
     "course_baseline": dict(hidden=[50], lr=1e-4, iters=1000, reg=0.25, lr_decay=0.95),
     "best_two_layer": dict(hidden=[100], lr=1e-3, iters=4000, reg=0.25, lr_decay=0.95),
     "wide_pca": dict(hidden=[600], lr=1e-3, iters=6000, reg=1e-4, lr_decay=0.90, pca=510),
-    "deep_leaky": dict(hidden=[550, 128, 100], activation="leaky_relu", optimizer="adam",
-                       lr=1e-3, epochs=25, iters=None, reg=5e-4, lr_decay=0.95, init_std=None,
-                       standardize=True),
-    "project_best": dict(hidden=[1024, 1024], optimizer="nesterov", lr=0.02, epochs=40,
-                         iters=None, reg=2.5e-4, schedule="cosine", lr_decay=1.0,
-                         init_std=None, standardize=True, augment=True),
+    "deep_leaky": dict(
+        hidden=[550, 128, 100],
+        activation="leaky_relu",
+        optimizer="adam",
+        lr=1e-3,
+        epochs=25,
+        iters=None,
+        reg=5e-4,
+        lr_decay=0.95,
+        init_std=None,
+        standardize=True,
+    ),
+    "project_best": dict(
+        hidden=[1024, 1024],
+        optimizer="nesterov",
+        lr=0.02,
+        epochs=40,
+        iters=None,
+        reg=2.5e-4,
+        schedule="cosine",
+        lr_decay=1.0,
+        init_std=None,
+        standardize=True,
+        augment=True,
+    ),
 }
-DEFAULTS = dict(PRESETS["best_two_layer"], activation="relu", dropout=0.0, optimizer="sgd",
-                momentum=0.9, schedule="exponential", batch_size=200, epochs=None,
-                init_std=1e-4, pca=None, standardize=False, augment=False, seed=0,
-                num_train=49000, num_val=1000)
+DEFAULTS = dict(
+    PRESETS["best_two_layer"],
+    activation="relu",
+    dropout=0.0,
+    optimizer="sgd",
+    momentum=0.9,
+    schedule="exponential",
+    batch_size=200,
+    epochs=None,
+    init_std=1e-4,
+    pca=None,
+    standardize=False,
+    augment=False,
+    seed=0,
+    num_train=49000,
+    num_val=1000,
+)
 
 
 def _int_at_least(low):
     """An argparse type: an integer >= low, else a usage error saying so."""
+
     def parse(text):
         try:
             value = int(text)
@@ -50,15 +84,18 @@ def _int_at_least(low):
         if value is None or value < low:
             raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
         return value
+
     return parse
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--preset", choices=sorted(PRESETS), help="start from a named configuration")
-    p.add_argument("--hidden", type=_int_at_least(1), nargs="+",
-                   help="hidden layer sizes, e.g. 550 128 100")
+    p.add_argument(
+        "--hidden", type=_int_at_least(1), nargs="+", help="hidden layer sizes, e.g. 550 128 100"
+    )
     p.add_argument("--activation", choices=["relu", "leaky_relu"])
     p.add_argument("--dropout", type=float, help="probability of dropping a hidden unit")
     p.add_argument("--optimizer", choices=["sgd", "momentum", "nesterov", "adam"])
@@ -70,15 +107,22 @@ def build_parser():
     p.add_argument("--batch-size", type=_int_at_least(1))
     length = p.add_mutually_exclusive_group()
     length.add_argument("--iters", type=_int_at_least(1), help="training iterations")
-    length.add_argument("--epochs", type=_int_at_least(1),
-                        help="training epochs (instead of --iters)")
-    p.add_argument("--init-std", type=float,
-                   help="N(0, std²) weight init; 0 for the default Kaiming-uniform")
+    length.add_argument(
+        "--epochs", type=_int_at_least(1), help="training epochs (instead of --iters)"
+    )
+    p.add_argument(
+        "--init-std", type=float, help="N(0, std²) weight init; 0 for the default Kaiming-uniform"
+    )
     p.add_argument("--pca", type=float, help="PCA to k components (k ≥ 1) or a variance fraction")
-    p.add_argument("--standardize", action="store_true", default=None,
-                   help="per-channel standardization after mean subtraction")
-    p.add_argument("--augment", action="store_true", default=None,
-                   help="random flips and ±4-pixel crops")
+    p.add_argument(
+        "--standardize",
+        action="store_true",
+        default=None,
+        help="per-channel standardization after mean subtraction",
+    )
+    p.add_argument(
+        "--augment", action="store_true", default=None, help="random flips and ±4-pixel crops"
+    )
     p.add_argument("--seed", type=_int_at_least(0))
     p.add_argument("--num-train", type=_int_at_least(1))
     p.add_argument("--num-val", type=_int_at_least(1))
@@ -134,15 +178,28 @@ def prepare_data(config, data_dir=None, log=print):
     what initialises the weights."""
     tg.manual_seed(config["seed"])
     started = time.perf_counter()
-    splits = prepare_cifar10(data_dir, num_train=config["num_train"], num_val=config["num_val"],
-                             num_test=None, standardize=config["standardize"],
-                             pca=config["pca"])
-    log(f"data ready in {time.perf_counter() - started:.1f} s: {len(splits.X_train)} train, "
+    splits = prepare_cifar10(
+        data_dir,
+        num_train=config["num_train"],
+        num_val=config["num_val"],
+        num_test=None,
+        standardize=config["standardize"],
+        pca=config["pca"],
+    )
+    log(
+        f"data ready in {time.perf_counter() - started:.1f} s: {len(splits.X_train)} train, "
         f"{len(splits.X_val)} validation, {len(splits.X_test)} test, "
-        f"{splits.X_train.shape[1]} features")
+        f"{splits.X_train.shape[1]} features"
+    )
     X_train = splits.X_train.reshape(-1, 32, 32, 3) if config["augment"] else splits.X_train
-    batches = BatchIterator(X_train, splits.y_train, config["batch_size"], replacement=True,
-                            rng=config["seed"], augment=config["augment"])
+    batches = BatchIterator(
+        X_train,
+        splits.y_train,
+        config["batch_size"],
+        replacement=True,
+        rng=config["seed"],
+        augment=config["augment"],
+    )
     iterations_per_epoch = max(len(splits.X_train) // config["batch_size"], 1)
     iterations = config["iters"] or config["epochs"] * iterations_per_epoch
     return splits, X_train, batches, iterations, iterations_per_epoch
@@ -163,17 +220,30 @@ def build_training(config, in_features, iterations, iterations_per_epoch):
 def run(config, data_dir=None, out="runs/cifar_mlp", resume=False, progress=True, log=print):
     """Train one configuration; returns the metrics dict also written to out/metrics.json."""
     started = time.perf_counter()
-    splits, X_train, batches, iterations, iterations_per_epoch = prepare_data(config, data_dir,
-                                                                              log)
-    model, optimizer, schedule = build_training(config, splits.X_train.shape[1], iterations,
-                                                iterations_per_epoch)
+    splits, X_train, batches, iterations, iterations_per_epoch = prepare_data(config, data_dir, log)
+    model, optimizer, schedule = build_training(
+        config, splits.X_train.shape[1], iterations, iterations_per_epoch
+    )
     log(f"{model}\n{iterations} iterations, {iterations_per_epoch} per epoch")
 
-    result = fit(model, nn.SoftmaxCrossEntropy(), optimizer, batches, X_train, splits.y_train,
-                 splits.X_val, splits.y_val, iterations=iterations, reg=config["reg"],
-                 schedule=schedule, iterations_per_epoch=iterations_per_epoch,
-                 checkpoint=os.path.join(out, "checkpoint.pkl"), resume=resume,
-                 extra_state={"config": config}, progress=progress)
+    result = fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        optimizer,
+        batches,
+        X_train,
+        splits.y_train,
+        splits.X_val,
+        splits.y_val,
+        iterations=iterations,
+        reg=config["reg"],
+        schedule=schedule,
+        iterations_per_epoch=iterations_per_epoch,
+        checkpoint=os.path.join(out, "checkpoint.pkl"),
+        resume=resume,
+        extra_state={"config": config},
+        progress=progress,
+    )
     metrics = {
         "config": config,
         "data": os.path.abspath(data_dir or os.environ.get("CIFAR10_DIR", "(cache or download)")),
@@ -192,8 +262,12 @@ def run(config, data_dir=None, out="runs/cifar_mlp", resume=False, progress=True
     atomic_write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1))
     # imported only now: matplotlib takes seconds to load, which a failed run need not wait
     from tinygrad_hlcv.training.plots import plot_training, plot_weight_grid
-    plot_training(result.history, os.path.join(out, "curves.png"),
-                  title=f"{config['hidden']} {config['activation']}, {config['optimizer']}")
+
+    plot_training(
+        result.history,
+        os.path.join(out, "curves.png"),
+        title=f"{config['hidden']} {config['activation']}, {config['optimizer']}",
+    )
     first = nn.linear_layers(model)[0].weight.data
     if splits.preprocessor.components_ is not None:  # back from PCA space to pixels
         first = splits.preprocessor.components_ @ first
@@ -210,14 +284,20 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         return 1
     if metrics["interrupted"]:
-        print(f"interrupted after {metrics['iterations']} iterations; continue with "
-              f"the same flags plus --resume --out {args.out}")
+        print(
+            f"interrupted after {metrics['iterations']} iterations; continue with "
+            f"the same flags plus --resume --out {args.out}"
+        )
     print(f"validation accuracy: {metrics['val_acc']:.4f}")
-    print(f"test accuracy: {metrics['test_acc']:.4f} ({metrics['test_size']:,} images), "
-          f"{metrics['test_acc_first_1000']:.4f} (first 1,000)")
-    print(f"training took {metrics['train_seconds']:.1f} s "
-          f"({metrics['ms_per_iteration']:.2f} ms/iteration); wrote metrics.json, curves.png, "
-          f"weights.png, checkpoint.pkl to {args.out}")
+    print(
+        f"test accuracy: {metrics['test_acc']:.4f} ({metrics['test_size']:,} images), "
+        f"{metrics['test_acc_first_1000']:.4f} (first 1,000)"
+    )
+    print(
+        f"training took {metrics['train_seconds']:.1f} s "
+        f"({metrics['ms_per_iteration']:.2f} ms/iteration); wrote metrics.json, curves.png, "
+        f"weights.png, checkpoint.pkl to {args.out}"
+    )
     return 0
 
 

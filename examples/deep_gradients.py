@@ -7,6 +7,7 @@ inputs are chosen so no pre-activation lies within 2h of ReLU's kink.
 
     python examples/deep_gradients.py
 """
+
 import itertools
 
 import numpy as np
@@ -80,9 +81,16 @@ def check(depth, activation, p_drop):
     params = nn.derivation_names(model)
     linears = nn.linear_layers(model)
     _, ref = reference.mlp_loss_and_grads(
-        X, y, [m.weight.data for m in linears], [m.bias.data for m in linears],
-        activation=activation, negative_slope=0.1, reg=REG, dropout_masks=masks,
-        keep_prob=1 - p_drop if masks else None)
+        X,
+        y,
+        [m.weight.data for m in linears],
+        [m.bias.data for m in linears],
+        activation=activation,
+        negative_slope=0.1,
+        reg=REG,
+        dropout_masks=masks,
+        keep_prob=1 - p_drop if masks else None,
+    )
     closed = compare_grads(autodiff_grads(loss, params), {k: ref[k] for k in params})
     title = f"{depth} layers, {activation}, dropout p={p_drop}"
     print(f"\n== {title}\n" + format_errors(closed, "autodiff vs closed form"))
@@ -93,12 +101,15 @@ def check(depth, activation, p_drop):
 def main():
     tg.set_default_dtype(np.float64)
     worst_closed = worst_numerical = 0.0
-    for depth, activation, p_drop in itertools.product((2, 3, 4, 5), ("relu", "leaky_relu"),
-                                                       (0.0, P_DROP)):
+    for depth, activation, p_drop in itertools.product(
+        (2, 3, 4, 5), ("relu", "leaky_relu"), (0.0, P_DROP)
+    ):
         closed, numerical = check(depth, activation, p_drop)
         worst_closed, worst_numerical = max(worst_closed, closed), max(worst_numerical, numerical)
-    print(f"\nworst over all nets: {worst_closed:.1e} against the closed form, "
-          f"{worst_numerical:.1e} against numerical gradients")
+    print(
+        f"\nworst over all nets: {worst_closed:.1e} against the closed form, "
+        f"{worst_numerical:.1e} against numerical gradients"
+    )
     if worst_closed > 1e-10:
         raise SystemExit("autodiff differs from the closed form by more than 1e-10")
 

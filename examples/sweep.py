@@ -12,6 +12,7 @@ whose metrics.json exists is skipped, and one that fails is recorded as failed
 while the others go on. Writes OUT/results.md, OUT/results.csv and a plot of
 validation accuracy against each swept parameter.
 """
+
 import argparse
 import csv
 import hashlib
@@ -80,8 +81,13 @@ def run_one(settings, run_dir, data_dir):
         argv.append("--resume")  # an interrupted earlier attempt: continue it
     os.makedirs(run_dir, exist_ok=True)
     atomic_write_text(os.path.join(run_dir, "settings.json"), json.dumps(settings, indent=1))
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               NUMBA_NUM_THREADS="1")
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        NUMBA_NUM_THREADS="1",
+    )
     proc = subprocess.run(argv, capture_output=True, text=True, env=env)
     if proc.returncode == 0 and os.path.exists(metrics_path):
         with open(metrics_path) as f:
@@ -105,9 +111,12 @@ def write_reports(out, swept, rows):
     """results.csv and results.md (one row per configuration), and a plot per swept
     parameter (against validation accuracy)."""
     header = [*swept, *RESULT_COLUMNS, "status"]
-    table = [[row["settings"].get(p, "") for p in swept]
-             + [row["metrics"].get(c, "") if row["status"] != "failed" else "" for c in
-                RESULT_COLUMNS] + [row["status"]] for row in rows]
+    table = [
+        [row["settings"].get(p, "") for p in swept]
+        + [row["metrics"].get(c, "") if row["status"] != "failed" else "" for c in RESULT_COLUMNS]
+        + [row["status"]]
+        for row in rows
+    ]
     buffer = io.StringIO()
     csv.writer(buffer).writerows([header, *table])
     atomic_write_text(os.path.join(out, "results.csv"), buffer.getvalue())
@@ -123,14 +132,20 @@ def write_reports(out, swept, rows):
         if len(set(xs)) > 1:
             positive = [x for x in xs if x > 0]
             log_x = bool(positive) and len(positive) == len(xs) and max(xs) / min(xs) >= 20
-            plot_sweep(xs, [r["metrics"]["val_acc"] for r in done],
-                       os.path.join(out, f"accuracy_vs_{parameter}.png"), parameter, log_x)
+            plot_sweep(
+                xs,
+                [r["metrics"]["val_acc"] for r in done],
+                os.path.join(out, f"accuracy_vs_{parameter}.png"),
+                parameter,
+                log_x,
+            )
     return "\n".join(lines)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--grid-file", help="JSON file with 'grid' and optional 'fixed'")
     p.add_argument("--grid", action="append", default=[], help="name=v1,v2,... (repeatable)")
     p.add_argument("--set", action="append", default=[], help="name=value for every run")
@@ -156,8 +171,15 @@ def main(argv=None):
     def task(s):
         status, result = run_one(s, os.path.join(out, "runs", run_id(s)), args.data_dir)
         shown = {k: s[k] for k in grid}
-        print(f"{status:>20}: {shown} " + (f"val {result['val_acc']:.4f}" if status != "failed"
-                                          else f"(exit {result['returncode']})"), flush=True)
+        print(
+            f"{status:>20}: {shown} "
+            + (
+                f"val {result['val_acc']:.4f}"
+                if status != "failed"
+                else f"(exit {result['returncode']})"
+            ),
+            flush=True,
+        )
         return {"settings": s, "status": status, "metrics": result}
 
     with ThreadPoolExecutor(max_workers=max(args.workers, 1)) as pool:

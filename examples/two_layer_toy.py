@@ -7,6 +7,7 @@ trains with SGD for 100 iterations and saves the loss curve as a PNG.
 
     python examples/two_layer_toy.py [--out runs/two_layer_toy]
 """
+
 import argparse
 import os
 
@@ -18,8 +19,7 @@ import numpy as np  # noqa: E402
 
 import tinygrad_hlcv as tg  # noqa: E402
 from tinygrad_hlcv import Tensor, nn, optim, reference  # noqa: E402
-from tinygrad_hlcv.gradcheck import (autodiff_grads, compare_grads,  # noqa: E402
-                                     format_errors, gradcheck)
+from tinygrad_hlcv.gradcheck import autodiff_grads, compare_grads, format_errors, gradcheck  # noqa: E402
 
 INPUT_SIZE, HIDDEN_SIZE, NUM_CLASSES, NUM_INPUTS = 4, 10, 3, 5
 REG = 0.05
@@ -27,9 +27,11 @@ REG = 0.05
 
 def toy_model():
     rng = np.random.default_rng(0)
-    return nn.Sequential(nn.Linear(INPUT_SIZE, HIDDEN_SIZE, init_std=1e-1, generator=rng),
-                         nn.ReLU(),
-                         nn.Linear(HIDDEN_SIZE, NUM_CLASSES, init_std=1e-1, generator=rng))
+    return nn.Sequential(
+        nn.Linear(INPUT_SIZE, HIDDEN_SIZE, init_std=1e-1, generator=rng),
+        nn.ReLU(),
+        nn.Linear(HIDDEN_SIZE, NUM_CLASSES, init_std=1e-1, generator=rng),
+    )
 
 
 def toy_data():
@@ -39,8 +41,11 @@ def toy_data():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=os.path.join("runs", "two_layer_toy"),
-                        help="directory for the loss-curve PNG")
+    parser.add_argument(
+        "--out",
+        default=os.path.join("runs", "two_layer_toy"),
+        help="directory for the loss-curve PNG",
+    )
     args = parser.parse_args()
 
     tg.set_default_dtype(np.float64)  # gradient checks run in float64

@@ -4,6 +4,7 @@ and what several test modules use to run the example scripts and build small mod
 Each fake image is its class's fixed random "template" plus noise, so a small net can
 learn something in a few iterations (accuracies move, histories are not flat).
 """
+
 import importlib.util
 import json
 import pickle
@@ -19,8 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 FOLDER = "cifar-10-batches-py"
-NAMES = ["airplane", "automobile", "bird", "cat", "deer",
-         "dog", "frog", "horse", "ship", "truck"]
+NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 def fake_images(n, seed, num_classes=10, noise=60):
@@ -40,8 +40,16 @@ def write_fake_cifar(folder, per_batch=40, test_size=40, seed=0):
     for i, (name, n) in enumerate(files):
         data, labels = fake_images(n, seed=seed * 100 + i)
         with open(folder / name, "wb") as f:
-            pickle.dump({"batch_label": name, "data": data, "labels": labels,
-                         "filenames": [f"{name}_{j}.png" for j in range(n)]}, f, protocol=2)
+            pickle.dump(
+                {
+                    "batch_label": name,
+                    "data": data,
+                    "labels": labels,
+                    "filenames": [f"{name}_{j}.png" for j in range(n)],
+                },
+                f,
+                protocol=2,
+            )
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({"label_names": NAMES, "num_cases_per_batch": per_batch}, f, protocol=2)
     return folder

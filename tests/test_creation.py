@@ -1,5 +1,6 @@
 """Making tensors and converting them (tinygrad_hlcv/creation.py): PyTorch's dtype rules, copies
 versus shared memory, seeded random makers, casts and copies in the graph, and the errors."""
+
 import numpy as np
 import pytest
 
@@ -19,6 +20,7 @@ def float64_default():
 
 # ----- dtypes --------------------------------------------------------------------------------
 
+
 def test_dtype_names_are_numpy_dtypes():
     assert tg.float32 == np.dtype("float32") and tg.float64 == np.dtype("float64")
     assert tg.int64 == np.dtype("int64") and tg.int32 == np.dtype("int32")
@@ -34,9 +36,19 @@ def test_the_bool_dtype_leaves_pythons_bool_alone():
 
 # ----- tensor() and from_numpy() -------------------------------------------------------------
 
-@pytest.mark.parametrize("data, dtype", [(3, np.int64), ([1, 2], np.int64), (True, np.bool_),
-                                         ([True, False], np.bool_), (2.5, np.float32),
-                                         ([1, 2.5], np.float32), ([[1.0], [2.0]], np.float32)])
+
+@pytest.mark.parametrize(
+    "data, dtype",
+    [
+        (3, np.int64),
+        ([1, 2], np.int64),
+        (True, np.bool_),
+        ([True, False], np.bool_),
+        (2.5, np.float32),
+        ([1, 2.5], np.float32),
+        ([[1.0], [2.0]], np.float32),
+    ],
+)
 def test_tensor_infers_pytorchs_dtypes(data, dtype):
     t = tg.tensor(data)
     assert t.dtype == dtype
@@ -64,11 +76,17 @@ def test_tensor_with_dtype_and_from_a_list_of_tensors():
     np.testing.assert_array_equal(t.data, [1.0, 2.0])
 
 
-@pytest.mark.parametrize("data, dtype, match", [
-    ("abc", None, "text"), ([1, None], None, "None"), (2 ** 70, None, "64 bits"),
-    ([1.5, np.nan], tg.int64, "NaN"), ([300], np.uint8, "do not fit"),
-    ([1.0], "complex64", "dtype"),
-])
+@pytest.mark.parametrize(
+    "data, dtype, match",
+    [
+        ("abc", None, "text"),
+        ([1, None], None, "None"),
+        (2**70, None, "64 bits"),
+        ([1.5, np.nan], tg.int64, "NaN"),
+        ([300], np.uint8, "do not fit"),
+        ([1.0], "complex64", "dtype"),
+    ],
+)
 def test_tensor_refuses_what_is_not_numbers(data, dtype, match):
     with pytest.raises(DTypeError, match=match):
         tg.tensor(data, dtype=dtype)
@@ -89,6 +107,7 @@ def test_from_numpy_shares_memory():
 
 
 # ----- filled --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("maker, value", [(tg.zeros, 0), (tg.ones, 1)])
 def test_zeros_and_ones(maker, value):
@@ -120,10 +139,16 @@ def test_full_infers_its_dtype_from_the_value():
     assert np.isnan(tg.full(3, float("nan")).data).all()
 
 
-@pytest.mark.parametrize("value, dtype, error", [(2.5, tg.int64, DTypeError),
-                                                 (float("nan"), tg.int64, DTypeError),
-                                                 ("1", None, DTypeError), (None, None, DTypeError),
-                                                 (300, np.uint8, DTypeError)])
+@pytest.mark.parametrize(
+    "value, dtype, error",
+    [
+        (2.5, tg.int64, DTypeError),
+        (float("nan"), tg.int64, DTypeError),
+        ("1", None, DTypeError),
+        (None, None, DTypeError),
+        (300, np.uint8, DTypeError),
+    ],
+)
 def test_full_refuses_values_that_do_not_fit(value, dtype, error):
     with pytest.raises(error):
         tg.full((2,), value, dtype=dtype)
@@ -137,8 +162,9 @@ def test_eye():
         tg.eye(-1)
 
 
-@pytest.mark.parametrize("args", [(5,), (2, 7), (1, 2.5, 0.5), (-1.0, 1.0, 0.3), (5, 0, -2),
-                                  (0, 1, 0.1), (3, 3)])
+@pytest.mark.parametrize(
+    "args", [(5,), (2, 7), (1, 2.5, 0.5), (-1.0, 1.0, 0.3), (5, 0, -2), (0, 1, 0.1), (3, 3)]
+)
 def test_arange_matches_torch(args):
     torch = pytest.importorskip("torch")
     ours, theirs = tg.arange(*args), torch.arange(*args)
@@ -146,8 +172,15 @@ def test_arange_matches_torch(args):
     np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("args, error", [((0, 5, -1), ConfigError), ((0, 5, 0), ConfigError),
-                                         (("5",), DTypeError), ((0, float("inf")), DTypeError)])
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        ((0, 5, -1), ConfigError),
+        ((0, 5, 0), ConfigError),
+        (("5",), DTypeError),
+        ((0, float("inf")), DTypeError),
+    ],
+)
 def test_arange_errors(args, error):
     with pytest.raises(error):
         tg.arange(*args)
@@ -155,11 +188,17 @@ def test_arange_errors(args, error):
 
 def test_linspace_matches_torch():
     torch = pytest.importorskip("torch")
-    for args, dtype in [((0, 1, 5), None), ((-2, 3, 7), tg.float64), ((0, 5, 4), tg.int64),
-                        ((1, 1, 1), None), ((0, 1, 0), None)]:
+    for args, dtype in [
+        ((0, 1, 5), None),
+        ((-2, 3, 7), tg.float64),
+        ((0, 5, 4), tg.int64),
+        ((1, 1, 1), None),
+        ((0, 1, 0), None),
+    ]:
         ours = tg.linspace(*args, dtype=dtype)
-        theirs = torch.linspace(*args, dtype=None if dtype is None
-                                else getattr(torch, str(np.dtype(dtype))))
+        theirs = torch.linspace(
+            *args, dtype=None if dtype is None else getattr(torch, str(np.dtype(dtype)))
+        )
         assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
         np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-6)
     with pytest.raises(ConfigError, match="steps"):
@@ -167,6 +206,7 @@ def test_linspace_matches_torch():
 
 
 # ----- random ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("maker", [tg.rand, tg.randn, lambda *s, **k: tg.randint(0, 5, s, **k)])
 def test_random_makers_are_seeded_by_manual_seed(maker):
@@ -199,14 +239,17 @@ def test_random_makers_take_a_generator():
         tg.rand(2, generator=1)
 
 
-@pytest.mark.parametrize("call, error", [
-    (lambda: tg.rand(2, dtype=tg.int64), DTypeError),
-    (lambda: tg.randn(2, dtype=np.float16), DTypeError),
-    (lambda: tg.randint(5, 5, (2,)), ConfigError),
-    (lambda: tg.randint(2.5, (2,)), ConfigError),
-    (lambda: tg.randint(3, 10), ShapeError),
-    (lambda: tg.randint(10, (-1,)), ShapeError),
-])
+@pytest.mark.parametrize(
+    "call, error",
+    [
+        (lambda: tg.rand(2, dtype=tg.int64), DTypeError),
+        (lambda: tg.randn(2, dtype=np.float16), DTypeError),
+        (lambda: tg.randint(5, 5, (2,)), ConfigError),
+        (lambda: tg.randint(2.5, (2,)), ConfigError),
+        (lambda: tg.randint(3, 10), ShapeError),
+        (lambda: tg.randint(10, (-1,)), ShapeError),
+    ],
+)
 def test_random_maker_errors(call, error):
     with pytest.raises(error):
         call()
@@ -214,10 +257,17 @@ def test_random_maker_errors(call, error):
 
 # ----- *_like --------------------------------------------------------------------------------
 
+
 def test_like_makers_take_shape_and_dtype():
     x = Tensor(np.ones((2, 3), dtype=np.float64))
-    for t in (tg.zeros_like(x), tg.ones_like(x), tg.full_like(x, 7), tg.rand_like(x),
-              tg.randn_like(x), tg.empty_like(x)):
+    for t in (
+        tg.zeros_like(x),
+        tg.ones_like(x),
+        tg.full_like(x, 7),
+        tg.rand_like(x),
+        tg.randn_like(x),
+        tg.empty_like(x),
+    ):
         assert t.shape == (2, 3) and t.dtype == np.float64 and not t.requires_grad
     assert (tg.full_like(x, 7).data == 7).all() and (tg.zeros_like(x).data == 0).all()
     assert tg.ones_like(x, dtype=tg.int64).dtype == np.int64
@@ -231,6 +281,7 @@ def test_like_makers_take_shape_and_dtype():
 
 
 # ----- casts and copies ---------------------------------------------------------------------
+
 
 def test_cast_methods():
     x = Tensor(np.array([1.5, -2.0, 0.0]))
@@ -302,10 +353,17 @@ def test_tolist():
 
 def test_creation_dtypes_match_torch():
     torch = pytest.importorskip("torch")
-    pairs = [(tg.tensor(3), torch.tensor(3)), (tg.tensor([1.0, 2]), torch.tensor([1.0, 2])),
-             (tg.tensor(True), torch.tensor(True)), (tg.full((2,), 3), torch.full((2,), 3)),
-             (tg.zeros(2), torch.zeros(2)), (tg.randint(3, (2,)), torch.randint(3, (2,))),
-             (tg.eye(2), torch.eye(2)), (tg.ones(1).long(), torch.ones(1).long()),
-             (tg.ones(1).int(), torch.ones(1).int()), (tg.ones(1).double(), torch.ones(1).double())]
+    pairs = [
+        (tg.tensor(3), torch.tensor(3)),
+        (tg.tensor([1.0, 2]), torch.tensor([1.0, 2])),
+        (tg.tensor(True), torch.tensor(True)),
+        (tg.full((2,), 3), torch.full((2,), 3)),
+        (tg.zeros(2), torch.zeros(2)),
+        (tg.randint(3, (2,)), torch.randint(3, (2,))),
+        (tg.eye(2), torch.eye(2)),
+        (tg.ones(1).long(), torch.ones(1).long()),
+        (tg.ones(1).int(), torch.ones(1).int()),
+        (tg.ones(1).double(), torch.ones(1).double()),
+    ]
     for ours, theirs in pairs:
         assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")

@@ -1,4 +1,5 @@
 """Tests for tinygrad_hlcv.data on tiny fake CIFAR batches (never downloads)."""
+
 import hashlib
 import os
 import pickle
@@ -8,15 +9,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_hlcv.data import (BatchIterator, CIFAR10NotFoundError, DataError, Preprocessor,
-                                augment_batch, download_cifar10, load_cifar10, prepare_cifar10,
-                                split_cifar10)
+from tinygrad_hlcv.data import (
+    BatchIterator,
+    CIFAR10NotFoundError,
+    DataError,
+    Preprocessor,
+    augment_batch,
+    download_cifar10,
+    load_cifar10,
+    prepare_cifar10,
+    split_cifar10,
+)
 from tinygrad_hlcv.data import cifar10 as cifar_mod
 
 PER_BATCH = 20
 REAL_DIR = os.environ.get("CIFAR10_DIR")  # read before the autouse fixture clears it
-NAMES = ["airplane", "automobile", "bird", "cat", "deer",
-         "dog", "frog", "horse", "ship", "truck"]
+NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 def _rows(seed, n=PER_BATCH):
@@ -52,10 +60,12 @@ def isolated_env(tmp_path, monkeypatch):
 
     def no_network(*a, **k):
         raise AssertionError("test tried to download")
+
     monkeypatch.setattr(cifar_mod, "download_cifar10", no_network)
 
 
 # ----------------------------------------------------------------- loading
+
 
 @pytest.mark.parametrize("bytes_keys", [False, True])
 def test_load_str_and_bytes_keys(tmp_path, bytes_keys):
@@ -114,6 +124,7 @@ def test_offline_download_failure_is_clear(tmp_path, monkeypatch):
 
     def offline(*a, **k):
         raise urllib.error.URLError("no network")
+
     monkeypatch.setattr(cifar_mod, "download_cifar10", offline)
     with pytest.raises(CIFAR10NotFoundError, match="Download from .* failed"):
         load_cifar10()
@@ -138,13 +149,16 @@ def _rewrite(path, **items):
         pickle.dump(items, f)
 
 
-@pytest.mark.parametrize("items, expect", [
-    (dict(data=np.zeros((20, 3000), np.uint8), labels=[0] * 20), r"\(N, 3072\)"),
-    (dict(data=np.zeros((20, 3072), np.float32), labels=[0] * 20), "uint8"),
-    (dict(data=np.zeros((20, 3072), np.uint8), labels=[0] * 19), "20 labels"),
-    (dict(data=np.zeros((20, 3072), np.uint8), labels=[10] * 20), r"labels in 0\.\.9"),
-    (dict(data=np.zeros((20, 3072), np.uint8)), "missing key 'labels'"),
-])
+@pytest.mark.parametrize(
+    "items, expect",
+    [
+        (dict(data=np.zeros((20, 3000), np.uint8), labels=[0] * 20), r"\(N, 3072\)"),
+        (dict(data=np.zeros((20, 3072), np.float32), labels=[0] * 20), "uint8"),
+        (dict(data=np.zeros((20, 3072), np.uint8), labels=[0] * 19), "20 labels"),
+        (dict(data=np.zeros((20, 3072), np.uint8), labels=[10] * 20), r"labels in 0\.\.9"),
+        (dict(data=np.zeros((20, 3072), np.uint8)), "missing key 'labels'"),
+    ],
+)
 def test_bad_contents_raise_data_error(fake_root, items, expect):
     p = fake_root / "test_batch"
     _rewrite(p, **items)
@@ -162,6 +176,7 @@ def test_refuses_non_numpy_globals(fake_root):
 
 
 # ----------------------------------------------------------------- download
+
 
 def _make_archive(tmp_path):
     src = write_fake_cifar(tmp_path / "src" / "cifar-10-batches-py")
@@ -203,6 +218,7 @@ def test_constants():
 
 
 # ----------------------------------------------------------------- splits / preprocessing
+
 
 def test_split_sizes_and_indices(fake_root):
     d = load_cifar10(fake_root)
@@ -302,6 +318,7 @@ def test_prepare_cifar10(fake_root):
 
 # ----------------------------------------------------------------- batches
 
+
 def test_epoch_covers_every_index_once():
     X, y = np.arange(103)[:, None] * np.ones((1, 4)), np.arange(103)
     it = BatchIterator(X, y, 10, rng=0)
@@ -338,8 +355,9 @@ def test_augmentation_shape_and_exact_flips():
     assert crop.shape == X.shape and crop.dtype == np.uint8
     padded = np.pad(X, ((0, 0), (4, 4), (4, 4), (0, 0)))
     for o, p in zip(crop[:8], padded[:8]):  # each is some 32x32 window of the padded image
-        assert any(np.array_equal(o, p[dy:dy + 32, dx:dx + 32])
-                   for dy in range(9) for dx in range(9))
+        assert any(
+            np.array_equal(o, p[dy : dy + 32, dx : dx + 32]) for dy in range(9) for dx in range(9)
+        )
     it = BatchIterator(X, np.zeros(64, int), 16, rng=3, augment=True)
     assert all(xb.shape == (16, 32, 32, 3) for xb, _ in it.epoch())
     with pytest.raises(ValueError):
@@ -349,7 +367,8 @@ def test_augmentation_shape_and_exact_flips():
 def test_state_dict_roundtrip_reproduces_next_batches():
     X, y = _images(40), np.arange(40)
     it = BatchIterator(X, y, 8, rng=7, augment=True)
-    list(it.epoch()); it.sample()
+    list(it.epoch())
+    it.sample()
     sd = it.state_dict()
     want = [it.sample() for _ in range(3)] + list(it.epoch())
     other = BatchIterator(X, y, 8, rng=123, augment=True)
@@ -369,13 +388,16 @@ def test_next_batch_stream_and_resume():
     want = [it.next_batch()[1] for _ in range(7)]
     other = BatchIterator(X, y, 5, rng=99)
     other.load_state_dict(sd)
-    assert all(np.array_equal(a, b) for a, b in zip(want, [other.next_batch()[1] for _ in range(7)]))
+    assert all(
+        np.array_equal(a, b) for a, b in zip(want, [other.next_batch()[1] for _ in range(7)])
+    )
     dl = BatchIterator(X, y, 5, rng=0, drop_last=True)
     assert all(len(dl.next_batch()[1]) == 5 for _ in range(10))
     assert BatchIterator(X, y, 5, replacement=True, rng=0).next_batch()[0].shape == (5, 2)
 
 
 # ----------------------------------------------------------------- real data (opt-in)
+
 
 @pytest.mark.skipif(not REAL_DIR, reason="set CIFAR10_DIR to test real data")
 def test_real_cifar10():

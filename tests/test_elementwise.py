@@ -1,6 +1,7 @@
 """Element-wise ops (tinygrad_hlcv/elementwise.py): gradients against numerical differences in
 float64, PyTorch parity at the kinks and ties, comparisons and logic, dtype rules, errors,
 and the GELU kernels against their NumPy twins."""
+
 import numpy as np
 import pytest
 
@@ -53,8 +54,8 @@ UNARY = {  # name: (function, sampling options)
     "clamp_min": (lambda x: x.clamp(min=0.5), dict(avoid=[0.5])),
     "clip_max": (lambda x: x.clip(max=-0.5), dict(avoid=[-0.5])),
     "neg": (tg.neg, {}),
-    "pow_scalar": (lambda x: x ** 3, {}),
-    "rpow": (lambda x: 2.5 ** x, {}),
+    "pow_scalar": (lambda x: x**3, {}),
+    "rpow": (lambda x: 2.5**x, {}),
 }
 
 
@@ -95,7 +96,7 @@ PAIRS = [((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3))]
 @pytest.mark.parametrize("shapes", PAIRS, ids=str)
 def test_pow_tensor_grads(shapes):
     base, exponent = sample(shapes[0], 0.3, 2.0), sample(shapes[1], -2.0, 2.0, seed=1)
-    assert_grads_match(lambda a, b: a ** b, [base, exponent])
+    assert_grads_match(lambda a, b: a**b, [base, exponent])
     assert_grads_match(lambda a, b: tg.pow(a, b), [base, exponent])
 
 
@@ -167,35 +168,53 @@ def _torch_pair(torch, fn_ours, fn_torch, *inputs):
 
 
 UNARY_TORCH = {
-    "abs": lambda t, F: t.abs, "sign": lambda t, F: t.sign, "sqrt": lambda t, F: t.sqrt,
-    "exp": lambda t, F: t.exp, "log1p": lambda t, F: t.log1p, "expm1": lambda t, F: t.expm1,
-    "sin": lambda t, F: t.sin, "cos": lambda t, F: t.cos, "tanh": lambda t, F: t.tanh,
-    "sigmoid": lambda t, F: t.sigmoid, "relu": lambda t, F: t.relu,
-    "gelu": lambda t, F: F.gelu, "silu": lambda t, F: F.silu, "relu6": lambda t, F: F.relu6,
-    "hardswish": lambda t, F: F.hardswish, "mish": lambda t, F: F.mish,
+    "abs": lambda t, F: t.abs,
+    "sign": lambda t, F: t.sign,
+    "sqrt": lambda t, F: t.sqrt,
+    "exp": lambda t, F: t.exp,
+    "log1p": lambda t, F: t.log1p,
+    "expm1": lambda t, F: t.expm1,
+    "sin": lambda t, F: t.sin,
+    "cos": lambda t, F: t.cos,
+    "tanh": lambda t, F: t.tanh,
+    "sigmoid": lambda t, F: t.sigmoid,
+    "relu": lambda t, F: t.relu,
+    "gelu": lambda t, F: F.gelu,
+    "silu": lambda t, F: F.silu,
+    "relu6": lambda t, F: F.relu6,
+    "hardswish": lambda t, F: F.hardswish,
+    "mish": lambda t, F: F.mish,
 }
 
 
 @pytest.mark.parametrize("name", sorted(UNARY_TORCH))
 def test_unary_matches_torch_at_the_kinks(name):
     torch = pytest.importorskip("torch")
-    x = np.abs(KINKS) + 0.25 if name == "sqrt" else np.clip(KINKS, -1.0, 20) \
-        if name == "log1p" else KINKS
+    x = (
+        np.abs(KINKS) + 0.25
+        if name == "sqrt"
+        else np.clip(KINKS, -1.0, 20)
+        if name == "log1p"
+        else KINKS
+    )
     x = x + 1e-3 if name == "log1p" else x
     _torch_pair(torch, getattr(tg, name), UNARY_TORCH[name](torch, torch.nn.functional), x)
 
 
-@pytest.mark.parametrize("name, ours, theirs", [
-    ("leaky_relu", lambda x: tg.leaky_relu(x, 0.1), lambda F, x: F.leaky_relu(x, 0.1)),
-    ("gelu_tanh", lambda x: tg.gelu(x, "tanh"), lambda F, x: F.gelu(x, approximate="tanh")),
-    ("elu", lambda x: tg.elu(x, 2.0), lambda F, x: F.elu(x, 2.0)),
-    ("softplus", lambda x: tg.softplus(x, 2.0, 3.0), lambda F, x: F.softplus(x, 2.0, 3.0)),
-    ("softplus_default", tg.softplus, lambda F, x: F.softplus(x)),
-    ("clamp", lambda x: x.clamp(-1.0, 1.5), lambda F, x: x.clamp(-1.0, 1.5)),
-    ("clamp_inverted", lambda x: x.clamp(2.0, 1.0), lambda F, x: x.clamp(2.0, 1.0)),
-    ("pow_zero", lambda x: x ** 0, lambda F, x: x ** 0),
-    ("rpow", lambda x: 3.0 ** x, lambda F, x: 3.0 ** x),
-])
+@pytest.mark.parametrize(
+    "name, ours, theirs",
+    [
+        ("leaky_relu", lambda x: tg.leaky_relu(x, 0.1), lambda F, x: F.leaky_relu(x, 0.1)),
+        ("gelu_tanh", lambda x: tg.gelu(x, "tanh"), lambda F, x: F.gelu(x, approximate="tanh")),
+        ("elu", lambda x: tg.elu(x, 2.0), lambda F, x: F.elu(x, 2.0)),
+        ("softplus", lambda x: tg.softplus(x, 2.0, 3.0), lambda F, x: F.softplus(x, 2.0, 3.0)),
+        ("softplus_default", tg.softplus, lambda F, x: F.softplus(x)),
+        ("clamp", lambda x: x.clamp(-1.0, 1.5), lambda F, x: x.clamp(-1.0, 1.5)),
+        ("clamp_inverted", lambda x: x.clamp(2.0, 1.0), lambda F, x: x.clamp(2.0, 1.0)),
+        ("pow_zero", lambda x: x**0, lambda F, x: x**0),
+        ("rpow", lambda x: 3.0**x, lambda F, x: 3.0**x),
+    ],
+)
 def test_parametrised_activations_match_torch(name, ours, theirs):
     torch = pytest.importorskip("torch")
     _torch_pair(torch, ours, lambda x: theirs(torch.nn.functional, x), KINKS)
@@ -228,22 +247,35 @@ def test_pow_tensor_matches_torch_at_zero():
 def test_where_matches_torch():
     torch = pytest.importorskip("torch")
     c = np.array([[True], [False]])
-    _torch_pair(torch, lambda a, b: tg.where(c, a, b),
-                lambda a, b: torch.where(torch.tensor(c), a, b), KINKS[:3], KINKS[3:6, None][:2])
+    _torch_pair(
+        torch,
+        lambda a, b: tg.where(c, a, b),
+        lambda a, b: torch.where(torch.tensor(c), a, b),
+        KINKS[:3],
+        KINKS[3:6, None][:2],
+    )
 
 
 # ----- comparisons and logic ---------------------------------------------------------------
 
+
 def test_comparisons_give_bool_tensors_without_gradient():
     a = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
     b = np.array([3.0, 2.0, 1.0])
-    for result, expected in [(a == b, [False, True, False]), (a != b, [True, False, True]),
-                             (a < b, [True, False, False]), (a <= b, [True, True, False]),
-                             (a > 2, [False, False, True]), (a >= 2.0, [False, True, True]),
-                             (2 < a, [False, False, True]), (b > a, [True, False, False]),
-                             (a.eq(Tensor(b)), [False, True, False]),
-                             (a.ge(b), [False, True, True]), (tg.lt(a, 2), [True, False, False]),
-                             (a.ne(1), [False, True, True])]:
+    for result, expected in [
+        (a == b, [False, True, False]),
+        (a != b, [True, False, True]),
+        (a < b, [True, False, False]),
+        (a <= b, [True, True, False]),
+        (a > 2, [False, False, True]),
+        (a >= 2.0, [False, True, True]),
+        (2 < a, [False, False, True]),
+        (b > a, [True, False, False]),
+        (a.eq(Tensor(b)), [False, True, False]),
+        (a.ge(b), [False, True, True]),
+        (tg.lt(a, 2), [True, False, False]),
+        (a.ne(1), [False, True, True]),
+    ]:
         assert result.dtype == np.bool_ and not result.requires_grad
         np.testing.assert_array_equal(result.data, expected)
 
@@ -316,17 +348,26 @@ def test_logical_functions_take_any_dtype():
 
 # ----- dtypes --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("scalar", [2, 2.5, np.float64(2.5), np.int64(2), np.float32(2), True])
 def test_numbers_never_change_a_float32_tensor(scalar):
     x = Tensor(np.array([0.5, 1.5], dtype=np.float32))
-    for y in (tg.maximum(x, scalar), tg.minimum(scalar, x), x.clamp(min=scalar), x ** scalar,
-              tg.where(x > 1, x, scalar), tg.add(x, scalar), x.mul(scalar), tg.pow(x, Tensor(x))):
+    for y in (
+        tg.maximum(x, scalar),
+        tg.minimum(scalar, x),
+        x.clamp(min=scalar),
+        x**scalar,
+        tg.where(x > 1, x, scalar),
+        tg.add(x, scalar),
+        x.mul(scalar),
+        tg.pow(x, Tensor(x)),
+    ):
         assert y.dtype == np.float32
 
 
 def test_float32_with_float64_tensors_promotes_to_float64():
     x, y = Tensor(np.ones(2, np.float32)), Tensor(np.ones(2, np.float64))
-    for z in (tg.maximum(x, y), tg.where(x > 0, x, y), x ** y, x.clamp(y, y)):
+    for z in (tg.maximum(x, y), tg.where(x > 0, x, y), x**y, x.clamp(y, y)):
         assert z.dtype == np.float64
 
 
@@ -337,26 +378,29 @@ def test_maths_of_integer_tensors_is_in_the_default_float_dtype():
     np.testing.assert_array_equal(tg.sqrt(n).data, [1, 2, 3])
     for fn in (tg.abs, tg.sign, tg.relu, tg.relu6, tg.neg):
         assert fn(n).dtype == np.int64
-    assert (n ** 2).dtype == np.int64 and (n ** Tensor(np.array([2]))).dtype == np.int64
-    assert (n ** 0.5).dtype == tg.get_default_dtype()
+    assert (n**2).dtype == np.int64 and (n ** Tensor(np.array([2]))).dtype == np.int64
+    assert (n**0.5).dtype == tg.get_default_dtype()
     assert tg.div(n, n).dtype == tg.get_default_dtype() and n.div(2).dtype == tg.get_default_dtype()
 
 
-@pytest.mark.parametrize("expression, dtype", [
-    (lambda lib: lib.tensor([1, 2]) / 2, "float32"),
-    (lambda lib: lib.tensor([3, 4]) / lib.tensor([2, 2]), "float32"),
-    (lambda lib: 6 / lib.tensor([3, 4]), "float32"),
-    (lambda lib: lib.tensor([1, 2]) + 1.5, "float32"),
-    (lambda lib: 1.5 - lib.tensor([1, 2]), "float32"),
-    (lambda lib: lib.tensor([1, 2]) * 3, "int64"),
-    (lambda lib: lib.tensor([1, 2], dtype=lib.int32) * 3, "int32"),
-    (lambda lib: lib.tensor([1, 2]) * lib.ones(2), "float32"),
-    (lambda lib: lib.tensor([True, False]) + lib.tensor([1, 1]), "int64"),
-    (lambda lib: lib.tensor([True, False]) * 2.5, "float32"),
-    (lambda lib: lib.ones(2) + lib.ones(2, dtype=lib.float64), "float64"),
-    (lambda lib: lib.ones(2, dtype=lib.float64) - lib.tensor([1, 2]), "float64"),
-    (lambda lib: lib.ones(2) * np.float64(0.1), "float32"),
-])
+@pytest.mark.parametrize(
+    "expression, dtype",
+    [
+        (lambda lib: lib.tensor([1, 2]) / 2, "float32"),
+        (lambda lib: lib.tensor([3, 4]) / lib.tensor([2, 2]), "float32"),
+        (lambda lib: 6 / lib.tensor([3, 4]), "float32"),
+        (lambda lib: lib.tensor([1, 2]) + 1.5, "float32"),
+        (lambda lib: 1.5 - lib.tensor([1, 2]), "float32"),
+        (lambda lib: lib.tensor([1, 2]) * 3, "int64"),
+        (lambda lib: lib.tensor([1, 2], dtype=lib.int32) * 3, "int32"),
+        (lambda lib: lib.tensor([1, 2]) * lib.ones(2), "float32"),
+        (lambda lib: lib.tensor([True, False]) + lib.tensor([1, 1]), "int64"),
+        (lambda lib: lib.tensor([True, False]) * 2.5, "float32"),
+        (lambda lib: lib.ones(2) + lib.ones(2, dtype=lib.float64), "float64"),
+        (lambda lib: lib.ones(2, dtype=lib.float64) - lib.tensor([1, 2]), "float64"),
+        (lambda lib: lib.ones(2) * np.float64(0.1), "float32"),
+    ],
+)
 def test_arithmetic_result_dtypes_match_torch(expression, dtype):
     torch = pytest.importorskip("torch")
     assert str(expression(torch).dtype) == f"torch.{dtype}"
@@ -374,31 +418,36 @@ def test_integer_tensor_to_a_negative_integer_power_is_refused():
 
 # ----- argument errors -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("call, error, match", [
-    (lambda x: tg.gelu(x, approximate="fast"), ConfigError, "'none' or 'tanh'"),
-    (lambda x: x.clamp(), ConfigError, "at least one bound"),
-    (lambda x: x.clamp(min="0"), DTypeError, "min must be a number"),
-    (lambda x: tg.where(x, x, x), DTypeError, "bool"),
-    (lambda x: tg.softplus(x, beta=0), ConfigError, "beta"),
-    (lambda x: tg.leaky_relu(x, float("nan")), ConfigError, "negative_slope"),
-    (lambda x: tg.elu(x, alpha=None), ConfigError, "alpha"),
-    (lambda x: x ** "2", DTypeError, "exponent"),
-    (lambda x: x ** float("inf"), ConfigError, "finite"),
-    (lambda x: x ** 2 ** 70, DTypeError, "64 bits"),
-    (lambda x: Tensor(np.ones(2, np.int8)) ** np.ones(3, np.int8), ShapeError, r"\(2,\) and"),
-    (lambda x: tg.relu(x > 0), DTypeError, "bool"),
-    (lambda x: tg.relu6(x > 0), DTypeError, "bool"),
-    (lambda x: tg.sqrt([1.0, 2.0]), DTypeError, "expected a Tensor"),
-    (lambda x: tg.maximum(1.0, 2.0), DTypeError, "Tensor among"),
-    (lambda x: tg.maximum(x, Tensor(np.ones(4))), ShapeError, "Maximum"),
-    (lambda x: tg.add(x, 1, alpha="2"), ConfigError, "alpha"),
-])
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda x: tg.gelu(x, approximate="fast"), ConfigError, "'none' or 'tanh'"),
+        (lambda x: x.clamp(), ConfigError, "at least one bound"),
+        (lambda x: x.clamp(min="0"), DTypeError, "min must be a number"),
+        (lambda x: tg.where(x, x, x), DTypeError, "bool"),
+        (lambda x: tg.softplus(x, beta=0), ConfigError, "beta"),
+        (lambda x: tg.leaky_relu(x, float("nan")), ConfigError, "negative_slope"),
+        (lambda x: tg.elu(x, alpha=None), ConfigError, "alpha"),
+        (lambda x: x ** "2", DTypeError, "exponent"),
+        (lambda x: x ** float("inf"), ConfigError, "finite"),
+        (lambda x: x**2**70, DTypeError, "64 bits"),
+        (lambda x: Tensor(np.ones(2, np.int8)) ** np.ones(3, np.int8), ShapeError, r"\(2,\) and"),
+        (lambda x: tg.relu(x > 0), DTypeError, "bool"),
+        (lambda x: tg.relu6(x > 0), DTypeError, "bool"),
+        (lambda x: tg.sqrt([1.0, 2.0]), DTypeError, "expected a Tensor"),
+        (lambda x: tg.maximum(1.0, 2.0), DTypeError, "Tensor among"),
+        (lambda x: tg.maximum(x, Tensor(np.ones(4))), ShapeError, "Maximum"),
+        (lambda x: tg.add(x, 1, alpha="2"), ConfigError, "alpha"),
+    ],
+)
 def test_argument_errors(call, error, match):
     with pytest.raises(error, match=match):
         call(Tensor(np.ones(3)))
 
 
 # ----- the GELU kernels and their twins --------------------------------------------------
+
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gelu_kernels_match_their_twins_with_nan_and_inf(dtype):

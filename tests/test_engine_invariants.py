@@ -1,6 +1,7 @@
 """The engine's invariants: a tensor an op saved for backward cannot change unnoticed, a
 leaf's .grad never shares memory with the graph, a tied weight is one parameter, and the
 edge cases where a gradient or a dtype used to come out wrong."""
+
 import inspect
 
 import numpy as np
@@ -30,8 +31,16 @@ def test_version_starts_at_zero_and_counts_in_place_changes():
     assert x._version == 1 and y._version == 0
 
 
-@pytest.mark.parametrize("view", [lambda t: t.reshape(6), lambda t: t.T, lambda t: t[1:],
-                                  lambda t: t.detach(), lambda t: Tensor(t)])
+@pytest.mark.parametrize(
+    "view",
+    [
+        lambda t: t.reshape(6),
+        lambda t: t.T,
+        lambda t: t[1:],
+        lambda t: t.detach(),
+        lambda t: Tensor(t),
+    ],
+)
 def test_a_view_shares_its_tensors_version_counter(view):
     x = Tensor(randn(2, 3), requires_grad=True)
     v = view(x)
@@ -67,8 +76,13 @@ def test_step_between_two_backward_passes_of_a_retained_graph_raises():
     with pytest.raises(GraphError) as err:
         loss.backward()
     message = str(err.value)
-    for part in ("Linear saved for backward", "input 1", "shape (3, 4)", "version 0, now 1",
-                 "opt.step() after backward()"):
+    for part in (
+        "Linear saved for backward",
+        "input 1",
+        "shape (3, 4)",
+        "version 0, now 1",
+        "opt.step() after backward()",
+    ):
         assert part in message
 
 
@@ -131,6 +145,7 @@ def test_a_training_loop_never_trips_the_check():
 
 # ----- every op declares what its backward reads -------------------------------------------
 
+
 def _positive(*shape):
     return rng.uniform(0.5, 1.5, shape)
 
@@ -140,8 +155,10 @@ def _positive(*shape):
 # option named in OPTIONS its value there; an op that needs more must be added to SAMPLES.
 PICK = np.array([[0, 3], [1, 1], [2, 0]])
 SAMPLES = {
-    "embedding.EmbeddingLookup": lambda: ([randn(5, 3)], {"indices": np.array([[0, 4], [4, 2]]),
-                                                         "padding_idx": 2}),
+    "embedding.EmbeddingLookup": lambda: (
+        [randn(5, 3)],
+        {"indices": np.array([[0, 4], [4, 2]]), "padding_idx": 2},
+    ),
     "normalization.BatchNorm": lambda: ([randn(4, 3), randn(3), randn(3)], {}),
     "normalization.LayerNorm": lambda: ([randn(3, 4), randn(4), randn(4)], {}),
     "ops.Pow": lambda: ([_positive(3, 3)], {"exponent": 3.0}),
@@ -158,23 +175,42 @@ SAMPLES = {
     "fused.SoftmaxCrossEntropy": lambda: ([randn(3, 4), np.array([0, 3, 1])], {}),
     "fused.L2Penalty": lambda: ([randn(3, 4), randn(2)], {"lam": 0.3}),
     "elementwise.Clamp": lambda: ([randn(3, 4), np.array(-0.5), np.array(0.5)], {}),
-    "elementwise.Where": lambda: ([randn(3, 4), randn(3, 4)],
-                                  {"condition": rng.random((3, 4)) > 0.5}),
+    "elementwise.Where": lambda: (
+        [randn(3, 4), randn(3, 4)],
+        {"condition": rng.random((3, 4)) > 0.5},
+    ),
     "movement.Expand": lambda: ([randn(3, 1)], {"shape": (2, 3, 4)}),
     "movement.Repeat": lambda: ([randn(3, 4)], {"reps": (2, 1)}),
     "movement.Roll": lambda: ([randn(3, 4)], {"shifts": (1,), "dims": (1,)}),
-    "movement.Pad": lambda: ([randn(3, 4)], {"crops": (slice(0, 3), slice(1, 4)),
-                                             "widths": ((1, 0), (0, 2)), "mode": "reflect",
-                                             "value": 0.0}),
+    "movement.Pad": lambda: (
+        [randn(3, 4)],
+        {
+            "crops": (slice(0, 3), slice(1, 4)),
+            "widths": ((1, 0), (0, 2)),
+            "mode": "reflect",
+            "value": 0.0,
+        },
+    ),
     "movement.GetItem": lambda: ([randn(3, 4)], {"index": (slice(1, None), np.array([0, 2]))}),
     "movement.Gather": lambda: ([randn(3, 4)], {"dim": 1, "index": PICK}),
     "movement.ScatterAdd": lambda: ([randn(3, 4), randn(3, 2)], {"dim": 1, "index": PICK}),
-    "movement.MaskedFill": lambda: ([randn(3, 4), np.array(0.5)],
-                                    {"mask": rng.random((3, 4)) > 0.5}),
+    "movement.MaskedFill": lambda: (
+        [randn(3, 4), np.array(0.5)],
+        {"mask": rng.random((3, 4)) > 0.5},
+    ),
     "movement.SetItem": lambda: ([randn(3, 4), randn(2)], {"index": (slice(1, None), 1)}),
 }
-OPTIONS = {"dim": 1, "dims": (1,), "axis": (1,), "keepdim": False, "keepdims": False,
-           "largest": True, "dtype": np.dtype(np.float32), "divisor": 2.0, "p": 3.0}
+OPTIONS = {
+    "dim": 1,
+    "dims": (1,),
+    "axis": (1,),
+    "keepdim": False,
+    "keepdims": False,
+    "largest": True,
+    "dtype": np.dtype(np.float32),
+    "divisor": 2.0,
+    "p": 3.0,
+}
 
 
 def _function_classes():
@@ -200,8 +236,10 @@ def _sample(op):
         elif i > 0 and p.name in OPTIONS:
             options[p.name] = OPTIONS[p.name]
         elif p.kind == p.KEYWORD_ONLY and p.default is p.empty:
-            pytest.fail(f"{op.__module__}.{op.__name__}.forward needs option {p.name}: add "
-                        "sample inputs for it to SAMPLES in tests/test_engine_invariants.py")
+            pytest.fail(
+                f"{op.__module__}.{op.__name__}.forward needs option {p.name}: add "
+                "sample inputs for it to SAMPLES in tests/test_engine_invariants.py"
+            )
         elif p.default is p.empty:
             arrays.append(_positive(3, 3))
     return arrays, options
@@ -226,12 +264,20 @@ def _negate(tensor):
 
 
 def _same(grads_a, grads_b):
-    return all((a is None and b is None) or (a is not None and b is not None and np.array_equal(
-        np.asarray(a), np.asarray(b), equal_nan=True)) for a, b in zip(grads_a, grads_b))
+    return all(
+        (a is None and b is None)
+        or (
+            a is not None
+            and b is not None
+            and np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+        )
+        for a, b in zip(grads_a, grads_b)
+    )
 
 
-@pytest.mark.parametrize("op", _function_classes(),
-                         ids=lambda op: f"{op.__module__.rsplit('.', 1)[-1]}.{op.__name__}")
+@pytest.mark.parametrize(
+    "op", _function_classes(), ids=lambda op: f"{op.__module__.rsplit('.', 1)[-1]}.{op.__name__}"
+)
 def test_every_array_a_backward_reads_is_declared_in_saves(op):
     """Change each input (and the output) in place after the forward: if the gradients
     change, the backward reads it, and it must be in `saves` (or `saves_output`)."""
@@ -239,18 +285,22 @@ def test_every_array_a_backward_reads_is_declared_in_saves(op):
     try:
         baseline, out, parents = _input_grads_after(op, arrays, options, lambda *_: None)
     except tg.errors.TinygradError as err:
-        pytest.fail(f"{op.__name__} refused the generic sample ({err}): add sample inputs "
-                    "for it to SAMPLES in tests/test_engine_invariants.py")
+        pytest.fail(
+            f"{op.__name__} refused the generic sample ({err}): add sample inputs "
+            "for it to SAMPLES in tests/test_engine_invariants.py"
+        )
     declared = set(out._ctx.saves)
     for i, a in enumerate(arrays):
         if a.dtype.kind != "f":
             continue
         grads, out, parents = _input_grads_after(
-            op, arrays, options, lambda parents, out, i=i: _negate(parents[i]))
+            op, arrays, options, lambda parents, out, i=i: _negate(parents[i])
+        )
         if not _same(grads, baseline):
             via_output = op.saves_output and np.may_share_memory(out.data, parents[i].data)
-            assert i in declared or via_output, \
+            assert i in declared or via_output, (
                 f"{op.__name__}.backward reads input {i}: declare it in `saves`"
+            )
     if out.data.flags.writeable:
         grads, _, _ = _input_grads_after(op, arrays, options, lambda parents, out: _negate(out))
         if not _same(grads, baseline):
@@ -275,9 +325,13 @@ class _ReadsItsOutput(Function):
         return g * self.out
 
 
-@pytest.mark.parametrize("op, declaration, fix", [
-    (_ReadsItsInput, {"saves": (0,)}, "declare it in `saves`"),
-    (_ReadsItsOutput, {"saves_output": True}, "set saves_output")])
+@pytest.mark.parametrize(
+    "op, declaration, fix",
+    [
+        (_ReadsItsInput, {"saves": (0,)}, "declare it in `saves`"),
+        (_ReadsItsOutput, {"saves_output": True}, "set saves_output"),
+    ],
+)
 def test_the_audit_catches_an_undeclared_read(op, declaration, fix):
     """The audit above fails for an op that does not declare what it reads, and passes
     once it does."""
@@ -386,8 +440,7 @@ def test_load_state_dict_needs_every_name_of_a_tied_weight():
 def test_a_frozen_parameter_stays_a_parameter_and_in_the_state_dict():
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     model[0].weight.requires_grad = False
-    assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias", "2.weight",
-                                                        "2.bias"]
+    assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias", "2.weight", "2.bias"]
     state = model.state_dict()
     assert "0.weight" in state
     fresh = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
@@ -401,8 +454,9 @@ def test_an_optimizer_skips_a_frozen_parameter():
     model[0].weight.requires_grad = False
     frozen = model[0].weight.data.copy()
     opt = optim.SGD(model.parameters(), lr=0.1)
-    nn.SoftmaxCrossEntropy()(model(Tensor(randn(5, 3).astype(np.float32))),
-                             [0, 1, 0, 1, 1]).backward()
+    nn.SoftmaxCrossEntropy()(
+        model(Tensor(randn(5, 3).astype(np.float32))), [0, 1, 0, 1, 1]
+    ).backward()
     assert model[0].weight.grad is None and model[0].bias.grad is not None
     opt.step()
     np.testing.assert_array_equal(model[0].weight.data, frozen)
@@ -412,8 +466,8 @@ def test_tensors_that_are_not_leaf_floats_are_not_parameters():
     class Holder(nn.Module):
         def __init__(self):
             self.weight = Tensor(randn(2), requires_grad=True)
-            self.labels = Tensor(np.array([0, 1]))          # integer: data, not a parameter
-            self.cached = self.weight * 2                    # computed: not a leaf
+            self.labels = Tensor(np.array([0, 1]))  # integer: data, not a parameter
+            self.cached = self.weight * 2  # computed: not a leaf
 
     assert [n for n, _ in Holder().named_parameters()] == ["weight"]
 
@@ -421,11 +475,13 @@ def test_tensors_that_are_not_leaf_floats_are_not_parameters():
 # ----- edge cases: x ** p at 0, max over NaN, NumPy scalars ------------------------------
 
 
-@pytest.mark.parametrize("p, expected", [(0, [0.0, 0.0, 0.0]), (1, [1.0, 1.0, 1.0]),
-                                         (2, [0.0, 2.0, -4.0]), (3, [0.0, 3.0, 12.0])])
+@pytest.mark.parametrize(
+    "p, expected",
+    [(0, [0.0, 0.0, 0.0]), (1, [1.0, 1.0, 1.0]), (2, [0.0, 2.0, -4.0]), (3, [0.0, 3.0, 12.0])],
+)
 def test_power_gradient_at_zero_is_finite(p, expected):
     x = Tensor(np.array([0.0, 1.0, -2.0]), requires_grad=True)
-    (x ** p).sum().backward()
+    (x**p).sum().backward()
     np.testing.assert_array_equal(x.grad, expected)
 
 
@@ -435,9 +491,9 @@ def test_power_gradient_at_zero_matches_torch(p):
     values = np.array([0.0, 1.0, 2.5])
     x = Tensor(values, requires_grad=True)
     with np.errstate(divide="ignore"):  # 0 ** -1 and 0 ** -0.5 are inf, as in torch
-        (x ** p).sum().backward()
+        (x**p).sum().backward()
     t = torch.tensor(values, requires_grad=True)
-    (t ** p).sum().backward()
+    (t**p).sum().backward()
     np.testing.assert_array_equal(x.grad, t.grad.numpy())
 
 
@@ -462,16 +518,34 @@ def test_max_over_everything_with_nans_matches_torch_max():
     np.testing.assert_array_equal(x.grad, t.grad.numpy())  # 0.5 to each NaN
 
 
-NUMBERS = [1, 1.5, True, np.int64(1), np.int32(2), np.uint8(3), np.float64(1.5),
-           np.float16(2.0), np.float32(0.5), np.bool_(True)]
+NUMBERS = [
+    1,
+    1.5,
+    True,
+    np.int64(1),
+    np.int32(2),
+    np.uint8(3),
+    np.float64(1.5),
+    np.float16(2.0),
+    np.float32(0.5),
+    np.bool_(True),
+]
 
 
 @pytest.mark.parametrize("number", NUMBERS, ids=repr)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_a_number_never_changes_a_float_tensors_dtype(dtype, number):
     x = Tensor(np.ones(3, dtype=dtype), requires_grad=True)
-    results = [x + number, number + x, x - number, number - x, x * number, number * x,
-               x / number, number / x]
+    results = [
+        x + number,
+        number + x,
+        x - number,
+        number - x,
+        x * number,
+        number * x,
+        x / number,
+        number / x,
+    ]
     assert all(r.dtype == dtype for r in results)
     sum(r.sum() for r in results).backward()
     assert x.grad.dtype == dtype

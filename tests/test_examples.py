@@ -1,4 +1,5 @@
 """The example scripts run end to end and report gradients that agree."""
+
 import os
 import re
 import subprocess
@@ -21,8 +22,14 @@ def run_example(name, *args, cwd):
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["MPLBACKEND"] = "Agg"
-    result = subprocess.run([sys.executable, str(ROOT / "examples" / name), *args],
-                            cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, f"{name} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -35,14 +42,15 @@ def test_two_layer_toy(tmp_path):
     out_dir = tmp_path / "toy"
     output = run_example("two_layer_toy.py", "--out", str(out_dir), cwd=tmp_path)
     closed, numerical = errors(CLOSED, output), errors(NUMERICAL, output)
-    assert len(closed) == 4 and len(numerical) == 4          # W1, b1, W2, b2
+    assert len(closed) == 4 and len(numerical) == 4  # W1, b1, W2, b2
     assert max(closed) <= 1e-10, output
     assert max(numerical) <= 1e-7, output
     loss = float(re.search(r"^loss \(with L2, reg=[\d.]+\): (\S+)$", output, re.M).group(1))
     ref = float(re.search(r"^closed-form loss: +(\S+)$", output, re.M).group(1))
     assert loss == pytest.approx(ref, rel=1e-11)
-    final = float(re.search(r"final training loss after 100 SGD iterations: (\S+)",
-                            output).group(1))
+    final = float(
+        re.search(r"final training loss after 100 SGD iterations: (\S+)", output).group(1)
+    )
     assert final < loss
     png = out_dir / "loss.png"
     assert png.is_file() and png.stat().st_size > 1000
@@ -74,7 +82,8 @@ def float64_default():
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
 @pytest.mark.parametrize("p_drop", [0.0, 0.3])
 def test_deep_gradients_measures_the_kink_on_the_pre_activations_its_loss_uses(
-        activation, p_drop, float64_default):
+    activation, p_drop, float64_default
+):
     """The margin to the kink is taken on the forward that the checked loss runs: ReLU's
     own formula for ReLU nets, and the dropout masks that loss draws. An independent NumPy
     forward with the same masks gives the same pre-activations; one with LeakyReLU's
@@ -100,8 +109,9 @@ def test_deep_gradients_measures_the_kink_on_the_pre_activations_its_loss_uses(
     expected = numpy_pre_activations(activation == "relu", masks)
     for got, want in zip(pre, expected):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
-    assert example.kink_margin(model, X) == pytest.approx(min(np.abs(z).min() for z in expected),
-                                                          rel=1e-12)
+    assert example.kink_margin(model, X) == pytest.approx(
+        min(np.abs(z).min() for z in expected), rel=1e-12
+    )
     if activation == "relu" or p_drop:  # the old check measured another net's pre-activations
         wrong = numpy_pre_activations(False, [None] * 3)
         assert not all(np.allclose(a, b) for a, b in zip(wrong[1:], expected[1:]))

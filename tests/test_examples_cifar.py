@@ -1,5 +1,6 @@
 """examples/cifar_mlp.py and examples/sweep.py end to end on a tiny fake CIFAR-10 copy
 (never the real data, never the network)."""
+
 import csv
 import os
 import queue
@@ -22,8 +23,9 @@ SMALL = ["--num-train", "150", "--num-val", "50", "--batch-size", "20", "--hidde
 
 
 def run(script, *args, env, cwd):
-    return subprocess.run(command(script, *args), env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=TIMEOUT)
+    return subprocess.run(
+        command(script, *args), env=env, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT
+    )
 
 
 def ok(proc):
@@ -33,7 +35,8 @@ def ok(proc):
 
 def states_equal(a, b):
     return a.keys() == b.keys() and all(
-        a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a)
+        a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +46,24 @@ def cifar_mlp():
 
 # ----------------------------------------------------------------- cifar_mlp.py
 
+
 def test_cifar_mlp_trains_and_writes_report_files(data_dir, env, tmp_path):
     out = tmp_path / "out"
-    stdout = ok(run("cifar_mlp.py", "--data-dir", data_dir, *SMALL, "--iters", 30,
-                    "--out", out, "--no-progress", env=env, cwd=tmp_path))
+    stdout = ok(
+        run(
+            "cifar_mlp.py",
+            "--data-dir",
+            data_dir,
+            *SMALL,
+            "--iters",
+            30,
+            "--out",
+            out,
+            "--no-progress",
+            env=env,
+            cwd=tmp_path,
+        )
+    )
     val = float(re.search(r"^validation accuracy: (\d\.\d{4})$", stdout, re.M).group(1))
     test = float(re.search(r"^test accuracy: (\d\.\d{4})", stdout, re.M).group(1))
     assert "150 train, 50 validation, 40 test, 3072 features" in stdout
@@ -71,8 +88,12 @@ def test_cifar_mlp_trains_and_writes_report_files(data_dir, env, tmp_path):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     state = load_checkpoint(out / "checkpoint.pkl")
     assert state["iteration"] == 30 and state["extra"]["config"] == config
-    assert sorted(os.listdir(out)) == ["checkpoint.pkl", "curves.png", "metrics.json",
-                                       "weights.png"]  # no temporary files left
+    assert sorted(os.listdir(out)) == [
+        "checkpoint.pkl",
+        "curves.png",
+        "metrics.json",
+        "weights.png",
+    ]  # no temporary files left
 
 
 def _announcement(proc, prefix):
@@ -83,6 +104,7 @@ def _announcement(proc, prefix):
 
     def read():
         found.put(next((line.strip() for line in proc.stdout if line.startswith(prefix)), None))
+
     threading.Thread(target=read, daemon=True).start()
     return found.get(timeout=TIMEOUT)
 
@@ -94,17 +116,26 @@ def test_resume_after_sigint_matches_uninterrupted_run(data_dir, env, tmp_path):
     # 15 iterations per epoch, so the first checkpoint comes early and much is left
     args = ["--data-dir", data_dir, *SMALL, "--batch-size", 10, "--iters", 240]
     full_out, split_out = tmp_path / "full", tmp_path / "split"
-    popen = dict(cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                 stderr=subprocess.PIPE, text=True)
-    full = subprocess.Popen(command("cifar_mlp.py", *args, "--out", full_out, "--no-progress"),
-                            env=env, **popen)
-    split = subprocess.Popen(command("cifar_mlp.py", *args, "--out", split_out, "--no-progress"),
-                             env={**env, "TINYGRAD_HLCV_TEST_CHECKPOINT_HOOK": "saved:1"},
-                             **popen)
+    popen = dict(
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    full = subprocess.Popen(
+        command("cifar_mlp.py", *args, "--out", full_out, "--no-progress"), env=env, **popen
+    )
+    split = subprocess.Popen(
+        command("cifar_mlp.py", *args, "--out", split_out, "--no-progress"),
+        env={**env, "TINYGRAD_HLCV_TEST_CHECKPOINT_HOOK": "saved:1"},
+        **popen,
+    )
     try:
         checkpoint = split_out / "checkpoint.pkl"
-        assert _announcement(split, "checkpoint saved 1 ") == "checkpoint saved 1 15", \
+        assert _announcement(split, "checkpoint saved 1 ") == "checkpoint saved 1 15", (
             split.communicate(timeout=TIMEOUT)
+        )
         split.send_signal(signal.SIGINT)  # Ctrl-C, while it waits
         stdout, stderr = split.communicate("go on\n", timeout=TIMEOUT)
         assert split.returncode == 0, stdout + stderr
@@ -128,20 +159,34 @@ def test_resume_after_sigint_matches_uninterrupted_run(data_dir, env, tmp_path):
     assert re.search(r"(\d+)/240", resumed.stderr).group(1) == str(stopped["iterations"])
     a, b = read_json(full_out / "metrics.json"), read_json(split_out / "metrics.json")
     assert b["interrupted"] is False and a["iterations"] == b["iterations"] == 240
-    assert (a["val_acc"], a["test_acc"], a["best_epoch"]) == (b["val_acc"], b["test_acc"],
-                                                              b["best_epoch"])
+    assert (a["val_acc"], a["test_acc"], a["best_epoch"]) == (
+        b["val_acc"],
+        b["test_acc"],
+        b["best_epoch"],
+    )
     assert a["history"] == b["history"] and len(a["history"]["loss"]) == 240
     ca, cb = load_checkpoint(full_out / "checkpoint.pkl"), load_checkpoint(checkpoint)
     assert ca["iteration"] == cb["iteration"] == 240
-    assert states_equal(ca["model"], cb["model"])   # the last weights, bit for bit
+    assert states_equal(ca["model"], cb["model"])  # the last weights, bit for bit
     assert states_equal(ca["best"][2], cb["best"][2])
     assert ca["extra"] == cb["extra"]
 
 
 def test_missing_data_dir_is_a_clear_error(data_dir, env, tmp_path):
     nowhere = tmp_path / "no" / "cifar"
-    proc = run("cifar_mlp.py", "--data-dir", nowhere, *SMALL, "--iters", 5,
-               "--out", tmp_path / "out", "--no-progress", env=env, cwd=tmp_path)
+    proc = run(
+        "cifar_mlp.py",
+        "--data-dir",
+        nowhere,
+        *SMALL,
+        "--iters",
+        5,
+        "--out",
+        tmp_path / "out",
+        "--no-progress",
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: CIFAR-10 not found. Looked in:")
@@ -158,9 +203,9 @@ def test_missing_data_lists_every_place_looked(cifar_mlp, tmp_path, monkeypatch,
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("network unreachable")
+
     monkeypatch.setattr(cifar_mod, "download_cifar10", offline)
-    code = cifar_mlp.main([*SMALL, "--iters", "5", "--out", str(tmp_path / "out"),
-                           "--no-progress"])
+    code = cifar_mlp.main([*SMALL, "--iters", "5", "--out", str(tmp_path / "out"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("error: CIFAR-10 not found. Looked in:")
@@ -187,25 +232,53 @@ def test_preset_deep_leaky_builds_three_hidden_leaky_layers(cifar_mlp):
     model = cifar_mlp.build_model(config, 3072)
     linears = nn.linear_layers(model)
     assert [(l.in_features, l.out_features) for l in linears] == [
-        (3072, 550), (550, 128), (128, 100), (100, 10)]
+        (3072, 550),
+        (550, 128),
+        (128, 100),
+        (100, 10),
+    ]
     kinds = [type(layer).__name__ for layer in model]
     assert kinds == ["Linear", "LeakyReLU"] * 3 + ["Linear"]
     assert isinstance(cifar_mlp.build_optimizer(config, model.parameters()), optim.Adam)
 
     preset_only = cifar_mlp.config_from_args(
-        cifar_mlp.build_parser().parse_args(["--preset", "deep_leaky"]))
+        cifar_mlp.build_parser().parse_args(["--preset", "deep_leaky"])
+    )
     assert preset_only["epochs"] == 25 and preset_only["iters"] is None
 
 
 def test_explicit_flags_override_the_preset(cifar_mlp):
     parse = cifar_mlp.build_parser().parse_args
-    config = cifar_mlp.config_from_args(parse(
-        ["--preset", "deep_leaky", "--hidden", "32", "8", "--activation", "relu",
-         "--dropout", "0.5", "--optimizer", "nesterov", "--epochs", "2"]))
+    config = cifar_mlp.config_from_args(
+        parse(
+            [
+                "--preset",
+                "deep_leaky",
+                "--hidden",
+                "32",
+                "8",
+                "--activation",
+                "relu",
+                "--dropout",
+                "0.5",
+                "--optimizer",
+                "nesterov",
+                "--epochs",
+                "2",
+            ]
+        )
+    )
     assert config["hidden"] == [32, 8] and config["epochs"] == 2 and config["iters"] is None
     model = cifar_mlp.build_model(config, 12)
     assert [type(layer).__name__ for layer in model] == [
-        "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+        "Linear",
+        "ReLU",
+        "Dropout",
+        "Linear",
+        "ReLU",
+        "Dropout",
+        "Linear",
+    ]
     opt = cifar_mlp.build_optimizer(config, model.parameters())
     assert isinstance(opt, optim.SGD) and opt.nesterov and opt.momentum == 0.9
     default = cifar_mlp.config_from_args(parse(["--epochs", "3"]))
@@ -217,8 +290,18 @@ def test_explicit_flags_override_the_preset(cifar_mlp):
 
 # ----------------------------------------------------------------- sweep.py
 
-SWEEP_SET = ["--set", "iters=10", "--set", "num_train=150", "--set", "num_val=50",
-             "--set", "batch_size=20", "--workers", "2"]
+SWEEP_SET = [
+    "--set",
+    "iters=10",
+    "--set",
+    "num_train=150",
+    "--set",
+    "num_val=50",
+    "--set",
+    "batch_size=20",
+    "--workers",
+    "2",
+]
 
 
 def read_csv(path):
@@ -260,11 +343,13 @@ def test_sweep_writes_results_and_skips_finished_runs(data_dir, env, tmp_path, s
     assert [p.stat().st_mtime_ns for p in metrics_files] == stamps  # nothing was rerun
 
 
-def test_sweep_records_a_failed_configuration_and_finishes_the_other(data_dir, tmp_path,
-                                                                      sweep, capsys):
+def test_sweep_records_a_failed_configuration_and_finishes_the_other(
+    data_dir, tmp_path, sweep, capsys
+):
     out = tmp_path / "sweep"
-    code = sweep.main(["--grid", "lr=1e-4,-1", *SWEEP_SET, "--data-dir", str(data_dir),
-                       "--out", str(out)])
+    code = sweep.main(
+        ["--grid", "lr=1e-4,-1", *SWEEP_SET, "--data-dir", str(data_dir), "--out", str(out)]
+    )
     stdout = capsys.readouterr().out
     assert code == 0, stdout  # not every configuration failed
     assert "1 configuration(s) failed" in stdout

@@ -2,6 +2,7 @@
 any loss, (X, y) arrays or iterables of batches, named metrics, the best epoch by a
 monitored quantity, schedulers per epoch or per batch, the history, and the course's
 call form still reaching the course's loop."""
+
 import numpy as np
 import pytest
 
@@ -69,12 +70,21 @@ class Snapshots:
 
 # ----------------------------------------------------------------- regression, best epoch
 
+
 def test_regression_learns_and_keeps_the_lowest_val_loss():
     X, y = line()
     tg.manual_seed(0)
     model = nn.Linear(1, 1)
-    result = fit(model, mse, optim.SGD(model.parameters(), lr=0.1), (X[:100], y[:100]),
-                 val_data=(X[100:], y[100:]), epochs=30, batch_size=10, progress=False)
+    result = fit(
+        model,
+        mse,
+        optim.SGD(model.parameters(), lr=0.1),
+        (X[:100], y[:100]),
+        val_data=(X[100:], y[100:]),
+        epochs=30,
+        batch_size=10,
+        progress=False,
+    )
     assert isinstance(result, FitHistory)
     h = result.history
     assert set(h) == {"loss", "val_loss", "lr"}
@@ -96,9 +106,19 @@ def test_best_epoch_in_the_middle_is_restored(restore_best):
     Xv, yv = line(40, seed=1, slope=1.5, intercept=0.5)
     model = zero_linear()
     snapshots = Snapshots(model)
-    result = fit(model, mse, optim.SGD(model.parameters(), lr=0.05), (X, y),
-                 val_data=(Xv, yv), epochs=12, batch_size=20, shuffle=False,
-                 scheduler=snapshots, restore_best=restore_best, progress=False)
+    result = fit(
+        model,
+        mse,
+        optim.SGD(model.parameters(), lr=0.05),
+        (X, y),
+        val_data=(Xv, yv),
+        epochs=12,
+        batch_size=20,
+        shuffle=False,
+        scheduler=snapshots,
+        restore_best=restore_best,
+        progress=False,
+    )
     val = result["val_loss"]
     best = int(np.argmin(val)) + 1
     assert 1 < best < 12 and val[-1] > 2 * min(val)  # the best epoch is not the last
@@ -106,8 +126,7 @@ def test_best_epoch_in_the_middle_is_restored(restore_best):
     assert len(snapshots.states) == 12  # stepped once per epoch, after validation
     chosen = snapshots.states[best - 1] if restore_best else snapshots.states[-1]
     assert states_equal(model.state_dict(), chosen)
-    assert val_mse(model, Xv, yv) == pytest.approx(min(val) if restore_best else val[-1],
-                                                   rel=1e-5)
+    assert val_mse(model, Xv, yv) == pytest.approx(min(val) if restore_best else val[-1], rel=1e-5)
 
 
 def test_monitor_training_loss_or_none():
@@ -115,15 +134,33 @@ def test_monitor_training_loss_or_none():
     Xv, yv = line(40, seed=1, slope=1.5, intercept=0.5)
     model = zero_linear()
     snapshots = Snapshots(model)
-    result = fit(model, mse, optim.SGD(model.parameters(), lr=0.05), (X, y),
-                 val_data=(Xv, yv), epochs=6, shuffle=False, scheduler=snapshots,
-                 monitor=None, progress=False)
+    result = fit(
+        model,
+        mse,
+        optim.SGD(model.parameters(), lr=0.05),
+        (X, y),
+        val_data=(Xv, yv),
+        epochs=6,
+        shuffle=False,
+        scheduler=snapshots,
+        monitor=None,
+        progress=False,
+    )
     assert result.monitor is None and result.best_epoch is None and result.best is None
     assert states_equal(model.state_dict(), snapshots.states[-1])
 
     model = zero_linear()
-    result = fit(model, mse, optim.SGD(model.parameters(), lr=0.05), (X, y),
-                 val_data=(Xv, yv), epochs=6, shuffle=False, monitor="loss", progress=False)
+    result = fit(
+        model,
+        mse,
+        optim.SGD(model.parameters(), lr=0.05),
+        (X, y),
+        val_data=(Xv, yv),
+        epochs=6,
+        shuffle=False,
+        monitor="loss",
+        progress=False,
+    )
     assert result.best_epoch == int(np.argmin(result["loss"])) + 1 == 6
 
 
@@ -132,8 +169,16 @@ def test_no_validation_data_keeps_the_last_weights():
     Xv, yv = line(40, seed=1, slope=1.5, intercept=0.5)
     model = zero_linear()
     snapshots = Snapshots(model)
-    result = fit(model, mse, optim.SGD(model.parameters(), lr=0.05), (X, y), epochs=8,
-                 shuffle=False, scheduler=snapshots, progress=False)
+    result = fit(
+        model,
+        mse,
+        optim.SGD(model.parameters(), lr=0.05),
+        (X, y),
+        epochs=8,
+        shuffle=False,
+        scheduler=snapshots,
+        progress=False,
+    )
     assert set(result.history) == {"loss", "lr"}
     assert result.monitor is None and result.best_epoch is None
     assert states_equal(model.state_dict(), snapshots.states[-1])
@@ -141,6 +186,7 @@ def test_no_validation_data_keeps_the_last_weights():
 
 
 # ----------------------------------------------------------------- metrics and monitor
+
 
 def test_named_metrics_are_recorded_for_train_and_validation():
     Xtr, ytr, Xv, yv = blobs()
@@ -150,12 +196,28 @@ def test_named_metrics_are_recorded_for_train_and_validation():
     def top_score(outputs, targets):
         return float(outputs.max(1).mean())
 
-    result = fit(model, nn.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=0.1),
-                 (Xtr, ytr), val_data=(Xv, yv), epochs=5, batch_size=20,
-                 metrics=[accuracy, top_score], monitor=None, progress=False)
+    result = fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        optim.SGD(model.parameters(), lr=0.1),
+        (Xtr, ytr),
+        val_data=(Xv, yv),
+        epochs=5,
+        batch_size=20,
+        metrics=[accuracy, top_score],
+        monitor=None,
+        progress=False,
+    )
     h = result.history
-    assert set(h) == {"loss", "accuracy", "top_score", "val_loss", "val_accuracy",
-                      "val_top_score", "lr"}
+    assert set(h) == {
+        "loss",
+        "accuracy",
+        "top_score",
+        "val_loss",
+        "val_accuracy",
+        "val_top_score",
+        "lr",
+    }
     assert all(len(v) == 5 for v in h.values())
     assert all(0 <= a <= 1 for a in h["accuracy"] + h["val_accuracy"])
     assert max(h["val_accuracy"]) > 0.8
@@ -164,20 +226,37 @@ def test_named_metrics_are_recorded_for_train_and_validation():
     assert h["val_accuracy"][-1] == accuracy(scores, yv)
     assert h["val_top_score"][-1] == pytest.approx(top_score(scores, yv), rel=1e-6)
     assert h["val_loss"][-1] == pytest.approx(
-        nn.SoftmaxCrossEntropy()(from_numpy(scores), yv).item(), rel=1e-5)
+        nn.SoftmaxCrossEntropy()(from_numpy(scores), yv).item(), rel=1e-5
+    )
 
 
 def test_metrics_as_a_dict_and_the_regression_metrics():
     X, y = line()
     model = zero_linear()
-    result = fit(model, mse, optim.SGD(model.parameters(), lr=0.05), (X[:100], y[:100]),
-                 val_data=(X[100:], y[100:]), epochs=3, shuffle=False, progress=False,
-                 metrics={"mse": mean_squared_error, "mae": mean_absolute_error})
+    result = fit(
+        model,
+        mse,
+        optim.SGD(model.parameters(), lr=0.05),
+        (X[:100], y[:100]),
+        val_data=(X[100:], y[100:]),
+        epochs=3,
+        shuffle=False,
+        progress=False,
+        metrics={"mse": mean_squared_error, "mae": mean_absolute_error},
+    )
     assert result["val_mse"] == pytest.approx(result["val_loss"], rel=1e-5)
-    assert all(a < m ** 0.5 + 1e-6 for a, m in zip(result["val_mae"], result["val_mse"]))
-    result = fit(model, mse, optim.SGD(model.parameters(), lr=0.05), (X, y), epochs=1,
-                 val_data=(X, y), metrics={"mae": mean_absolute_error}, monitor="val_mae",
-                 progress=False)
+    assert all(a < m**0.5 + 1e-6 for a, m in zip(result["val_mae"], result["val_mse"]))
+    result = fit(
+        model,
+        mse,
+        optim.SGD(model.parameters(), lr=0.05),
+        (X, y),
+        epochs=1,
+        val_data=(X, y),
+        metrics={"mae": mean_absolute_error},
+        monitor="val_mae",
+        progress=False,
+    )
     assert result.mode == "min"
 
 
@@ -190,10 +269,21 @@ def test_monitor_val_accuracy_with_mode_max_on_a_classification():
     for mode in ("max", None):  # None: inferred, max for an accuracy
         model = mlp((6, 16, 3), seed=2)
         snapshots = Snapshots(model)
-        result = fit(model, nn.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=0.01),
-                     (Xtr, ytr), val_data=(Xv, yv_wrong), epochs=8, batch_size=20,
-                     shuffle=False, metrics=[accuracy], monitor="val_accuracy", mode=mode,
-                     scheduler=snapshots, progress=False)
+        result = fit(
+            model,
+            nn.SoftmaxCrossEntropy(),
+            optim.SGD(model.parameters(), lr=0.01),
+            (Xtr, ytr),
+            val_data=(Xv, yv_wrong),
+            epochs=8,
+            batch_size=20,
+            shuffle=False,
+            metrics=[accuracy],
+            monitor="val_accuracy",
+            mode=mode,
+            scheduler=snapshots,
+            progress=False,
+        )
         acc = result["val_accuracy"]
         best = acc.index(max(acc)) + 1
         assert result.mode == "max" and result.best_epoch == best and result.best == max(acc)
@@ -205,29 +295,47 @@ def test_monitor_val_accuracy_with_mode_max_on_a_classification():
     assert runs[0] == runs[1]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(monitor="val_acc", metrics=[accuracy]),
-     "monitor='val_acc' is not recorded; expected one of ['loss', 'accuracy', 'val_loss', "
-     "'val_accuracy']"),
-    (dict(monitor="val_r", metrics={"r": mean_squared_error}),
-     "cannot tell whether a smaller or a larger val_r is better; pass mode='min' or "
-     "mode='max'"),
-    (dict(mode="lowest"), "mode must be 'min', 'max' or None (inferred), got 'lowest'"),
-    (dict(metrics=[lambda o, t: 0.0]),
-     "metric <lambda> needs a unique name: pass metrics as a dict {'name': function}"),
-    (dict(metrics={"loss": accuracy}), "metric name 'loss' is taken; expected a name other "
-     "than 'loss', 'lr' or 'val_...'"),
-    (dict(epochs=0), "epochs must be an integer >= 1, got 0"),
-    (dict(epochs=True), "epochs must be an integer >= 1, got True"),
-    (dict(batch_size=2.5), "batch_size must be an integer >= 1, got 2.5"),
-    (dict(scheduler_step="iteration"),
-     "scheduler_step must be 'epoch' or 'batch', got 'iteration'"),
-    (dict(scheduler=0.9), "scheduler must have a step() method (an optim.lr_scheduler), got "
-     "float"),
-    (dict(reg=0.1), "fit: reg belong(s) to the course's form fit(model, loss_fn, optimizer, "
-     "batches, X_train, y_train, X_val, y_val, iterations=...); the epoch form takes epochs=, "
-     "val_data=, scheduler=, ..."),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            dict(monitor="val_acc", metrics=[accuracy]),
+            "monitor='val_acc' is not recorded; expected one of ['loss', 'accuracy', 'val_loss', "
+            "'val_accuracy']",
+        ),
+        (
+            dict(monitor="val_r", metrics={"r": mean_squared_error}),
+            "cannot tell whether a smaller or a larger val_r is better; pass mode='min' or "
+            "mode='max'",
+        ),
+        (dict(mode="lowest"), "mode must be 'min', 'max' or None (inferred), got 'lowest'"),
+        (
+            dict(metrics=[lambda o, t: 0.0]),
+            "metric <lambda> needs a unique name: pass metrics as a dict {'name': function}",
+        ),
+        (
+            dict(metrics={"loss": accuracy}),
+            "metric name 'loss' is taken; expected a name other than 'loss', 'lr' or 'val_...'",
+        ),
+        (dict(epochs=0), "epochs must be an integer >= 1, got 0"),
+        (dict(epochs=True), "epochs must be an integer >= 1, got True"),
+        (dict(batch_size=2.5), "batch_size must be an integer >= 1, got 2.5"),
+        (
+            dict(scheduler_step="iteration"),
+            "scheduler_step must be 'epoch' or 'batch', got 'iteration'",
+        ),
+        (
+            dict(scheduler=0.9),
+            "scheduler must have a step() method (an optim.lr_scheduler), got float",
+        ),
+        (
+            dict(reg=0.1),
+            "fit: reg belong(s) to the course's form fit(model, loss_fn, optimizer, "
+            "batches, X_train, y_train, X_val, y_val, iterations=...); the epoch form takes "
+            "epochs=, val_data=, scheduler=, ...",
+        ),
+    ],
+)
 def test_bad_options_are_refused_before_any_step(kwargs, message):
     X, y = line()
     model = zero_linear()
@@ -241,14 +349,23 @@ def test_bad_options_are_refused_before_any_step(kwargs, message):
 
 # ----------------------------------------------------------------- data forms
 
+
 def test_a_list_of_batches_trains_exactly_like_the_arrays_unshuffled():
     X, y = line(100)
     runs = []
-    for data in [(X, y), [(X[i:i + 25], y[i:i + 25]) for i in range(0, 100, 25)]]:
+    for data in [(X, y), [(X[i : i + 25], y[i : i + 25]) for i in range(0, 100, 25)]]:
         model = zero_linear()
-        result = fit(model, mse, optim.SGD(model.parameters(), lr=0.1, momentum=0.9), data,
-                     val_data=[(X[:50], y[:50]), (X[50:], y[50:])], epochs=4, batch_size=25,
-                     shuffle=False, progress=False)
+        result = fit(
+            model,
+            mse,
+            optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+            data,
+            val_data=[(X[:50], y[:50]), (X[50:], y[50:])],
+            epochs=4,
+            batch_size=25,
+            shuffle=False,
+            progress=False,
+        )
         runs.append((model.state_dict(), result.history))
     assert states_equal(runs[0][0], runs[1][0])
     assert runs[0][1] == runs[1][1]
@@ -263,19 +380,29 @@ def test_a_reiterable_loader_of_tensors_and_a_one_epoch_generator():
         def __iter__(self):
             Loader.passes += 1
             for i in range(0, 100, 20):
-                yield Tensor(X[i:i + 20]), Tensor(y[i:i + 20])
+                yield Tensor(X[i : i + 20]), Tensor(y[i : i + 20])
 
     model = zero_linear()
-    result = fit(model, mse, optim.SGD(model.parameters(), lr=0.1), Loader(), epochs=5,
-                 progress=False)
+    result = fit(
+        model, mse, optim.SGD(model.parameters(), lr=0.1), Loader(), epochs=5, progress=False
+    )
     assert Loader.passes == 5 and result["loss"][-1] < result["loss"][0] / 4
 
-    batches = ((X[i:i + 20], y[i:i + 20]) for i in range(0, 100, 20))
+    batches = ((X[i : i + 20], y[i : i + 20]) for i in range(0, 100, 20))
     fit(model, mse, optim.SGD(model.parameters(), lr=0.1), batches, epochs=1, progress=False)
-    with pytest.raises(ConfigError, match=r"train_data is an iterator \(a generator\?\), used "
-                                          r"up after one epoch; expected a re-iterable"):
-        fit(model, mse, optim.SGD(model.parameters(), lr=0.1), iter([(X, y)]), epochs=2,
-            progress=False)
+    with pytest.raises(
+        ConfigError,
+        match=r"train_data is an iterator \(a generator\?\), used "
+        r"up after one epoch; expected a re-iterable",
+    ):
+        fit(
+            model,
+            mse,
+            optim.SGD(model.parameters(), lr=0.1),
+            iter([(X, y)]),
+            epochs=2,
+            progress=False,
+        )
 
 
 def test_shuffled_arrays_follow_the_framework_seed():
@@ -284,42 +411,73 @@ def test_shuffled_arrays_follow_the_framework_seed():
     for seed in (5, 5, 6):
         tg.manual_seed(seed)
         model = zero_linear()
-        fit(model, mse, optim.SGD(model.parameters(), lr=0.1), (X, y), epochs=2,
-            batch_size=16, progress=False)
+        fit(
+            model,
+            mse,
+            optim.SGD(model.parameters(), lr=0.1),
+            (X, y),
+            epochs=2,
+            batch_size=16,
+            progress=False,
+        )
         states.append(model.state_dict())
     assert states_equal(states[0], states[1]) and not states_equal(states[0], states[2])
 
 
-@pytest.mark.parametrize("data, message", [
-    ((np.zeros((4, 1), np.float32), np.zeros((3, 1), np.float32)),
-     "train_data: expected as many targets as examples (> 0), got 4 examples and 3 targets"),
-    (5, "train_data must be a pair of arrays (X, y) or an iterable of (x, y) batches, got int"),
-    ([np.zeros((4, 1), np.float32)], "each batch of train_data must be an (inputs, targets) "
-     "pair, got ndarray of length 4 (for whole arrays pass a pair of NumPy arrays (X, y))"),
-    ([], "train_data gave no batches in epoch 1; expected a re-iterable that yields (x, y) "
-     "batches on every pass"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (
+            (np.zeros((4, 1), np.float32), np.zeros((3, 1), np.float32)),
+            "train_data: expected as many targets as examples (> 0), got 4 examples and 3 targets",
+        ),
+        (5, "train_data must be a pair of arrays (X, y) or an iterable of (x, y) batches, got int"),
+        (
+            [np.zeros((4, 1), np.float32)],
+            "each batch of train_data must be an (inputs, targets) "
+            "pair, got ndarray of length 4 (for whole arrays pass a pair of NumPy arrays (X, y))",
+        ),
+        (
+            [],
+            "train_data gave no batches in epoch 1; expected a re-iterable that yields (x, y) "
+            "batches on every pass",
+        ),
+    ],
+)
 def test_bad_data_gets_a_clear_error(data, message):
     model = zero_linear()
     with pytest.raises(ConfigError) as info:
-        fit(model, mse, optim.SGD(model.parameters(), lr=0.1), data, epochs=1,
-            progress=False)
+        fit(model, mse, optim.SGD(model.parameters(), lr=0.1), data, epochs=1, progress=False)
     assert str(info.value) == message
 
 
 def test_a_loss_that_is_not_a_scalar_and_a_diverging_run():
     X, y = line()
     model = zero_linear()
-    with pytest.raises(ConfigError, match=r"loss_fn must return a scalar Tensor, got Tensor "
-                                          r"of shape \(32, 1\)"):
-        fit(model, lambda out, t: (out - t) ** 2, optim.SGD(model.parameters(), lr=0.1),
-            (X, y), epochs=1, progress=False)
-    with pytest.raises(DivergedError, match=r"training loss became (inf|nan) in epoch \d+; "
-                                            r"lower the learning rate \(now 1e\+30\)"):
-        fit(model, mse, optim.SGD(model.parameters(), lr=1e30), (X, y), epochs=5,
-            progress=False)
-    with pytest.raises(ShapeError, match=r"mean_squared_error: outputs of shape \(3, 1\) and "
-                                         r"targets of shape \(3,\); expected the same shape"):
+    with pytest.raises(
+        ConfigError,
+        match=r"loss_fn must return a scalar Tensor, got Tensor "
+        r"of shape \(32, 1\)",
+    ):
+        fit(
+            model,
+            lambda out, t: (out - t) ** 2,
+            optim.SGD(model.parameters(), lr=0.1),
+            (X, y),
+            epochs=1,
+            progress=False,
+        )
+    with pytest.raises(
+        DivergedError,
+        match=r"training loss became (inf|nan) in epoch \d+; "
+        r"lower the learning rate \(now 1e\+30\)",
+    ):
+        fit(model, mse, optim.SGD(model.parameters(), lr=1e30), (X, y), epochs=5, progress=False)
+    with pytest.raises(
+        ShapeError,
+        match=r"mean_squared_error: outputs of shape \(3, 1\) and "
+        r"targets of shape \(3,\); expected the same shape",
+    ):
         mean_squared_error(np.zeros((3, 1)), np.zeros(3))
 
 
@@ -336,54 +494,113 @@ def test_validation_runs_in_eval_mode_without_a_graph():
 
     X, y = line(40)
     model = Probe()
-    fit(model, mse, optim.SGD(model.parameters(), lr=0.1), (X, y), val_data=(X, y),
-        epochs=1, batch_size=20, progress=False)
+    fit(
+        model,
+        mse,
+        optim.SGD(model.parameters(), lr=0.1),
+        (X, y),
+        val_data=(X, y),
+        epochs=1,
+        batch_size=20,
+        progress=False,
+    )
     assert calls == [(True, True)] * 2 + [(False, False)] * 2
     assert model.training
 
 
 # ----------------------------------------------------------------- schedulers, progress
 
+
 def test_scheduler_steps_per_epoch_or_per_batch():
     X, y = line(100)
     model = zero_linear()
     opt = optim.SGD(model.parameters(), lr=0.1)
-    result = fit(model, mse, opt, (X, y), epochs=3, batch_size=25,
-                 scheduler=optim.ExponentialLR(opt, gamma=0.5), progress=False)
+    result = fit(
+        model,
+        mse,
+        opt,
+        (X, y),
+        epochs=3,
+        batch_size=25,
+        scheduler=optim.ExponentialLR(opt, gamma=0.5),
+        progress=False,
+    )
     assert result["lr"] == pytest.approx([0.1, 0.05, 0.025]) and opt.lr == pytest.approx(0.0125)
 
     model = zero_linear()
     opt = optim.SGD(model.parameters(), lr=0.1)
-    result = fit(model, mse, opt, (X, y), epochs=3, batch_size=25, scheduler_step="batch",
-                 scheduler=optim.ExponentialLR(opt, gamma=0.5), progress=False)
-    assert result["lr"] == pytest.approx([0.1, 0.1 * 0.5 ** 4, 0.1 * 0.5 ** 8])  # 4 batches
+    result = fit(
+        model,
+        mse,
+        opt,
+        (X, y),
+        epochs=3,
+        batch_size=25,
+        scheduler_step="batch",
+        scheduler=optim.ExponentialLR(opt, gamma=0.5),
+        progress=False,
+    )
+    assert result["lr"] == pytest.approx([0.1, 0.1 * 0.5**4, 0.1 * 0.5**8])  # 4 batches
 
 
 def test_progress_bar_shows_loss_and_metrics(capsys):
     Xtr, ytr, Xv, yv = blobs()
     model = mlp((6, 16, 3), seed=1)
-    fit(model, nn.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=0.1), (Xtr, ytr),
-        val_data=(Xv, yv), epochs=2, metrics=[accuracy])
+    fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        optim.SGD(model.parameters(), lr=0.1),
+        (Xtr, ytr),
+        val_data=(Xv, yv),
+        epochs=2,
+        metrics=[accuracy],
+    )
     err = capsys.readouterr().err
     assert "epoch 2/2" in err and "loss=" in err and "val_accuracy=" in err
-    fit(model, nn.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=0.1), (Xtr, ytr),
-        epochs=1, progress=False)
+    fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        optim.SGD(model.parameters(), lr=0.1),
+        (Xtr, ytr),
+        epochs=1,
+        progress=False,
+    )
     assert capsys.readouterr().err == ""
 
 
 # ----------------------------------------------------------------- the two call forms
 
+
 def test_the_course_call_form_still_reaches_the_course_loop():
     Xtr, ytr, Xv, yv = blobs()
     model = mlp((6, 16, 3), seed=1)
-    result = fit(model, nn.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=0.05),
-                 BatchIterator(Xtr, ytr, 20, rng=0), Xtr, ytr, Xv, yv, iterations=12,
-                 progress=False)
+    result = fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        optim.SGD(model.parameters(), lr=0.05),
+        BatchIterator(Xtr, ytr, 20, rng=0),
+        Xtr,
+        ytr,
+        Xv,
+        yv,
+        iterations=12,
+        progress=False,
+    )
     assert isinstance(result, FitResult) and result.iterations == 12
     assert len(result.history.val_acc) == 2
     with pytest.raises(TypeError, match="epochs"):  # the two forms do not mix
-        fit(model, nn.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=0.05),
-            BatchIterator(Xtr, ytr, 20, rng=0), Xtr, ytr, Xv, yv, iterations=12, epochs=2)
+        fit(
+            model,
+            nn.SoftmaxCrossEntropy(),
+            optim.SGD(model.parameters(), lr=0.05),
+            BatchIterator(Xtr, ytr, 20, rng=0),
+            Xtr,
+            ytr,
+            Xv,
+            yv,
+            iterations=12,
+            epochs=2,
+        )
     assert fit_epochs.__name__ == "fit_epochs"
 
 
@@ -397,12 +614,20 @@ def test_readme_training_any_model_example():
 
     tg.manual_seed(0)
     X = np.random.default_rng(0).uniform(-1, 1, (300, 1)).astype(np.float32)
-    y = 3 * X + 1                                           # learn y = 3x + 1
+    y = 3 * X + 1  # learn y = 3x + 1
     model = nn.Sequential(nn.Linear(1, 16), nn.ReLU(), nn.Linear(16, 1))
     opt = optim.Adam(model.parameters(), lr=0.01)
     mse = lambda out, target: ((out - target) ** 2).mean()  # noqa: E731  (any scalar loss)
-    result = fit(model, mse, opt, (X[:240], y[:240]), val_data=(X[240:], y[240:]), epochs=40,
-                 batch_size=16, scheduler=optim.StepLR(opt, step_size=15, gamma=0.3))
+    result = fit(
+        model,
+        mse,
+        opt,
+        (X[:240], y[:240]),
+        val_data=(X[240:], y[240:]),
+        epochs=40,
+        batch_size=16,
+        scheduler=optim.StepLR(opt, step_size=15, gamma=0.3),
+    )
 
     assert result.best == min(result["val_loss"]) < 2e-3
     assert result.best_epoch == int(np.argmin(result["val_loss"])) + 1

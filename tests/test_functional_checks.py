@@ -3,6 +3,7 @@ has been checked first (Tensor or NumPy array, float32/float64, one dtype, the s
 op needs), so a kernel never reads past an array and the two kernel sets never differ;
 the user gets the framework's error saying what was expected. Each test runs on both
 kernel sets."""
+
 import numpy as np
 import pytest
 
@@ -22,8 +23,10 @@ def kernel_set(request):
 
 def x_and_weight(dtype=np.float32):
     rng = np.random.default_rng(0)
-    return (Tensor(rng.standard_normal((2, 4)).astype(dtype), requires_grad=True),
-            Tensor(rng.standard_normal((4, 5)).astype(dtype), requires_grad=True))
+    return (
+        Tensor(rng.standard_normal((2, 4)).astype(dtype), requires_grad=True),
+        Tensor(rng.standard_normal((4, 5)).astype(dtype), requires_grad=True),
+    )
 
 
 # ----- linear: the bias ------------------------------------------------------------------
@@ -37,8 +40,10 @@ def test_linear_bias_that_does_not_fit_is_refused(bias_shape):
     bias = Tensor(np.ones(bias_shape, np.float32))
     with pytest.raises(ShapeError) as info:
         F.linear(x, w, bias)
-    assert str(info.value) == (f"Linear: bias of shape {bias_shape} does not fit weight of "
-                               "shape (4, 5); expected shape (5,)")
+    assert str(info.value) == (
+        f"Linear: bias of shape {bias_shape} does not fit weight of "
+        "shape (4, 5); expected shape (5,)"
+    )
 
 
 @pytest.mark.parametrize("which", ["input", "weight", "bias"])
@@ -58,9 +63,11 @@ def test_linear_dtype_message_names_each_dtype_and_the_fix():
     x, w = x_and_weight()
     with pytest.raises(DTypeError) as info:
         F.linear(x, w, Tensor(np.ones(5, np.float64)))
-    assert str(info.value) == ("Linear: input float32, weight float32, bias float64; expected "
-                               "one dtype, the weight's float32 (convert with "
-                               "Tensor(x, dtype=np.float32))")
+    assert str(info.value) == (
+        "Linear: input float32, weight float32, bias float64; expected "
+        "one dtype, the weight's float32 (convert with "
+        "Tensor(x, dtype=np.float32))"
+    )
 
 
 @pytest.mark.parametrize("weight_shape", [(4,), (), (4, 5, 1), (1, 4, 5)])
@@ -116,8 +123,9 @@ def test_linear_checks_keep_valid_calls_working():
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.int8, np.uint8, np.bool_])
-@pytest.mark.parametrize("fn", [lambda x: F.leaky_relu(x, 0.1), lambda x: F.dropout(x, 0.5)],
-                         ids=["leaky", "dropout"])
+@pytest.mark.parametrize(
+    "fn", [lambda x: F.leaky_relu(x, 0.1), lambda x: F.dropout(x, 0.5)], ids=["leaky", "dropout"]
+)
 def test_leaky_relu_and_dropout_refuse_non_float_input(fn, dtype):
     """leaky_relu of integers silently gave 0 for negatives (the slope truncated to 0)."""
     with pytest.raises(DTypeError, match="must be float32 or float64"):
@@ -140,8 +148,9 @@ def test_relu_keeps_integers_exactly(dtype):
     np.testing.assert_array_equal(out.data, np.maximum(x, 0))
 
 
-@pytest.mark.parametrize("fn", [F.relu, F.leaky_relu, lambda x: F.dropout(x, 0.5)],
-                         ids=["relu", "leaky", "dropout"])
+@pytest.mark.parametrize(
+    "fn", [F.relu, F.leaky_relu, lambda x: F.dropout(x, 0.5)], ids=["relu", "leaky", "dropout"]
+)
 @pytest.mark.parametrize("bad", [[1.0, -1.0], 3.0, None, "x"])
 def test_activations_refuse_what_is_not_an_array(fn, bad):
     with pytest.raises(DTypeError, match="must be a Tensor or a NumPy array"):
@@ -154,8 +163,17 @@ def test_leaky_relu_refuses_a_slope_that_is_not_a_finite_number(slope):
         F.leaky_relu(Tensor(np.ones(3)), slope)
 
 
-@pytest.mark.parametrize("mask", [np.full((2, 4), 0.5), np.ones((2, 4), np.int64),
-                                  np.ones((2, 4), np.uint8), "abc", [[True] * 4] * 2, 1.0])
+@pytest.mark.parametrize(
+    "mask",
+    [
+        np.full((2, 4), 0.5),
+        np.ones((2, 4), np.int64),
+        np.ones((2, 4), np.uint8),
+        "abc",
+        [[True] * 4] * 2,
+        1.0,
+    ],
+)
 def test_dropout_refuses_a_mask_that_is_not_bool(mask):
     """A float mask of 0.5 kept every unit (bool(0.5)), a 2 doubled it, a string mask of a
     0-d input was taken as True."""

@@ -1,6 +1,7 @@
 """Compose before fusing: each fused op of fused.py equals, in values and gradients, its
 composition from primitive ops (x @ W + b; masks as constant tensors; log-softmax from
 max, exp, sum and log), in float64, on a few shapes and on both kernel sets."""
+
 import numpy as np
 import pytest
 
@@ -60,8 +61,7 @@ def _with_zeros(shape, seed):
 def test_relu_is_x_times_its_positive_mask(shape):
     x = _with_zeros(shape, 0)
     positive = Tensor((x > 0).astype(np.float64))
-    assert_same_values_and_grads(fused.ReLU.apply, lambda t: t * positive, [x],
-                                 randn(shape, 1))
+    assert_same_values_and_grads(fused.ReLU.apply, lambda t: t * positive, [x], randn(shape, 1))
 
 
 @pytest.mark.parametrize("slope", [0.01, 0.2, -0.5])
@@ -69,8 +69,12 @@ def test_relu_is_x_times_its_positive_mask(shape):
 def test_leaky_relu_is_x_times_one_or_the_slope(shape, slope):
     x = _with_zeros(shape, 0)
     factor = Tensor(np.where(x > 0, 1.0, slope))
-    assert_same_values_and_grads(lambda t: fused.LeakyReLU.apply(t, negative_slope=slope),
-                                 lambda t: t * factor, [x], randn(shape, 1))
+    assert_same_values_and_grads(
+        lambda t: fused.LeakyReLU.apply(t, negative_slope=slope),
+        lambda t: t * factor,
+        [x],
+        randn(shape, 1),
+    )
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
@@ -80,8 +84,12 @@ def test_dropout_is_x_times_the_mask_over_the_keep_probability(shape, p):
     mask = np.random.default_rng(2).random(shape) >= p
     scale = 1.0 / (1.0 - p)
     kept = Tensor(mask * scale)
-    assert_same_values_and_grads(lambda t: fused.Dropout.apply(t, mask=mask, scale=scale),
-                                 lambda t: t * kept, [x], randn(shape, 1))
+    assert_same_values_and_grads(
+        lambda t: fused.Dropout.apply(t, mask=mask, scale=scale),
+        lambda t: t * kept,
+        [x],
+        randn(shape, 1),
+    )
 
 
 def _cross_entropy(logits, labels):
@@ -101,7 +109,10 @@ def test_softmax_cross_entropy_is_its_log_softmax_composition(n, c, upstream, sc
     labels = np.random.default_rng(1).integers(0, c, n)
     assert_same_values_and_grads(
         lambda z: fused.SoftmaxCrossEntropy.apply(z, Tensor(labels)),
-        lambda z: _cross_entropy(z, labels), [logits], upstream)
+        lambda z: _cross_entropy(z, labels),
+        [logits],
+        upstream,
+    )
 
 
 @pytest.mark.parametrize("upstream", [None, np.array(0.7)])
@@ -116,5 +127,6 @@ def test_l2_penalty_is_lambda_times_the_sum_of_squares(shapes, upstream):
             total = total + _sum(w * w)
         return total * lam
 
-    assert_same_values_and_grads(lambda *w: fused.L2Penalty.apply(*w, lam=lam), composed,
-                                 arrays, upstream)
+    assert_same_values_and_grads(
+        lambda *w: fused.L2Penalty.apply(*w, lam=lam), composed, arrays, upstream
+    )

@@ -1,6 +1,7 @@
 """The fused weight-sized passes: kernels.scaled_add and kernels.sgd_update against their
 twins, the engine's in-place gradient sums (Function.fresh_grads, tensor.ScaledGrad), and
 optim.SGD on the kernel against the plain NumPy formula, bit for bit."""
+
 import numpy as np
 import pytest
 
@@ -61,8 +62,15 @@ def _old_sgd(theta, grad, state, lr, momentum, nesterov, weight_decay):
 
 
 @pytest.mark.parametrize("contiguous", [True, False])
-@pytest.mark.parametrize("options", [{}, {"momentum": 0.9}, {"momentum": 0.9, "nesterov": True},
-                                     {"momentum": 0.5, "weight_decay": 1e-2}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"momentum": 0.9},
+        {"momentum": 0.9, "nesterov": True},
+        {"momentum": 0.5, "weight_decay": 1e-2},
+    ],
+)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sgd_optimizer_matches_the_numpy_formula_bit_for_bit(dtype, options, contiguous):
     rng = np.random.default_rng(3)
@@ -74,8 +82,15 @@ def test_sgd_optimizer_matches_the_numpy_formula_bit_for_bit(dtype, options, con
         grad = rng.standard_normal(p.shape).astype(dtype)
         p.grad = grad if contiguous else np.asfortranarray(grad)
         opt.step()
-        _old_sgd(expected, grad, state, 0.1, options.get("momentum", 0.0),
-                 options.get("nesterov", False), options.get("weight_decay", 0.0))
+        _old_sgd(
+            expected,
+            grad,
+            state,
+            0.1,
+            options.get("momentum", 0.0),
+            options.get("nesterov", False),
+            options.get("weight_decay", 0.0),
+        )
         np.testing.assert_array_equal(p.data, expected)
     if options.get("momentum"):
         np.testing.assert_array_equal(opt.state[p]["momentum_buffer"], state["momentum_buffer"])
@@ -83,8 +98,11 @@ def test_sgd_optimizer_matches_the_numpy_formula_bit_for_bit(dtype, options, con
 
 def _net(dtype, seed=0):
     gen = np.random.default_rng(seed)
-    return nn.Sequential(nn.Linear(12, 8, dtype=dtype, generator=gen), nn.ReLU(),
-                         nn.Linear(8, 3, dtype=dtype, generator=gen))
+    return nn.Sequential(
+        nn.Linear(12, 8, dtype=dtype, generator=gen),
+        nn.ReLU(),
+        nn.Linear(8, 3, dtype=dtype, generator=gen),
+    )
 
 
 @pytest.mark.parametrize("kernel_set", ["numba", "numpy"])
@@ -108,8 +126,9 @@ def test_l2_gradient_joins_the_linear_gradient_exactly(dtype, kernel_set):
         kernels.select(previous)
     for layer, ref in zip(nn.linear_layers(model), nn.linear_layers(plain)):
         factor = np.asarray(2 * 0.25 * np.ones((), dtype))[()]
-        np.testing.assert_array_equal(layer.weight.grad,
-                                      ref.weight.grad + layer.weight.data * factor)
+        np.testing.assert_array_equal(
+            layer.weight.grad, ref.weight.grad + layer.weight.data * factor
+        )
         np.testing.assert_array_equal(layer.bias.grad, ref.bias.grad)
 
 
@@ -143,8 +162,9 @@ def test_in_place_sums_never_write_into_arrays_others_hold(a_also_to_a_linear):
     gradient also is (a.grad would be g + dh). With a also fed to a Linear, a's sum
     meets a fresh da after g as well: it must not add da into the g h's sum holds."""
     rng = np.random.default_rng(4)
-    x, w, w2, w3 = (Tensor(rng.standard_normal(s), requires_grad=True)
-                    for s in ((3, 4), (4, 4), (4, 4), (4, 4)))
+    x, w, w2, w3 = (
+        Tensor(rng.standard_normal(s), requires_grad=True) for s in ((3, 4), (4, 4), (4, 4), (4, 4))
+    )
     a = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
     h = nn.functional.linear(x, w)
     out = (a + h) + nn.functional.linear(h, w2)
@@ -154,8 +174,7 @@ def test_in_place_sums_never_write_into_arrays_others_hold(a_also_to_a_linear):
     g = upstream.copy()
     out.backward(upstream)
     np.testing.assert_array_equal(upstream, g)
-    np.testing.assert_allclose(a.grad, g + g @ w3.data.T if a_also_to_a_linear else g,
-                               rtol=1e-12)
+    np.testing.assert_allclose(a.grad, g + g @ w3.data.T if a_also_to_a_linear else g, rtol=1e-12)
     dh = g + g @ w2.data.T
     np.testing.assert_allclose(w2.grad, h.data.T @ g, rtol=1e-12)
     np.testing.assert_allclose(w.grad, x.data.T @ dh, rtol=1e-12)
@@ -169,7 +188,7 @@ def test_in_place_sums_of_a_weight_used_twice():
     w = Tensor(rng.standard_normal((4, 4)), requires_grad=True)
     x = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
     h = nn.functional.linear(x, w)
-    out = nn.functional.linear(h, w) + h          # w twice; h to two consumers
+    out = nn.functional.linear(h, w) + h  # w twice; h to two consumers
     upstream = rng.standard_normal(out.shape)
     g = upstream.copy()
     out.backward(upstream)

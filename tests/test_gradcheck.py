@@ -1,5 +1,6 @@
 """Tests for tinygrad_hlcv.gradcheck and testing.assert_grads_match: the checkers must
 measure correctly and must catch a wrong gradient."""
+
 import re
 
 import numpy as np
@@ -18,8 +19,10 @@ from tinygrad_hlcv.gradcheck import (
 )
 from tinygrad_hlcv.testing import assert_grads_match
 
-TABLE_LINE = re.compile(r"^([\w.]+) +max relative error \(autodiff vs numerical\): "
-                        r"(\d\.\de[-+]\d\d)$")
+TABLE_LINE = re.compile(
+    r"^([\w.]+) +max relative error \(autodiff vs numerical\): "
+    r"(\d\.\de[-+]\d\d)$"
+)
 
 
 class Square(Function):
@@ -55,11 +58,12 @@ class BrokenBiasLinear(nn.Linear):
 
 # ----------------------------------------------------------------------- numerical_grad
 
+
 @pytest.mark.parametrize("order", [2, 4])
 def test_numerical_grad_of_a_quadratic(order):
     a = np.array([[1.0, -2.0, 0.5], [3.0, 0.25, -1.0]])
     x = np.array([[0.3, -1.2, 2.0], [0.7, -0.4, 1.5]])
-    g = numerical_grad(lambda: float(np.sum(a * x ** 2)), x, h=1e-3, order=order)
+    g = numerical_grad(lambda: float(np.sum(a * x**2)), x, h=1e-3, order=order)
     assert g.shape == x.shape and g.dtype == np.float64
     # central differences are exact on a quadratic up to rounding (about eps·|f|/h)
     np.testing.assert_allclose(g, 2 * a * x, rtol=1e-9, atol=1e-10)
@@ -69,10 +73,10 @@ def test_numerical_grad_stencil_orders_on_a_cubic():
     """f = x³: the 2-point stencil gives 3x² + h² exactly, the 5-point one is exact."""
     x = np.array([0.5, -1.5, 2.0])
     h = 1e-2
-    g2 = numerical_grad(lambda: float(np.sum(x ** 3)), x, h=h, order=2)
-    g4 = numerical_grad(lambda: float(np.sum(x ** 3)), x, h=h, order=4)
-    np.testing.assert_allclose(g2 - 3 * x ** 2, h ** 2, rtol=1e-6)
-    np.testing.assert_allclose(g4, 3 * x ** 2, rtol=1e-12)
+    g2 = numerical_grad(lambda: float(np.sum(x**3)), x, h=h, order=2)
+    g4 = numerical_grad(lambda: float(np.sum(x**3)), x, h=h, order=4)
+    np.testing.assert_allclose(g2 - 3 * x**2, h**2, rtol=1e-6)
+    np.testing.assert_allclose(g4, 3 * x**2, rtol=1e-12)
 
 
 @pytest.mark.parametrize("order, tol", [(2, 1e-6), (4, 1e-10)])
@@ -82,9 +86,9 @@ def test_numerical_grad_of_exp(order, tol):
     g = numerical_grad(lambda: float(np.sum(np.exp(x))), x, h=h, order=order)
     error = max_relative_error(g, np.exp(x))
     assert error < tol
-    if order == 2:   # truncation error h²/6 relative: visibly there, so the order is real
+    if order == 2:  # truncation error h²/6 relative: visibly there, so the order is real
         assert error > 1e-8
-        np.testing.assert_allclose(g / np.exp(x) - 1, h ** 2 / 6, rtol=1e-3)
+        np.testing.assert_allclose(g / np.exp(x) - 1, h**2 / 6, rtol=1e-3)
 
 
 def test_numerical_grad_restores_the_array_even_if_f_raises():
@@ -98,7 +102,7 @@ def test_numerical_grad_restores_the_array_even_if_f_raises():
 
     numerical_grad(f, x, h=1e-2, order=4)
     np.testing.assert_array_equal(x, before)
-    assert len(seen) == 4 * x.size                       # four evaluations per entry
+    assert len(seen) == 4 * x.size  # four evaluations per entry
     # each evaluation perturbs exactly one entry
     assert all(np.count_nonzero(s != before) == 1 for s in seen)
 
@@ -138,6 +142,7 @@ def test_numerical_grad_rejects_non_contiguous_and_read_only_arrays_and_bad_orde
 
 # ------------------------------------------------------------------- max_relative_error
 
+
 def test_max_relative_error_formula_and_floor():
     assert max_relative_error([1.0, 2.0], [1.0, 2.0]) == 0.0
     assert max_relative_error([1.0, -2.0], [1.1, -2.0]) == pytest.approx(0.1 / 2.1, rel=1e-12)
@@ -155,11 +160,14 @@ def test_max_relative_error_formula_and_floor():
 
 
 def test_compare_grads_and_format_errors():
-    errors = compare_grads({"W1": np.array([1.0]), "b10": np.array([2.0])},
-                           {"W1": np.array([1.0]), "b10": np.array([2.2])})
+    errors = compare_grads(
+        {"W1": np.array([1.0]), "b10": np.array([2.0])},
+        {"W1": np.array([1.0]), "b10": np.array([2.2])},
+    )
     assert errors["W1"] == 0.0 and errors["b10"] == pytest.approx(0.2 / 4.2)
-    assert format_errors(errors, "x vs y") == ("W1  max relative error (x vs y): 0.0e+00\n"
-                                               "b10 max relative error (x vs y): 4.8e-02")
+    assert format_errors(errors, "x vs y") == (
+        "W1  max relative error (x vs y): 0.0e+00\nb10 max relative error (x vs y): 4.8e-02"
+    )
     assert format_errors({"W1": 1.23e-9}) == "W1 max relative error: 1.2e-09"
     with pytest.raises(ValueError, match="b2"):
         compare_grads({"W1": np.zeros(1)}, {"W1": np.zeros(1), "b2": np.zeros(1)})
@@ -167,10 +175,14 @@ def test_compare_grads_and_format_errors():
 
 # ---------------------------------------------------------------------------- gradcheck
 
+
 def two_layer(cls=nn.Linear, seed=0):
     rng = np.random.default_rng(seed)
-    return nn.Sequential(nn.Linear(4, 5, dtype=np.float64, generator=rng), nn.LeakyReLU(0.1),
-                         cls(5, 3, dtype=np.float64, generator=rng))
+    return nn.Sequential(
+        nn.Linear(4, 5, dtype=np.float64, generator=rng),
+        nn.LeakyReLU(0.1),
+        cls(5, 3, dtype=np.float64, generator=rng),
+    )
 
 
 def make_loss(model, seed=1):
@@ -181,8 +193,9 @@ def make_loss(model, seed=1):
 
 
 def test_derivation_names():
-    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 3, bias=False), nn.ReLU(),
-                          nn.Linear(3, 2))
+    model = nn.Sequential(
+        nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 3, bias=False), nn.ReLU(), nn.Linear(3, 2)
+    )
     names = nn.derivation_names(model)
     assert list(names) == ["W1", "b1", "W2", "W3", "b3"]
     assert names["W2"] is model[2].weight and names["b3"] is model[4].bias
@@ -235,26 +248,33 @@ def test_gradcheck_names_the_broken_parameter_of_a_module():
     model = two_layer(BrokenBiasLinear)
     with pytest.raises(GradcheckError) as info:
         gradcheck(make_loss(model), model, h=1e-4, order=4, verbose=False)
-    rows = dict(TABLE_LINE.match(line).groups()
-                for line in str(info.value).splitlines()[1:])
+    rows = dict(TABLE_LINE.match(line).groups() for line in str(info.value).splitlines()[1:])
     assert list(rows) == ["0.weight", "0.bias", "2.weight", "2.bias"]
-    assert float(rows["2.bias"]) > 0.1                   # the doubled bias gradient
+    assert float(rows["2.bias"]) > 0.1  # the doubled bias gradient
     assert max(float(rows[name]) for name in ("0.weight", "0.bias", "2.weight")) < 1e-7
 
 
 def test_gradcheck_tolerance_is_applied():
     x = Tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
     # order 2 with a big step: truncation error h²/... visible, so a strict tol fails
-    errors = gradcheck(lambda: Square.apply(Square.apply(x)).sum(), [x], h=1e-2, order=2,
-                       tol=1e-3, verbose=False)
+    errors = gradcheck(
+        lambda: Square.apply(Square.apply(x)).sum(), [x], h=1e-2, order=2, tol=1e-3, verbose=False
+    )
     worst = max(errors.values())
     assert 1e-7 < worst < 1e-3
     with pytest.raises(GradcheckError):
-        gradcheck(lambda: Square.apply(Square.apply(x)).sum(), [x], h=1e-2, order=2,
-                  tol=worst / 2, verbose=False)
+        gradcheck(
+            lambda: Square.apply(Square.apply(x)).sum(),
+            [x],
+            h=1e-2,
+            order=2,
+            tol=worst / 2,
+            verbose=False,
+        )
 
 
 # ------------------------------------------------------------------- assert_grads_match
+
 
 def test_assert_grads_match_passes_a_correct_op_and_returns_errors():
     x = np.array([[0.5, -1.0], [2.0, 0.3]])
@@ -278,6 +298,7 @@ def test_assert_grads_match_raises_on_a_broken_layer_input():
 
 
 # ------------------------------------------------- gradcheck: any module, float64 only
+
 
 class Scaled(nn.Module):
     """A Linear followed by a learned per-feature scale: a parameter that is no Linear's."""
@@ -303,8 +324,9 @@ class Quadratic(nn.Module):
 def test_gradcheck_checks_and_names_a_parameter_that_is_not_a_linear_one():
     model = Scaled()
     x, y = np.random.default_rng(1).standard_normal((5, 4)), np.array([0, 2, 1, 1, 0])
-    errors = gradcheck(lambda: nn.SoftmaxCrossEntropy()(model(Tensor(x)), y), model, h=1e-4,
-                       order=4, verbose=False)
+    errors = gradcheck(
+        lambda: nn.SoftmaxCrossEntropy()(model(Tensor(x)), y), model, h=1e-4, order=4, verbose=False
+    )
     assert sorted(errors) == ["linear.bias", "linear.weight", "scale"]
     assert list(errors) == [name for name, _ in model.named_parameters()]
     assert max(errors.values()) < 1e-7
@@ -324,12 +346,15 @@ def test_gradcheck_catches_a_wrong_gradient_of_a_non_linear_parameter():
         gradcheck(lambda: model(x) + BrokenSquare.apply(model.a).sum(), model, verbose=False)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: Quadratic(np.float32),
-    lambda: two_layer().float(),
-    lambda: [Tensor(np.ones(3, dtype=np.float32), requires_grad=True)],
-    lambda: {"w": Tensor(np.ones(3, dtype=np.float32), requires_grad=True)},
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Quadratic(np.float32),
+        lambda: two_layer().float(),
+        lambda: [Tensor(np.ones(3, dtype=np.float32), requires_grad=True)],
+        lambda: {"w": Tensor(np.ones(3, dtype=np.float32), requires_grad=True)},
+    ],
+)
 def test_gradcheck_refuses_float32_and_says_how_to_get_float64(make):
     inputs = make()
     calls = []

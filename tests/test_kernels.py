@@ -7,6 +7,7 @@ CI also runs this module with Numba's bounds checks on (an out-of-bounds index t
 raises IndexError instead of reading past an array):
     NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(mktemp -d) python -m pytest -q tests/test_kernels.py
 """
+
 import os
 import subprocess
 import sys
@@ -92,8 +93,8 @@ def test_the_two_sets_have_the_same_kernels():
     for name in kernels.KERNEL_NAMES:
         fast, twin = both(name)
         assert fast is not twin
-        assert hasattr(fast, "py_func")       # a numba dispatcher
-        assert not hasattr(twin, "py_func")   # plain NumPy
+        assert hasattr(fast, "py_func")  # a numba dispatcher
+        assert not hasattr(twin, "py_func")  # plain NumPy
 
 
 # ----- element-wise kernels: exact, NaN and ±Inf included ----------------------------------
@@ -138,8 +139,7 @@ def test_relu_forward_on_integers_is_exact(dtype):
     """Tensor.relu takes integer tensors, as PyTorch's: every value is kept exactly (the
     kernel once rounded uint64 values past 2**53 through float64)."""
     info = np.iinfo(dtype)
-    values = [int(info.min), 0, 1, min(2 ** 53 + 1, int(info.max)), int(info.max) - 1,
-              int(info.max)]
+    values = [int(info.min), 0, 1, min(2**53 + 1, int(info.max)), int(info.max) - 1, int(info.max)]
     z = np.array(values, dtype=dtype)
     out_fast, out_twin = run_both("relu_forward", z, np.full_like(z, 7), out_index=1)
     np.testing.assert_array_equal(out_fast, np.maximum(z, 0))
@@ -178,8 +178,7 @@ def test_leaky_relu_backward(shape, dtype, specials, slope):
     z = random_array(shape, dtype, specials=specials).reshape(-1)
     g = random_array(shape, dtype, extra=1, with_zeros=False, specials=specials).reshape(-1)
     s = np.dtype(dtype).type(slope)
-    out_fast, out_twin = run_both("leaky_relu_backward", g, z, s, np.full_like(g, 7),
-                                  out_index=3)
+    out_fast, out_twin = run_both("leaky_relu_backward", g, z, s, np.full_like(g, 7), out_index=3)
     np.testing.assert_array_equal(out_fast, out_twin)
     with np.errstate(invalid="ignore"):
         np.testing.assert_array_equal(out_fast, leaky_backward_expected(g, z, s))
@@ -193,8 +192,7 @@ def test_masked_scale(shape, dtype, specials, p):
     x = random_array(shape, dtype, specials=specials).reshape(-1)
     mask = _rng(shape, dtype, 3).random(x.size) >= p
     scale = np.dtype(dtype).type(1.0 / (1.0 - p))
-    out_fast, out_twin = run_both("masked_scale", x, mask, scale, np.full_like(x, 7),
-                                  out_index=3)
+    out_fast, out_twin = run_both("masked_scale", x, mask, scale, np.full_like(x, 7), out_index=3)
     np.testing.assert_array_equal(out_fast, out_twin)
     with np.errstate(invalid="ignore"):
         np.testing.assert_array_equal(out_fast, masked_scale_expected(x, mask, scale))
@@ -221,17 +219,30 @@ def test_element_wise_kernels_on_every_pair_of_special_values(dtype):
     n, t = len(PAIR_VALUES), np.dtype(dtype).type  # u.reshape(n, n)[i, j] + v[j]: every pair
     new = np.full_like(u, 7)
     with np.errstate(invalid="ignore"):
-        cases = [("relu_backward", (u, relu_expected(v), new), 2,
-                  relu_backward_expected(u, relu_expected(v))),
-                 ("bias_add", (u.reshape(n, n), v[:n]), 0, u.reshape(n, n) + v[:n]),
-                 ("scaled_add", (u, t(0.5), v), 0, u + t(0.5) * v)]
+        cases = [
+            (
+                "relu_backward",
+                (u, relu_expected(v), new),
+                2,
+                relu_backward_expected(u, relu_expected(v)),
+            ),
+            ("bias_add", (u.reshape(n, n), v[:n]), 0, u.reshape(n, n) + v[:n]),
+            ("scaled_add", (u, t(0.5), v), 0, u + t(0.5) * v),
+        ]
         for slope in (t(0.01), t(0)):
-            cases += [("leaky_relu_forward", (u, slope, new), 2, leaky_expected(u, slope)),
-                      ("leaky_relu_backward", (u, v, slope, new), 3,
-                       leaky_backward_expected(u, v, slope))]
+            cases += [
+                ("leaky_relu_forward", (u, slope, new), 2, leaky_expected(u, slope)),
+                (
+                    "leaky_relu_backward",
+                    (u, v, slope, new),
+                    3,
+                    leaky_backward_expected(u, v, slope),
+                ),
+            ]
         for keep in (np.zeros_like(u, bool), np.ones_like(u, bool)):
-            cases.append(("masked_scale", (u, keep, t(2), new), 3,
-                          masked_scale_expected(u, keep, t(2))))
+            cases.append(
+                ("masked_scale", (u, keep, t(2), new), 3, masked_scale_expected(u, keep, t(2)))
+            )
         cases.append(("relu_forward", (u, new), 1, relu_expected(u)))
     for name, args, out_index, expected in cases:
         fast, twin = run_both(name, *args, out_index=out_index)
@@ -255,18 +266,25 @@ def _misfits():
     z35, labels = np.ones((3, 5), f), np.array([0, 1, 4])
     keep = np.ones(3, bool)
     return [
-        ("relu_forward", (a3, a5)), ("relu_forward", (a5, a3)), ("relu_forward", (a1, a3)),
-        ("relu_backward", (a3, a5, a5)), ("relu_backward", (a5, a3, a5)),
+        ("relu_forward", (a3, a5)),
+        ("relu_forward", (a5, a3)),
+        ("relu_forward", (a1, a3)),
+        ("relu_backward", (a3, a5, a5)),
+        ("relu_backward", (a5, a3, a5)),
         ("relu_backward", (a5, a5, a3)),
-        ("leaky_relu_forward", (a5, f(0.1), a3)), ("leaky_relu_forward", (a1, f(0.1), a3)),
+        ("leaky_relu_forward", (a5, f(0.1), a3)),
+        ("leaky_relu_forward", (a1, f(0.1), a3)),
         ("leaky_relu_backward", (a3, a5, f(0.1), a5)),
         ("leaky_relu_backward", (a5, a3, f(0.1), a5)),
         ("leaky_relu_backward", (a5, a5, f(0.1), a3)),
-        ("masked_scale", (a5, keep, f(2), a5)), ("masked_scale", (a3, keep, f(2), a5)),
+        ("masked_scale", (a5, keep, f(2), a5)),
+        ("masked_scale", (a3, keep, f(2), a5)),
         ("masked_scale", (a5, np.ones(5, bool), f(2), a3)),
-        ("bias_add", (z35.copy(), a3)), ("bias_add", (z35.copy(), np.ones(7, f))),
+        ("bias_add", (z35.copy(), a3)),
+        ("bias_add", (z35.copy(), np.ones(7, f))),
         ("bias_add", (z35.copy(), a1)),
-        ("column_sum", (z35, a3)), ("column_sum", (z35, np.ones(7, f))),
+        ("column_sum", (z35, a3)),
+        ("column_sum", (z35, np.ones(7, f))),
         ("softmax_cross_entropy", (z35, np.array([0, 1]), np.empty_like(z35))),
         ("softmax_cross_entropy", (z35, np.array([0, 1, 2, 3]), np.empty_like(z35))),
         ("softmax_cross_entropy", (z35, labels, np.empty((3, 4), f))),
@@ -274,7 +292,8 @@ def _misfits():
         ("softmax_cross_entropy", (z35, np.array([0, -1, 1]), np.empty_like(z35))),
         ("softmax_cross_entropy", (np.ones((3, 0), f), labels, np.ones((3, 0), f))),
         ("softmax_cross_entropy", (np.ones((0, 5), f), labels[:0], np.ones((0, 5), f))),
-        ("scaled_add", (a5.copy(), f(2), a3)), ("scaled_add", (a3.copy(), f(2), a5)),
+        ("scaled_add", (a5.copy(), f(2), a3)),
+        ("scaled_add", (a3.copy(), f(2), a5)),
         ("sgd_update", (a5.copy(), a3, a5.copy(), f(0.1), f(0), f(0), False, False)),
         ("sgd_update", (a5.copy(), a5, a3.copy(), f(0.1), f(0.9), f(0), False, False)),
         ("sgd_update", (a5.copy(), a5, np.empty(0, f), f(0.1), f(0.9), f(0), True, True)),
@@ -386,9 +405,19 @@ def test_softmax_cross_entropy_with_nan_and_inf_row_by_row(dtype):
     the label makes the loss +Inf with a finite gradient; rows without specials stay
     finite."""
     nan, inf = np.nan, np.inf
-    z = np.array([[0.5, nan, 1.0], [0.5, inf, 1.0], [inf, 0.5, 1.0], [0.5, -inf, 1.0],
-                  [-inf, 0.5, 1.0], [-inf, -inf, -inf], [inf, inf, 0.0], [0.5, -1.0, 2.0]],
-                 dtype=dtype)
+    z = np.array(
+        [
+            [0.5, nan, 1.0],
+            [0.5, inf, 1.0],
+            [inf, 0.5, 1.0],
+            [0.5, -inf, 1.0],
+            [-inf, 0.5, 1.0],
+            [-inf, -inf, -inf],
+            [inf, inf, 0.0],
+            [0.5, -1.0, 2.0],
+        ],
+        dtype=dtype,
+    )
     labels = np.zeros(len(z), np.int64)
     (loss_fast, dz_fast), (loss_twin, dz_twin) = _softmax_ce_both(z, labels, strict=False)
     np.testing.assert_array_equal(np.isnan(dz_fast).all(axis=1), [1, 1, 1, 0, 0, 1, 1, 0])
@@ -396,10 +425,9 @@ def test_softmax_cross_entropy_with_nan_and_inf_row_by_row(dtype):
     np.testing.assert_allclose(dz_fast, dz_twin, rtol=RTOL[dtype], atol=_grad_atol(z))
     assert np.isnan(loss_fast) and np.isnan(loss_twin)
     for row, loss in [(3, _log_softmax_loss(z[3:4], labels[3:4])), (4, inf), (7, None)]:
-        one_fast, one_twin = _softmax_ce_both(z[row:row + 1], labels[:1], strict=False)
+        one_fast, one_twin = _softmax_ce_both(z[row : row + 1], labels[:1], strict=False)
         np.testing.assert_allclose(one_fast[0], one_twin[0], rtol=RTOL[dtype])
-        np.testing.assert_allclose(one_fast[1], one_twin[1], rtol=RTOL[dtype],
-                                   atol=_grad_atol(z))
+        np.testing.assert_allclose(one_fast[1], one_twin[1], rtol=RTOL[dtype], atol=_grad_atol(z))
         if loss is not None:
             np.testing.assert_allclose(one_fast[0], loss, rtol=RTOL[dtype])
         assert np.isfinite(one_fast[1]).all()
@@ -424,8 +452,9 @@ def test_softmax_cross_entropy_huge_logits(shape, dtype):
     z64 = z.astype(np.float64)
     m = z64.max(axis=1)
     n = shape[0]
-    expected = np.mean(np.log(np.sum(np.exp(z64 - m[:, None]), axis=1))
-                       - (z64[np.arange(n), labels] - m))
+    expected = np.mean(
+        np.log(np.sum(np.exp(z64 - m[:, None]), axis=1)) - (z64[np.arange(n), labels] - m)
+    )
     rtol = RTOL[dtype]
     np.testing.assert_allclose(loss_fast, expected, rtol=rtol)
     np.testing.assert_allclose(loss_twin, expected, rtol=rtol)
@@ -455,8 +484,9 @@ def test_softmax_cross_entropy_layer_huge_logits_no_warnings(dtype, kernel_set):
             loss.backward()
         assert loss.dtype == dtype
         np.testing.assert_allclose(loss.item(), (2e4 + 5e3) / 2, rtol=RTOL[dtype])
-        np.testing.assert_allclose(logits.grad, [[0.5, -0.5, 0], [0, 0.5, -0.5]],
-                                   atol=_grad_atol(z))
+        np.testing.assert_allclose(
+            logits.grad, [[0.5, -0.5, 0], [0, 0.5, -0.5]], atol=_grad_atol(z)
+        )
 
 
 # ----- the weight-sized passes with NaN and ±Inf (finite values: tests/test_fused_updates.py) -
@@ -479,14 +509,12 @@ def test_scaled_add_with_nan_and_inf(size, dtype):
 @pytest.mark.parametrize("weight_decay", [0.0, 5e-4])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sgd_update_with_nan_and_inf(dtype, weight_decay, momentum, nesterov, first):
-    theta, grad, velocity = (random_array((500,), dtype, extra=k, specials=True)
-                             for k in range(3))
+    theta, grad, velocity = (random_array((500,), dtype, extra=k, specials=True) for k in range(3))
     if not momentum:
         velocity = np.empty(0, dtype)
     s = np.dtype(dtype).type
     args = (s(0.05), s(momentum), s(weight_decay), nesterov, first)
-    fast, twin = (run_both("sgd_update", theta, grad, velocity, *args, out_index=i)
-                  for i in (0, 2))
+    fast, twin = (run_both("sgd_update", theta, grad, velocity, *args, out_index=i) for i in (0, 2))
     np.testing.assert_array_equal(*fast)
     np.testing.assert_array_equal(*twin)
     assert np.isnan(fast[0]).any() and np.isinf(fast[0]).any()
@@ -503,12 +531,21 @@ def _layer_cases(dtype):
     mask_t = torch.from_numpy(keep)
     return [
         ("relu", lambda x: x.relu(), torch.relu),
-        ("leaky_relu 0.01", lambda x: nn.LeakyReLU(0.01)(x),
-         lambda x: torch.nn.functional.leaky_relu(x, 0.01)),
-        ("leaky_relu 0", lambda x: nn.LeakyReLU(0.0)(x),
-         lambda x: torch.nn.functional.leaky_relu(x, 0.0)),
-        ("dropout", lambda x: nn.functional.dropout(x, 0.5, mask=keep),
-         lambda x: x * mask_t * 2.0),  # what torch's native_dropout computes, on our mask
+        (
+            "leaky_relu 0.01",
+            lambda x: nn.LeakyReLU(0.01)(x),
+            lambda x: torch.nn.functional.leaky_relu(x, 0.01),
+        ),
+        (
+            "leaky_relu 0",
+            lambda x: nn.LeakyReLU(0.0)(x),
+            lambda x: torch.nn.functional.leaky_relu(x, 0.0),
+        ),
+        (
+            "dropout",
+            lambda x: nn.functional.dropout(x, 0.5, mask=keep),
+            lambda x: x * mask_t * 2.0,
+        ),  # what torch's native_dropout computes, on our mask
     ]
 
 
@@ -535,17 +572,28 @@ def test_layers_on_nan_and_inf_match_pytorch(dtype, set_name, kernel_set):
 @pytest.mark.parametrize("upstream", [1.0, np.nan, 0.5])
 @pytest.mark.parametrize("set_name", ["numba", "numpy"])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_softmax_cross_entropy_on_nan_and_inf_matches_pytorch(dtype, set_name, upstream,
-                                                               kernel_set):
+def test_softmax_cross_entropy_on_nan_and_inf_matches_pytorch(
+    dtype, set_name, upstream, kernel_set
+):
     """The row-by-row cases of the kernel test, through the layer. (Not an infinite upstream
     gradient: PyTorch's unfused backward makes -∞ + ∞ = NaN at the label, where the fused
     (P - Y)/N · ∞ is -∞.)"""
     torch = pytest.importorskip("torch")
     kernels.select(set_name)
     nan, inf = np.nan, np.inf
-    z = np.array([[0.5, nan, 1.0], [0.5, inf, 1.0], [inf, 0.5, 1.0], [0.5, -inf, 1.0],
-                  [-inf, 0.5, 1.0], [-inf, -inf, -inf], [inf, inf, 0.0], [0.5, -1.0, 2.0]],
-                 dtype=dtype)
+    z = np.array(
+        [
+            [0.5, nan, 1.0],
+            [0.5, inf, 1.0],
+            [inf, 0.5, 1.0],
+            [0.5, -inf, 1.0],
+            [-inf, 0.5, 1.0],
+            [-inf, -inf, -inf],
+            [inf, inf, 0.0],
+            [0.5, -1.0, 2.0],
+        ],
+        dtype=dtype,
+    )
     for rows in (slice(None), [3, 7], [3, 4, 7], [7]):
         logits = Tensor(z[rows].copy(), requires_grad=True)
         labels = np.zeros(logits.shape[0], np.int64)
@@ -557,8 +605,9 @@ def test_softmax_cross_entropy_on_nan_and_inf_matches_pytorch(dtype, set_name, u
         loss_t.backward(torch.tensor(upstream, dtype=logits_t.dtype))
         rtol = RTOL[dtype] * 10
         np.testing.assert_allclose(loss.item(), loss_t.item(), rtol=rtol, err_msg=str(rows))
-        np.testing.assert_allclose(logits.grad, logits_t.grad.numpy(), rtol=rtol,
-                                   atol=_grad_atol(z), err_msg=str(rows))
+        np.testing.assert_allclose(
+            logits.grad, logits_t.grad.numpy(), rtol=rtol, atol=_grad_atol(z), err_msg=str(rows)
+        )
 
 
 # ----- choosing the kernel set ------------------------------------------------------------------
@@ -567,8 +616,9 @@ def test_softmax_cross_entropy_on_nan_and_inf_matches_pytorch(dtype, set_name, u
 def test_active_set_is_the_one_chosen_at_import():
     # numba by default; every test that switches sets restores it (kernel_set fixture)
     chosen = os.environ.get("TINYGRAD_HLCV_KERNELS", "numba")
-    assert kernels.active is {"numba": kernels.numba_kernels,
-                              "numpy": kernels.numpy_kernels}[chosen]
+    assert (
+        kernels.active is {"numba": kernels.numba_kernels, "numpy": kernels.numpy_kernels}[chosen]
+    )
 
 
 def test_select_returns_and_activates_the_set(kernel_set):
@@ -589,9 +639,12 @@ def test_select_bad_raises_config_error(bad, kernel_set):
 def _small_net(dtype, activation):
     gen = np.random.default_rng(0)
     act = nn.ReLU() if activation == "relu" else nn.LeakyReLU(0.1)
-    return nn.Sequential(nn.Linear(6, 5, dtype=dtype, generator=gen), act,
-                         nn.Dropout(0.5, generator=np.random.default_rng(1)),
-                         nn.Linear(5, 4, dtype=dtype, generator=gen))
+    return nn.Sequential(
+        nn.Linear(6, 5, dtype=dtype, generator=gen),
+        act,
+        nn.Dropout(0.5, generator=np.random.default_rng(1)),
+        nn.Linear(5, 4, dtype=dtype, generator=gen),
+    )
 
 
 def _loss_and_grads(dtype, activation):
@@ -608,22 +661,30 @@ def _loss_and_grads(dtype, activation):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_layers_use_the_selected_set(dtype, activation, kernel_set, monkeypatch):
     calls = {"numba": set(), "numpy": set()}
-    for set_name, namespace in (("numba", kernels.numba_kernels),
-                                ("numpy", kernels.numpy_kernels)):
+    for set_name, namespace in (("numba", kernels.numba_kernels), ("numpy", kernels.numpy_kernels)):
         for name in kernels.KERNEL_NAMES:
             original = getattr(namespace, name)
 
             def spy(*args, _original=original, _name=name, _set=set_name):
                 calls[_set].add(_name)
                 return _original(*args)
+
             monkeypatch.setattr(namespace, name, spy)
 
     kernels.select("numpy")
     loss_twin, grads_twin = _loss_and_grads(dtype, activation)
-    used = {"relu_forward", "relu_backward"} if activation == "relu" else \
-        {"leaky_relu_forward", "leaky_relu_backward"}
-    used |= {"masked_scale", "bias_add", "column_sum", "softmax_cross_entropy",
-             "scaled_add"}  # the L2 penalty's 2λW joins dW through scaled_add
+    used = (
+        {"relu_forward", "relu_backward"}
+        if activation == "relu"
+        else {"leaky_relu_forward", "leaky_relu_backward"}
+    )
+    used |= {
+        "masked_scale",
+        "bias_add",
+        "column_sum",
+        "softmax_cross_entropy",
+        "scaled_add",
+    }  # the L2 penalty's 2λW joins dW through scaled_add
     assert calls["numpy"] == used
     assert calls["numba"] == set()
 
@@ -638,8 +699,13 @@ def test_layers_use_the_selected_set(dtype, activation, kernel_set, monkeypatch)
     assert grads_fast.keys() == grads_twin.keys() and len(grads_fast) == 4
     for name in grads_fast:
         assert grads_fast[name].dtype == dtype
-        np.testing.assert_allclose(grads_fast[name], grads_twin[name], rtol=rtol,
-                                   atol=10 * np.finfo(dtype).eps, err_msg=name)
+        np.testing.assert_allclose(
+            grads_fast[name],
+            grads_twin[name],
+            rtol=rtol,
+            atol=10 * np.finfo(dtype).eps,
+            err_msg=name,
+        )
 
 
 def _import_in_subprocess(value):
@@ -647,11 +713,14 @@ def _import_in_subprocess(value):
     if value is not None:
         env["TINYGRAD_HLCV_KERNELS"] = value
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    code = ("import tinygrad_hlcv.kernels as k; "
-            "print('numpy' if k.active is k.numpy_kernels else "
-            "'numba' if k.active is k.numba_kernels else 'other')")
-    return subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    code = (
+        "import tinygrad_hlcv.kernels as k; "
+        "print('numpy' if k.active is k.numpy_kernels else "
+        "'numba' if k.active is k.numba_kernels else 'other')"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_environment_variable_selects_the_twins_at_import():

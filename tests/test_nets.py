@@ -1,6 +1,7 @@
 """The core guarantee: for whole MLPs (2 to 5 layers, ReLU or LeakyReLU, with or without
 dropout, L2 > 0), autodiff equals the closed form of reference.py to 1e-10 and both equal
 central differences to 1e-7 (float64)."""
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -8,12 +9,11 @@ from hypothesis import strategies as st
 
 import tinygrad_hlcv as tg
 from tinygrad_hlcv import Tensor, nn, optim, reference
-from tinygrad_hlcv.gradcheck import (autodiff_grads, compare_grads, gradcheck,
-                                     numerical_grads)
+from tinygrad_hlcv.gradcheck import autodiff_grads, compare_grads, gradcheck, numerical_grads
 from tinygrad_hlcv.testing import mlp_architectures
 
-KINK_MARGIN = 1e-3      # no hidden pre-activation closer than this to the kink
-G_MIN = 2e-5            # smallest nonzero |gradient entry| / max(1, |loss|) of a draw (below)
+KINK_MARGIN = 1e-3  # no hidden pre-activation closer than this to the kink
+G_MIN = 2e-5  # smallest nonzero |gradient entry| / max(1, |loss|) of a draw (below)
 CLOSED_FORM_TOL = 1e-10
 LOSS_RTOL = 1e-12
 NUMERICAL_TOL = 1e-7
@@ -40,7 +40,7 @@ def make_loss(model, X, y, reg=REG):
     loss_fn = nn.SoftmaxCrossEntropy()
 
     def loss():
-        tg.manual_seed(DROP_SEED)   # the same dropout masks at every evaluation
+        tg.manual_seed(DROP_SEED)  # the same dropout masks at every evaluation
         return loss_fn(model(Tensor(X)), y) + nn.l2_penalty(model, reg)
 
     return loss
@@ -86,19 +86,29 @@ def draw(sizes, activation, p, batch, seed, slope=0.1, reg=REG):
     weights = [m.weight.data for m in linears]
     biases = [m.bias.data for m in linears]
     ref_loss, ref = reference.mlp_loss_and_grads(
-        X, y, weights, biases, activation=activation, negative_slope=slope, reg=reg,
-        dropout_masks=masks, keep_prob=(1 - p) if masks else None)
+        X,
+        y,
+        weights,
+        biases,
+        activation=activation,
+        negative_slope=slope,
+        reg=reg,
+        dropout_masks=masks,
+        keep_prob=(1 - p) if masks else None,
+    )
     entries = np.abs(np.concatenate([g.ravel() for g in ref.values()]))
-    ok = (kink_margin(X, weights, biases, activation, slope, masks, 1 - p) >= KINK_MARGIN
-          and entries[entries > 0].min() >= G_MIN * max(1.0, abs(ref_loss)))
+    ok = kink_margin(
+        X, weights, biases, activation, slope, masks, 1 - p
+    ) >= KINK_MARGIN and entries[entries > 0].min() >= G_MIN * max(1.0, abs(ref_loss))
     return model, loss, value, masks, ref_loss, ref, ok
 
 
 def check_net(sizes, activation, p, batch, seed, slope=0.1, reg=REG, require=None):
     """Build and check one net; returns the errors. With `require` (hypothesis.assume)
     badly conditioned draws are rejected, else they fail."""
-    model, loss, value, masks, ref_loss, ref, ok = draw(sizes, activation, p, batch, seed,
-                                                        slope, reg)
+    model, loss, value, masks, ref_loss, ref, ok = draw(
+        sizes, activation, p, batch, seed, slope, reg
+    )
     assert (masks is not None) == (p > 0)
     if require is not None:
         require(ok)
@@ -112,10 +122,14 @@ def check_net(sizes, activation, p, batch, seed, slope=0.1, reg=REG, require=Non
     closed = compare_grads(auto, {k: ref[k] for k in auto})
     assert max(closed.values()) <= CLOSED_FORM_TOL, closed
 
-    numerical = gradcheck(loss, nn.derivation_names(model), h=H, order=ORDER, tol=NUMERICAL_TOL, verbose=False)
+    numerical = gradcheck(
+        loss, nn.derivation_names(model), h=H, order=ORDER, tol=NUMERICAL_TOL, verbose=False
+    )
     assert max(numerical.values()) <= NUMERICAL_TOL, numerical
-    ref_vs_num = compare_grads({k: ref[k] for k in auto},
-                               numerical_grads(loss, nn.derivation_names(model), h=H, order=ORDER))
+    ref_vs_num = compare_grads(
+        {k: ref[k] for k in auto},
+        numerical_grads(loss, nn.derivation_names(model), h=H, order=ORDER),
+    )
     assert max(ref_vs_num.values()) <= NUMERICAL_TOL, ref_vs_num
     # the check ran on a real gradient, not on an all-zero one
     assert max(np.abs(g).max() for g in auto.values()) > 1e-3
@@ -124,8 +138,9 @@ def check_net(sizes, activation, p, batch, seed, slope=0.1, reg=REG, require=Non
 
 @given(arch=mlp_architectures(), seed=st.integers(0, 2**20))
 def test_mlp_gradients_match_closed_form_and_numerical(arch, seed):
-    check_net(arch["sizes"], arch["activation"], arch["dropout"], arch["batch"], seed,
-              require=assume)
+    check_net(
+        arch["sizes"], arch["activation"], arch["dropout"], arch["batch"], seed, require=assume
+    )
 
 
 FIXED = [
@@ -160,8 +175,9 @@ def test_dropout_masks_are_really_used():
     assert all(0 < m.mean() < 1 for m in masks)
     linears = nn.linear_layers(model)
     args = (X, y, [m.weight.data for m in linears], [m.bias.data for m in linears])
-    _, with_masks = reference.mlp_loss_and_grads(*args, reg=REG, dropout_masks=masks,
-                                                 keep_prob=1 - p)
+    _, with_masks = reference.mlp_loss_and_grads(
+        *args, reg=REG, dropout_masks=masks, keep_prob=1 - p
+    )
     _, without = reference.mlp_loss_and_grads(*args, reg=REG)
     assert max(compare_grads(auto, {k: with_masks[k] for k in auto}).values()) <= 1e-10
     assert max(compare_grads(auto, {k: without[k] for k in auto}).values()) > 1e-2
@@ -175,14 +191,21 @@ def test_eval_mode_matches_the_reference_without_dropout():
     auto = autodiff_grads(make_loss(model, X, y), nn.derivation_names(model))
     linears = nn.linear_layers(model)
     ref_loss, ref = reference.mlp_loss_and_grads(
-        X, y, [m.weight.data for m in linears], [m.bias.data for m in linears],
-        activation="leaky_relu", negative_slope=0.1, reg=REG)
+        X,
+        y,
+        [m.weight.data for m in linears],
+        [m.bias.data for m in linears],
+        activation="leaky_relu",
+        negative_slope=0.1,
+        reg=REG,
+    )
     assert make_loss(model, X, y)().item() == pytest.approx(ref_loss, rel=LOSS_RTOL)
     assert max(compare_grads(auto, {k: ref[k] for k in auto}).values()) <= CLOSED_FORM_TOL
 
 
-@pytest.mark.parametrize("activation, p", [("relu", 0.0), ("leaky_relu", 0.0),
-                                           ("relu", 0.3), ("leaky_relu", 0.5)])
+@pytest.mark.parametrize(
+    "activation, p", [("relu", 0.0), ("leaky_relu", 0.0), ("relu", 0.3), ("leaky_relu", 0.5)]
+)
 def test_float32_gradients_close_to_float64(activation, p):
     sizes = [10, 16, 12, 5]
     model32 = build(sizes, activation, p, dtype=np.float32, seed=7)
@@ -195,27 +218,31 @@ def test_float32_gradients_close_to_float64(activation, p):
     loss64 = make_loss(model64, X32.astype(np.float64), y)
     assert loss32().dtype == np.float32 and loss64().dtype == np.float64
     assert loss32().item() == pytest.approx(loss64().item(), rel=1e-5)
-    g32, g64 = (autodiff_grads(loss32, nn.derivation_names(model32)),
-                autodiff_grads(loss64, nn.derivation_names(model64)))
+    g32, g64 = (
+        autodiff_grads(loss32, nn.derivation_names(model32)),
+        autodiff_grads(loss64, nn.derivation_names(model64)),
+    )
     for name in g64:
         assert g32[name].dtype == np.float32
         scale = np.abs(g64[name]).max()
-        np.testing.assert_allclose(g32[name], g64[name], rtol=1e-4, atol=1e-5 * scale,
-                                   err_msg=name)
+        np.testing.assert_allclose(g32[name], g64[name], rtol=1e-4, atol=1e-5 * scale, err_msg=name)
 
 
 def toy():
     """The two-layer toy of examples/two_layer_toy.py."""
     rng = np.random.default_rng(0)
-    model = nn.Sequential(nn.Linear(4, 10, init_std=1e-1, dtype=np.float64, generator=rng),
-                          nn.ReLU(),
-                          nn.Linear(10, 3, init_std=1e-1, dtype=np.float64, generator=rng))
+    model = nn.Sequential(
+        nn.Linear(4, 10, init_std=1e-1, dtype=np.float64, generator=rng),
+        nn.ReLU(),
+        nn.Linear(10, 3, init_std=1e-1, dtype=np.float64, generator=rng),
+    )
     X = 10 * np.random.default_rng(1).standard_normal((5, 4))
     return model, X, np.array([0, 1, 2, 2, 1])
 
 
-@pytest.mark.parametrize("make_opt", [lambda ps: optim.SGD(ps, lr=0.1),
-                                      lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9)])
+@pytest.mark.parametrize(
+    "make_opt", [lambda ps: optim.SGD(ps, lr=0.1), lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9)]
+)
 def test_training_the_toy_net_with_sgd_lowers_the_loss(make_opt):
     model, X, y = toy()
     loss_fn = nn.SoftmaxCrossEntropy()
@@ -227,7 +254,7 @@ def test_training_the_toy_net_with_sgd_lowers_the_loss(make_opt):
         loss.backward()
         opt.step()
         history.append(loss.item())
-    assert history[0] > 1.0                     # about log 3 at this small init
+    assert history[0] > 1.0  # about log 3 at this small init
     assert history[-1] < 0.1 * history[0]
     assert np.mean(history[-10:]) < np.mean(history[:10])
     with tg.no_grad():

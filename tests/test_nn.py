@@ -1,4 +1,5 @@
 """Tests for tinygrad_hlcv.nn: Module, Linear, ReLU/LeakyReLU, Dropout, the loss and L2."""
+
 import math
 import warnings
 
@@ -34,11 +35,15 @@ def restore_default_dtype():
 
 def small_net(dtype=np.float64, seed=0):
     rng = np.random.default_rng(seed)
-    return nn.Sequential(nn.Linear(3, 4, dtype=dtype, generator=rng), nn.ReLU(),
-                         nn.Linear(4, 2, dtype=dtype, generator=rng))
+    return nn.Sequential(
+        nn.Linear(3, 4, dtype=dtype, generator=rng),
+        nn.ReLU(),
+        nn.Linear(4, 2, dtype=dtype, generator=rng),
+    )
 
 
 # ----------------------------------------------------------------------------- Module
+
 
 def test_named_parameters_in_a_sequential():
     model = small_net()
@@ -52,8 +57,9 @@ def test_named_parameters_in_a_sequential():
 
 
 def test_named_parameters_nested_and_without_bias():
-    model = nn.Sequential(nn.Sequential(nn.Linear(2, 3), nn.ReLU()), nn.Dropout(0.5),
-                          nn.Linear(3, 2, bias=False))
+    model = nn.Sequential(
+        nn.Sequential(nn.Linear(2, 3), nn.ReLU()), nn.Dropout(0.5), nn.Linear(3, 2, bias=False)
+    )
     assert [n for n, _ in model.named_parameters()] == ["0.0.weight", "0.0.bias", "2.weight"]
 
 
@@ -117,10 +123,10 @@ def test_load_state_dict_refuses_mismatches_and_changes_nothing():
     model = small_net()
     before = model.state_dict()
     bad = model.state_dict()
-    del bad["0.bias"]                               # missing
-    bad["5.weight"] = np.zeros((2, 2))              # unexpected
-    bad["2.weight"] = np.zeros((4, 3))              # wrong shape (model has (4, 2))
-    bad["0.weight"] = before["0.weight"] + 1.0      # valid entry: must not be copied either
+    del bad["0.bias"]  # missing
+    bad["5.weight"] = np.zeros((2, 2))  # unexpected
+    bad["2.weight"] = np.zeros((4, 3))  # wrong shape (model has (4, 2))
+    bad["0.weight"] = before["0.weight"] + 1.0  # valid entry: must not be copied either
     with pytest.raises(ShapeError) as info:
         model.load_state_dict(bad)
     message = str(info.value)
@@ -132,8 +138,13 @@ def test_load_state_dict_refuses_mismatches_and_changes_nothing():
 
 
 def test_repr_is_readable():
-    model = nn.Sequential(nn.Linear(3, 4, dtype=np.float64), nn.ReLU(), nn.Dropout(0.25),
-                          nn.Linear(4, 2, bias=False, dtype=np.float32), nn.LeakyReLU(0.1))
+    model = nn.Sequential(
+        nn.Linear(3, 4, dtype=np.float64),
+        nn.ReLU(),
+        nn.Dropout(0.25),
+        nn.Linear(4, 2, bias=False, dtype=np.float32),
+        nn.LeakyReLU(0.1),
+    )
     assert repr(model) == (
         "Sequential(\n"
         "  (0): Linear(in_features=3, out_features=4, bias=True, dtype=float64)\n"
@@ -141,10 +152,12 @@ def test_repr_is_readable():
         "  (2): Dropout(p=0.25)\n"
         "  (3): Linear(in_features=4, out_features=2, bias=False, dtype=float32)\n"
         "  (4): LeakyReLU(negative_slope=0.1)\n"
-        ")")
+        ")"
+    )
 
 
 # ----------------------------------------------------------------------------- Linear
+
 
 def test_linear_shapes_and_default_init_bounds():
     layer = nn.Linear(400, 300, generator=np.random.default_rng(0))
@@ -152,7 +165,7 @@ def test_linear_shapes_and_default_init_bounds():
     bound = 1 / math.sqrt(400)
     for values in (layer.weight.data, layer.bias.data):
         assert np.abs(values).max() <= bound
-        assert np.abs(values).max() > 0.98 * bound    # the whole range is used
+        assert np.abs(values).max() > 0.98 * bound  # the whole range is used
     # uniform on ±bound: std bound/√3 (relative sampling error ≈ 0.2% for 120000 entries)
     assert layer.weight.data.std() == pytest.approx(bound / math.sqrt(3), rel=0.02)
     assert abs(layer.weight.data.mean()) < 5 * bound / math.sqrt(3) / math.sqrt(400 * 300)
@@ -180,7 +193,7 @@ def test_linear_without_bias():
 
 
 def test_linear_dtype_and_default_dtype(restore_default_dtype):
-    assert nn.Linear(3, 2).weight.dtype == np.float32         # the framework default
+    assert nn.Linear(3, 2).weight.dtype == np.float32  # the framework default
     layer = nn.Linear(3, 2, dtype=np.float64)
     assert layer.weight.dtype == np.float64 and layer.bias.dtype == np.float64
     tg.set_default_dtype(np.float64)
@@ -237,29 +250,31 @@ def test_linear_gradients_match_numerical(x, w, b):
 
 def test_linear_layer_gradients_match_numerical_without_bias():
     rng = np.random.default_rng(4)
-    assert_grads_match(lambda xt, wt: F.linear(xt, wt), [rng.standard_normal((3, 5)),
-                                                        rng.standard_normal((5, 2))])
+    assert_grads_match(
+        lambda xt, wt: F.linear(xt, wt), [rng.standard_normal((3, 5)), rng.standard_normal((5, 2))]
+    )
 
 
 # ----------------------------------------------------------------- ReLU and LeakyReLU
+
 
 def test_relu_forward_and_gradient_at_zero(kernel_set):
     x = Tensor(np.array([-2.0, -0.5, 0.0, 0.5, 3.0]), requires_grad=True)
     out = nn.ReLU()(x)
     np.testing.assert_array_equal(out.data, [0.0, 0.0, 0.0, 0.5, 3.0])
     out.backward(np.array([10.0, 20.0, 30.0, 40.0, 50.0]))
-    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 0.0, 40.0, 50.0])   # 0 at z = 0
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 0.0, 40.0, 50.0])  # 0 at z = 0
 
 
 @pytest.mark.parametrize("slope", [0.01, 0.2])
 def test_leaky_relu_forward_and_gradient_at_zero(kernel_set, slope):
     x = Tensor(np.array([-2.0, -0.5, 0.0, 0.5, 3.0]), requires_grad=True)
     out = nn.LeakyReLU(slope)(x)
-    np.testing.assert_allclose(out.data, [-2.0 * slope, -0.5 * slope, 0.0, 0.5, 3.0],
-                               rtol=1e-15)
+    np.testing.assert_allclose(out.data, [-2.0 * slope, -0.5 * slope, 0.0, 0.5, 3.0], rtol=1e-15)
     out.backward(np.array([10.0, 20.0, 30.0, 40.0, 50.0]))
-    np.testing.assert_allclose(x.grad, [10 * slope, 20 * slope, 30 * slope, 40.0, 50.0],
-                               rtol=1e-15)                                # slope at z = 0
+    np.testing.assert_allclose(
+        x.grad, [10 * slope, 20 * slope, 30 * slope, 40.0, 50.0], rtol=1e-15
+    )  # slope at z = 0
 
 
 def test_leaky_relu_default_slope():
@@ -279,6 +294,7 @@ def test_leaky_relu_gradient_matches_numerical(x, slope):
 
 
 # ----------------------------------------------------------------------------- Dropout
+
 
 @pytest.mark.parametrize("p", [-0.1, 1.0, 1.5])
 def test_dropout_rejects_bad_p(p):
@@ -307,7 +323,7 @@ def test_dropout_p_zero_is_identity():
 @pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
 def test_dropout_training_statistics(kernel_set, p):
     n = 1_000_000
-    x = np.random.default_rng(1).uniform(1.0, 2.0, n)        # no zeros in the input
+    x = np.random.default_rng(1).uniform(1.0, 2.0, n)  # no zeros in the input
     tg.manual_seed(123)
     layer = nn.Dropout(p)
     out = layer(Tensor(x)).data
@@ -336,14 +352,14 @@ def test_dropout_reproducible_with_manual_seed():
     b = layer(x).data.copy()
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(mask_a, layer.last_mask)
-    c = layer(x).data            # not reseeded: another mask
+    c = layer(x).data  # not reseeded: another mask
     assert not np.array_equal(a, c)
 
 
 def test_dropout_reproducible_with_generator():
     x = Tensor(np.random.default_rng(2).uniform(1, 2, (30, 40)))
     a = nn.Dropout(0.4, generator=np.random.default_rng(9))(x).data
-    tg.manual_seed(0)              # the default generator must not matter
+    tg.manual_seed(0)  # the default generator must not matter
     b = nn.Dropout(0.4, generator=np.random.default_rng(9))(x).data
     c = nn.Dropout(0.4, generator=np.random.default_rng(10))(x).data
     np.testing.assert_array_equal(a, b)
@@ -367,7 +383,7 @@ def test_dropout_gradient_matches_numerical(x, p):
     layer = nn.Dropout(p)
 
     def fn(t):
-        tg.manual_seed(11)         # the same mask at every evaluation
+        tg.manual_seed(11)  # the same mask at every evaluation
         return layer(t)
 
     assert_grads_match(fn, [x])
@@ -375,8 +391,13 @@ def test_dropout_gradient_matches_numerical(x, p):
 
 # ------------------------------------------------------------------ SoftmaxCrossEntropy
 
-@given(st.integers(1, 6), st.integers(2, 6), st.integers(0, 2**31 - 1),
-       st.sampled_from([1.0, 10.0, 100.0]))
+
+@given(
+    st.integers(1, 6),
+    st.integers(2, 6),
+    st.integers(0, 2**31 - 1),
+    st.sampled_from([1.0, 10.0, 100.0]),
+)
 def test_softmax_cross_entropy_equals_reference_and_gradient(n, c, seed, scale):
     rng = np.random.default_rng(seed)
     z = scale * rng.standard_normal((n, c))
@@ -411,13 +432,16 @@ def test_softmax_cross_entropy_scaled_backward():
     np.testing.assert_allclose(logits.grad, 3.0 * ref_grad, rtol=1e-13)
 
 
-@pytest.mark.parametrize("labels, pattern", [
-    (np.array([0.0, 1.0, 2.0]), "integers"),
-    (np.array([0, 1]), r"shape \(2,\).*expected shape \(3,\)"),
-    (np.array([[0, 1, 2]]), r"shape \(1, 3\)"),
-    (np.array([0, -1, 2]), r"\[0, 3\].*\[-1, 2\]"),
-    (np.array([0, 4, 2]), r"\[0, 3\].*4 classes.*\[0, 4\]"),
-])
+@pytest.mark.parametrize(
+    "labels, pattern",
+    [
+        (np.array([0.0, 1.0, 2.0]), "integers"),
+        (np.array([0, 1]), r"shape \(2,\).*expected shape \(3,\)"),
+        (np.array([[0, 1, 2]]), r"shape \(1, 3\)"),
+        (np.array([0, -1, 2]), r"\[0, 3\].*\[-1, 2\]"),
+        (np.array([0, 4, 2]), r"\[0, 3\].*4 classes.*\[0, 4\]"),
+    ],
+)
 def test_softmax_cross_entropy_label_errors(labels, pattern):
     logits = Tensor(np.zeros((3, 4)))
     with pytest.raises(LabelError, match=pattern):
@@ -450,16 +474,21 @@ def test_softmax_cross_entropy_huge_logits_finite_without_warnings(kernel_set, d
 
 # --------------------------------------------------------------------------- l2_penalty
 
+
 def test_l2_penalty_value_and_gradient_weights_only():
     rng = np.random.default_rng(5)
-    model = nn.Sequential(nn.Linear(3, 4, dtype=np.float64, generator=rng), nn.ReLU(),
-                          nn.Dropout(0.5), nn.Linear(4, 2, dtype=np.float64, generator=rng))
+    model = nn.Sequential(
+        nn.Linear(3, 4, dtype=np.float64, generator=rng),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(4, 2, dtype=np.float64, generator=rng),
+    )
     lam = 0.37
     W1, b1, W2, b2 = (p.data for p in model.parameters())
     penalty = nn.l2_penalty(model, lam)
-    expected = lam * (np.sum(W1 ** 2) + np.sum(W2 ** 2))   # biases not penalized
+    expected = lam * (np.sum(W1**2) + np.sum(W2**2))  # biases not penalized
     assert penalty.item() == pytest.approx(expected, rel=1e-14)
-    assert penalty.item() != pytest.approx(expected + lam * (np.sum(b1 ** 2) + np.sum(b2 ** 2)))
+    assert penalty.item() != pytest.approx(expected + lam * (np.sum(b1**2) + np.sum(b2**2)))
     penalty.backward()
     np.testing.assert_allclose(model[0].weight.grad, 2 * lam * W1, rtol=1e-15)
     np.testing.assert_allclose(model[3].weight.grad, 2 * lam * W2, rtol=1e-15)
@@ -468,5 +497,7 @@ def test_l2_penalty_value_and_gradient_weights_only():
 
 def test_l2_penalty_gradient_matches_numerical():
     rng = np.random.default_rng(6)
-    assert_grads_match(lambda a, b: nn.l2_penalty([a, b], 0.3),
-                       [rng.standard_normal((3, 2)), rng.standard_normal((2, 4))])
+    assert_grads_match(
+        lambda a, b: nn.l2_penalty([a, b], 0.3),
+        [rng.standard_normal((3, 2)), rng.standard_normal((2, 4))],
+    )

@@ -1,5 +1,6 @@
 """Every op: forward against NumPy, and autodiff gradients against numerical differences
 (float64, hypothesis-drawn inputs), plus a property test on random expression graphs."""
+
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -13,8 +14,8 @@ from tinygrad_hlcv.testing import arrays, assert_grads_match, broadcastable_arra
 
 SCALARS = values(-3.0, 3.0)
 NONZERO_SCALARS = values(-3.0, 3.0, margin=0.5)
-POSITIVE = dict(low=0.5, high=3.0)          # log and pow bases
-KINK = 1e-2                                 # relu / leaky inputs keep this far from 0
+POSITIVE = dict(low=0.5, high=3.0)  # log and pow bases
+KINK = 1e-2  # relu / leaky inputs keep this far from 0
 
 
 def test_assert_grads_match_can_fail():
@@ -63,8 +64,12 @@ def test_binary_grads_with_one_operand_reused(pair):
 @pytest.mark.parametrize("side", ["left", "right"])
 @given(x=arrays(margin=0.5), c=NONZERO_SCALARS)
 def test_python_scalar_operand_grads(name, side, x, c):
-    fns = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b,
-           "mul": lambda a, b: a * b, "div": lambda a, b: a / b}
+    fns = {
+        "add": lambda a, b: a + b,
+        "sub": lambda a, b: a - b,
+        "mul": lambda a, b: a * b,
+        "div": lambda a, b: a / b,
+    }
     f = fns[name]
     if side == "left":
         assert_grads_match(lambda t: f(c, t), [x])
@@ -79,12 +84,12 @@ def test_neg_grads(x):
 
 @given(x=arrays(**POSITIVE), p=st.sampled_from([-2.0, -1.0, -0.5, 0.5, 1.0, 1.5, 2.0, 3.0]))
 def test_pow_grads(x, p):
-    assert_grads_match(lambda t: t ** p, [x])
+    assert_grads_match(lambda t: t**p, [x])
 
 
 @given(x=arrays(margin=0.5), p=st.sampled_from([2, 3, -1]))
 def test_pow_integer_exponent_negative_base_grads(x, p):
-    assert_grads_match(lambda t: t ** p, [x])
+    assert_grads_match(lambda t: t**p, [x])
 
 
 @given(x=arrays(low=-3.0, high=2.0))
@@ -108,9 +113,13 @@ def test_leaky_relu_grads(x, slope):
 
 
 ELEMENTWISE = {
-    "neg": lambda t: -t, "exp": lambda t: t.exp(), "log": lambda t: (t * t + 1.0).log(),
-    "pow": lambda t: (t * t + 1.0) ** 1.5, "relu": lambda t: t.relu(),
-    "leaky_relu": lambda t: t.leaky_relu(0.1), "scalar_add": lambda t: 1.0 + t,
+    "neg": lambda t: -t,
+    "exp": lambda t: t.exp(),
+    "log": lambda t: (t * t + 1.0).log(),
+    "pow": lambda t: (t * t + 1.0) ** 1.5,
+    "relu": lambda t: t.relu(),
+    "leaky_relu": lambda t: t.leaky_relu(0.1),
+    "scalar_add": lambda t: 1.0 + t,
 }
 
 
@@ -118,8 +127,10 @@ ELEMENTWISE = {
 @pytest.mark.parametrize("shape", [(), (1,), (3,), (2, 3), (2, 1, 3)])
 @pytest.mark.parametrize("name", sorted(ELEMENTWISE))
 def test_elementwise_ops_keep_shape_and_dtype(name, shape, dtype):
-    x = Tensor(np.linspace(-2.0, 2.0, int(np.prod(shape))).reshape(shape).astype(dtype) + 0.1,
-               requires_grad=True)
+    x = Tensor(
+        np.linspace(-2.0, 2.0, int(np.prod(shape))).reshape(shape).astype(dtype) + 0.1,
+        requires_grad=True,
+    )
     y = ELEMENTWISE[name](x)
     assert y.shape == shape and y.dtype == dtype
     y.sum().backward()
@@ -214,10 +225,13 @@ def reshape_case(draw):
     n = x.size
     divisors = [d for d in range(1, n + 1) if n % d == 0]
     d = draw(st.sampled_from(divisors))
-    target = draw(st.sampled_from([(n,), (-1,), (d, n // d), (n // d, -1), (1, d, n // d),
-                                   x.shape[::-1], ()] if n == 1 else
-                                  [(n,), (-1,), (d, n // d), (n // d, -1), (1, d, n // d),
-                                   x.shape[::-1]]))
+    target = draw(
+        st.sampled_from(
+            [(n,), (-1,), (d, n // d), (n // d, -1), (1, d, n // d), x.shape[::-1], ()]
+            if n == 1
+            else [(n,), (-1,), (d, n // d), (n // d, -1), (1, d, n // d), x.shape[::-1]]
+        )
+    )
     return x, target
 
 
@@ -292,10 +306,10 @@ def fancy_index_case(draw):
 @given(case=fancy_index_case())
 def test_integer_array_index_grads(case):
     x, rows, labels = case
-    assert_grads_match(lambda t: t[rows], [x])                       # repeated rows
+    assert_grads_match(lambda t: t[rows], [x])  # repeated rows
     assert_grads_match(lambda t: t[np.arange(len(labels)), labels], [x])
     assert_grads_match(lambda t: t[np.concatenate([rows, rows])], [x])  # surely repeated
-    assert_grads_match(lambda t: t[Tensor(rows), 0], [x])            # a Tensor as index
+    assert_grads_match(lambda t: t[Tensor(rows), 0], [x])  # a Tensor as index
     assert_grads_match(lambda t: t[1:, labels[:1]], [x])
 
 
@@ -325,7 +339,7 @@ FORWARD = {
     "rmul": (lambda a, b: 2.5 * a, lambda a, b: 2.5 * a),
     "rdiv": (lambda a, b: 2.5 / a, lambda a, b: 2.5 / a),
     "neg": (lambda a, b: -a, lambda a, b: -a),
-    "pow": (lambda a, b: a ** 3, lambda a, b: a ** 3.0),
+    "pow": (lambda a, b: a**3, lambda a, b: a**3.0),
     "pow_frac": (lambda a, b: a.exp() ** -1.5, lambda a, b: np.exp(a) ** -1.5),
     "exp": (lambda a, b: a.exp(), lambda a, b: np.exp(a)),
     "relu": (lambda a, b: a.relu(), lambda a, b: np.maximum(a, 0)),
@@ -334,11 +348,15 @@ FORWARD = {
     "transpose": (lambda a, b: a.transpose(1, 0), lambda a, b: np.transpose(a, (1, 0))),
     "reshape": (lambda a, b: a.reshape(3, 8), lambda a, b: a.reshape(3, 8)),
     "getitem": (lambda a, b: a[1:, ::-2], lambda a, b: a[1:, ::-2]),
-    "fancy": (lambda a, b: a[np.arange(4), np.array([0, 5, 5, 1])],
-              lambda a, b: a[np.arange(4), np.array([0, 5, 5, 1])]),
+    "fancy": (
+        lambda a, b: a[np.arange(4), np.array([0, 5, 5, 1])],
+        lambda a, b: a[np.arange(4), np.array([0, 5, 5, 1])],
+    ),
     "sum": (lambda a, b: a.sum(axis=0), lambda a, b: a.sum(axis=0)),
-    "max": (lambda a, b: a.amax(axis=(0, 1), keepdims=True),
-            lambda a, b: a.max(axis=(0, 1), keepdims=True)),
+    "max": (
+        lambda a, b: a.amax(axis=(0, 1), keepdims=True),
+        lambda a, b: a.max(axis=(0, 1), keepdims=True),
+    ),
 }
 
 
@@ -373,8 +391,10 @@ def test_forward_log_mean_matmul_match_numpy(dtype):
 # ----- shape errors -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sa, sb", [((2, 3), (4, 5)), ((3,), (4, 2)), ((2, 3), (4,)),
-                                    ((1, 2, 3), (4, 2)), ((2, 2, 3), (3, 3, 2))])
+@pytest.mark.parametrize(
+    "sa, sb",
+    [((2, 3), (4, 5)), ((3,), (4, 2)), ((2, 3), (4,)), ((1, 2, 3), (4, 2)), ((2, 2, 3), (3, 3, 2))],
+)
 def test_matmul_shape_mismatch_names_both_shapes(sa, sb):
     a, b = Tensor(np.ones(sa)), Tensor(np.ones(sb))
     with pytest.raises(ShapeError) as info:
@@ -398,8 +418,19 @@ def test_broadcast_mismatch_raises_value_error():
 # ----- random expression graphs ---------------------------------------------------------------
 
 # (hypothesis favours the first entries of a list: the kinked and reducing ops come first)
-UNARY_OPS = ["max", "relu", "log", "pow", "mean", "leaky_relu", "exp", "square_reuse", "sum",
-             "flip", "neg"]
+UNARY_OPS = [
+    "max",
+    "relu",
+    "log",
+    "pow",
+    "mean",
+    "leaky_relu",
+    "exp",
+    "square_reuse",
+    "sum",
+    "flip",
+    "neg",
+]
 BINARY_OPS = ["div", "mul", "sub", "rsub_scalar", "add"]
 
 
@@ -420,12 +451,17 @@ def draw_expression(data, shapes_, depth, root=True):
         i = data.draw(st.integers(0, len(shapes_) - 1))
         return ("input", i), shapes_[i]
     if data.draw(st.booleans()):
-        (left, ls), (right, rs) = (draw_expression(data, shapes_, depth - 1, False)
-                                   for _ in range(2))
+        (left, ls), (right, rs) = (
+            draw_expression(data, shapes_, depth - 1, False) for _ in range(2)
+        )
         op = data.draw(st.sampled_from(BINARY_OPS))
         if op == "rsub_scalar":  # a Python number on the left, then combined with right
-            return (op, left, right, data.draw(st.sampled_from([0.5, -1.5, 2.0]))), \
-                np.broadcast_shapes(ls, rs)
+            return (
+                op,
+                left,
+                right,
+                data.draw(st.sampled_from([0.5, -1.5, 2.0])),
+            ), np.broadcast_shapes(ls, rs)
         return (op, left, right), np.broadcast_shapes(ls, rs)
     child, shape = draw_expression(data, shapes_, depth - 1, False)
     op = data.draw(st.sampled_from(UNARY_OPS))
@@ -458,8 +494,9 @@ class Margins:
             self.smallest = min(self.smallest, float(np.abs(x).min()))
 
     def ties(self, x, axis):
-        axes = tuple(range(x.ndim)) if axis is None else tuple(a % x.ndim
-                                                               for a in np.atleast_1d(axis))
+        axes = (
+            tuple(range(x.ndim)) if axis is None else tuple(a % x.ndim for a in np.atleast_1d(axis))
+        )
         moved = np.moveaxis(x, axes, tuple(range(x.ndim - len(axes), x.ndim)))
         flat = moved.reshape(moved.shape[: x.ndim - len(axes)] + (-1,))
         if flat.shape[-1] > 1:
@@ -480,17 +517,17 @@ def evaluate(tree, inputs, margins=None):
         if op == "mul":
             return a * b
         if op == "div":
-            return a / (b * b + 0.5)        # a divisor ≥ 0.5
+            return a / (b * b + 0.5)  # a divisor ≥ 0.5
         return (tree[3] - a) * b
     x = evaluate(tree[1], inputs, margins)
     if op == "neg":
         return -x
     if op == "exp":
-        return (x * 0.25).exp()            # bounded growth
+        return (x * 0.25).exp()  # bounded growth
     if op == "log":
-        return (x * x + 0.5).log()         # a positive argument ≥ 0.5
+        return (x * x + 0.5).log()  # a positive argument ≥ 0.5
     if op == "pow":
-        return (x * x + 0.5) ** tree[2]    # a positive base ≥ 0.5
+        return (x * x + 0.5) ** tree[2]  # a positive base ≥ 0.5
     if op in ("relu", "leaky_relu"):
         if margins is not None:
             margins.kink(x.data)
@@ -498,7 +535,7 @@ def evaluate(tree, inputs, margins=None):
     if op == "flip":
         return x[..., ::-1] if x.ndim else x[()]
     if op == "square_reuse":
-        return x * x + x                   # one node used in three places
+        return x * x + x  # one node used in three places
     axis, keepdims = tree[2], tree[3]
     if op == "max" and margins is not None:
         margins.ties(x.data, axis)
@@ -508,8 +545,9 @@ def evaluate(tree, inputs, margins=None):
 @given(data=st.data())
 def test_random_graph_grads(data):
     count = data.draw(st.integers(1, 3), label="inputs")
-    drawn = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=count, min_dims=0,
-                                                        max_dims=2, max_side=3))
+    drawn = data.draw(
+        hnp.mutually_broadcastable_shapes(num_shapes=count, min_dims=0, max_dims=2, max_side=3)
+    )
     inputs = [data.draw(arrays(s, low=-2.0, high=2.0)) for s in drawn.input_shapes]
     tree, shape = draw_expression(data, drawn.input_shapes, depth=3)
     margins = Margins()

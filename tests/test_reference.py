@@ -1,14 +1,15 @@
 """Checks of the closed-form reference (tinygrad_hlcv/reference.py) against
 central-difference gradients, as docs/derivation.md prescribes."""
+
 import numpy as np
 import pytest
 
 from tinygrad_hlcv import reference as ref
 
-H_STEP = 1e-6          # central-difference step h
-MARGIN = 1e-3          # no hidden pre-activation within this distance of ReLU's kink
-TOL = 1e-7             # max relative error allowed per parameter
-G_MIN = 2e-3           # smallest nonzero |gradient| / max(1, |loss|) in a drawn problem (see make_problem)
+H_STEP = 1e-6  # central-difference step h
+MARGIN = 1e-3  # no hidden pre-activation within this distance of ReLU's kink
+TOL = 1e-7  # max relative error allowed per parameter
+G_MIN = 2e-3  # smallest nonzero |gradient| / max(1, |loss|) in a drawn problem (see make_problem)
 
 
 def numerical_grad(f, x, h=H_STEP):
@@ -63,15 +64,22 @@ def make_problem(sizes, activation, reg, dropout, seed, N=3, alpha=0.3, q=0.5):
         rng = np.random.default_rng(s)
         X = away_from_zero(rng, (N, sizes[0]))
         y = rng.integers(0, sizes[-1], N)
-        weights = [1.5 * away_from_zero(rng, (i, o)) / np.sqrt(i) for i, o in zip(sizes[:-1], sizes[1:])]
+        weights = [
+            1.5 * away_from_zero(rng, (i, o)) / np.sqrt(i) for i, o in zip(sizes[:-1], sizes[1:])
+        ]
         biases = [0.1 * rng.standard_normal(o) for o in sizes[1:]]
         masks = None
         if dropout:
             masks = [(rng.random((N, h)) < q).astype(np.float64) for h in sizes[1:-1]]
             if len(masks) > 1:
-                masks[0] = None                                 # a hidden layer without dropout, too
-        kw = dict(activation=activation, negative_slope=alpha, reg=reg,
-                  dropout_masks=masks, keep_prob=q if dropout else None)
+                masks[0] = None  # a hidden layer without dropout, too
+        kw = dict(
+            activation=activation,
+            negative_slope=alpha,
+            reg=reg,
+            dropout_masks=masks,
+            keep_prob=q if dropout else None,
+        )
         Zs, _ = forward_by_hand(X, weights, biases, activation, alpha, masks, q)
         if not all(np.abs(Z).min() > MARGIN for Z in Zs):
             continue
@@ -86,7 +94,7 @@ def make_problem(sizes, activation, reg, dropout, seed, N=3, alpha=0.3, q=0.5):
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
 @pytest.mark.parametrize("reg, dropout", [(0.0, False), (0.03, False), (0.03, True)])
 def test_gradients_match_central_differences(depth, activation, reg, dropout):
-    sizes = [6, 5, 4, 5, 4, 3][: depth] + [3]
+    sizes = [6, 5, 4, 5, 4, 3][:depth] + [3]
     X, y, weights, biases, kw = make_problem(sizes, activation, reg, dropout, seed=100 * depth)
     loss, grads = ref.mlp_loss_and_grads(X, y, weights, biases, want_input_grad=True, **kw)
     assert sorted(grads) == sorted(["X"] + [f"{p}{l}" for l in range(1, depth + 1) for p in "Wb"])
@@ -95,10 +103,19 @@ def test_gradients_match_central_differences(depth, activation, reg, dropout):
         return ref.mlp_loss_and_grads(X, y, weights, biases, **kw)[0]
 
     assert f() == loss
-    _, scores = forward_by_hand(X, weights, biases, kw["activation"], kw["negative_slope"],
-                                kw["dropout_masks"], kw["keep_prob"])
-    log_p = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))   # fine for these small scores
-    expected = -log_p[np.arange(len(y)), y].mean() + reg * sum((W ** 2).sum() for W in weights)
+    _, scores = forward_by_hand(
+        X,
+        weights,
+        biases,
+        kw["activation"],
+        kw["negative_slope"],
+        kw["dropout_masks"],
+        kw["keep_prob"],
+    )
+    log_p = scores - np.log(
+        np.exp(scores).sum(axis=1, keepdims=True)
+    )  # fine for these small scores
+    expected = -log_p[np.arange(len(y)), y].mean() + reg * sum((W**2).sum() for W in weights)
     assert loss == pytest.approx(expected, rel=1e-12)
     params = {"X": X}
     for l in range(depth):
@@ -139,9 +156,17 @@ def test_float32_in_float32_out():
     weights = [rng.standard_normal(s).astype(np.float32) for s in [(5, 4), (4, 4), (4, 3)]]
     biases = [np.zeros(o, np.float32) for o in (4, 4, 3)]
     masks = [np.ones((8, 4), np.float32), None]
-    loss, grads = ref.mlp_loss_and_grads(X, rng.integers(0, 3, 8), weights, biases, reg=0.1,
-                                         activation="leaky_relu", dropout_masks=masks,
-                                         keep_prob=0.8, want_input_grad=True)
+    loss, grads = ref.mlp_loss_and_grads(
+        X,
+        rng.integers(0, 3, 8),
+        weights,
+        biases,
+        reg=0.1,
+        activation="leaky_relu",
+        dropout_masks=masks,
+        keep_prob=0.8,
+        want_input_grad=True,
+    )
     assert isinstance(loss, float)
     assert {g.dtype for g in grads.values()} == {np.dtype(np.float32)}
     assert ref.mlp_scores(X, weights, biases).dtype == np.float32
@@ -162,7 +187,9 @@ def test_bad_shapes_raise_with_both_shapes():
     with pytest.raises(ValueError, match="mask"):
         ref.mlp_loss_and_grads(X, y, [W1, W2], [b1, b2], dropout_masks=[None, None], keep_prob=0.5)
     with pytest.raises(ValueError, match=r"\(4, 2\).*\(4, 3\)"):
-        ref.mlp_loss_and_grads(X, y, [W1, W2], [b1, b2], dropout_masks=[np.ones((4, 2))], keep_prob=0.5)
+        ref.mlp_loss_and_grads(
+            X, y, [W1, W2], [b1, b2], dropout_masks=[np.ones((4, 2))], keep_prob=0.5
+        )
     with pytest.raises(ValueError, match="keep_prob"):
         ref.mlp_loss_and_grads(X, y, [W1, W2], [b1, b2], dropout_masks=[np.ones((4, 3))])
 
@@ -170,13 +197,18 @@ def test_bad_shapes_raise_with_both_shapes():
 def test_kink_conventions_at_exactly_zero():
     """φ'(0) = 0 for ReLU (as PyTorch); LeakyReLU takes the slope α at z = 0 (z <= 0 side)."""
     X, y = np.zeros((2, 3)), np.array([0, 1])
-    W1, b1 = np.ones((3, 3)), np.array([0.0, 1.0, -1.0])    # Z2 = b1 in every row: 0, 1, -1
+    W1, b1 = np.ones((3, 3)), np.array([0.0, 1.0, -1.0])  # Z2 = b1 in every row: 0, 1, -1
     W2, b2 = np.arange(6.0).reshape(3, 2) / 6, np.zeros(2)
-    for activation, A_row, dphi in [("relu", [0, 1, 0], [0, 1, 0]),
-                                    ("leaky_relu", [0, 1, -0.2], [0.2, 1, 0.2])]:
-        _, g = ref.mlp_loss_and_grads(X, y, [W1, W2], [b1, b2], activation=activation, negative_slope=0.2)
+    for activation, A_row, dphi in [
+        ("relu", [0, 1, 0], [0, 1, 0]),
+        ("leaky_relu", [0, 1, -0.2], [0.2, 1, 0.2]),
+    ]:
+        _, g = ref.mlp_loss_and_grads(
+            X, y, [W1, W2], [b1, b2], activation=activation, negative_slope=0.2
+        )
         scores = np.array([A_row, A_row]) @ W2 + b2
         np.testing.assert_array_equal(
-            ref.mlp_scores(X, [W1, W2], [b1, b2], activation=activation, negative_slope=0.2), scores)
+            ref.mlp_scores(X, [W1, W2], [b1, b2], activation=activation, negative_slope=0.2), scores
+        )
         _, d3 = ref.softmax_cross_entropy(scores, y)
         np.testing.assert_allclose(g["b1"], (d3 @ W2.T * dphi).sum(axis=0), rtol=1e-12, atol=1e-15)

@@ -5,6 +5,7 @@ a NumPy traceback from deep inside, a silent NaN, or a lost run.
 One test per bad input, each asserting the exception type and the message's content.
 The CIFAR-10 data are tiny fakes (tests/cifar_fakes.py); nothing touches the network.
 """
+
 import gc
 import hashlib
 import math
@@ -25,15 +26,31 @@ import pytest
 import tinygrad_hlcv as tg
 from cifar_fakes import command, load_example, mlp, read_json, write_fake_cifar
 from tinygrad_hlcv import Tensor, detect_anomaly, kernels, nn, optim, reference
-from tinygrad_hlcv.training.checkpoint import CheckpointError, load_checkpoint
 from tinygrad_hlcv.data import BatchIterator, DataError, download_cifar10, load_cifar10
-from tinygrad_hlcv.errors import (AnomalyError, ConfigError, DTypeError, GraphError, LabelError,
-                                  ShapeError, TinygradError)
+from tinygrad_hlcv.errors import (
+    AnomalyError,
+    ConfigError,
+    DTypeError,
+    GraphError,
+    LabelError,
+    ShapeError,
+    TinygradError,
+)
 from tinygrad_hlcv.training import DivergedError, fit
+from tinygrad_hlcv.training.checkpoint import CheckpointError, load_checkpoint
 
 TIMEOUT = 120
-SMALL = ["--num-train", "150", "--num-val", "50", "--batch-size", "20", "--hidden", "16",
-         "--no-progress"]
+SMALL = [
+    "--num-train",
+    "150",
+    "--num-val",
+    "50",
+    "--batch-size",
+    "20",
+    "--hidden",
+    "16",
+    "--no-progress",
+]
 
 
 def raised(excinfo):
@@ -61,50 +78,71 @@ def strict_numerics():
 
 # ============================================================ shapes
 
+
 def test_linear_with_mismatched_inner_dimension_names_both_shapes():
     layer = nn.Linear(3, 2)
     with pytest.raises(ShapeError) as info:
         layer(Tensor(np.zeros((4, 5), np.float32)))
-    assert raised(info) == ("Linear: input of shape (4, 5) does not fit weight of shape (3, 2); "
-                            "expected input (batch, 3)")
+    assert raised(info) == (
+        "Linear: input of shape (4, 5) does not fit weight of shape (3, 2); "
+        "expected input (batch, 3)"
+    )
 
 
 def test_matmul_with_mismatched_inner_dimension_names_both_shapes():
     with pytest.raises(ShapeError) as info:
         Tensor(np.zeros((2, 3))) @ Tensor(np.zeros((4, 5)))
-    assert raised(info) == ("matmul: cannot multiply shapes (2, 3) and (4, 5); expected "
-                            "(..., n, k) @ (..., k, m) with the same k, got k = 3 and 4")
+    assert raised(info) == (
+        "matmul: cannot multiply shapes (2, 3) and (4, 5); expected "
+        "(..., n, k) @ (..., k, m) with the same k, got k = 3 and 4"
+    )
 
 
 @pytest.mark.parametrize("shape", [(), (4,), (2, 3, 4)])
 def test_logits_that_are_not_2d(shape):
     with pytest.raises(ShapeError) as info:
         nn.SoftmaxCrossEntropy()(Tensor(np.zeros(shape, np.float32)), np.array([0]))
-    assert raised(info) == (f"softmax cross-entropy needs 2-D logits (batch, classes), got shape "
-                            f"{shape}")
+    assert raised(info) == (
+        f"softmax cross-entropy needs 2-D logits (batch, classes), got shape {shape}"
+    )
 
 
 def test_labels_whose_length_differs_from_the_batch_name_both():
     with pytest.raises(LabelError) as info:
         nn.SoftmaxCrossEntropy()(Tensor(np.zeros((3, 4))), np.array([0, 1]))
-    assert raised(info) == ("labels of shape (2,) do not match a batch of 3 logits; "
-                            "expected shape (3,)")
+    assert raised(info) == (
+        "labels of shape (2,) do not match a batch of 3 logits; expected shape (3,)"
+    )
 
 
-@pytest.mark.parametrize("labels, message", [
-    (np.array([0.0, 1.5, 2.0]), "labels must be integers (class indices in [0, 3]), got dtype "
-                                "float64 with values in [0.0, 2.0]; convert them with "
-                                ".astype(np.int64)"),
-    (np.array([0, -1, 2]), "labels must lie in [0, 3] for 4 classes, got values in [-1, 2]"),
-    (np.array([0, 4, 2]), "labels must lie in [0, 3] for 4 classes, got values in [0, 4]"),
-    (np.array([7, 9, 8], np.uint8), "labels must lie in [0, 3] for 4 classes, got values in "
-                                    "[7, 9]"),
-    (np.array([True, False, True]), "labels must be integers (class indices in [0, 3]), got "
-                                    "dtype bool with values in [False, True]; convert them "
-                                    "with .astype(np.int64)"),
-    (np.array(["0", "1", "2"]), "labels must be integers (class indices in [0, 3]), got dtype "
-                                "<U1"),
-], ids=["float", "negative", "too_large", "too_large_uint8", "bool", "text"])
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (
+            np.array([0.0, 1.5, 2.0]),
+            "labels must be integers (class indices in [0, 3]), got dtype "
+            "float64 with values in [0.0, 2.0]; convert them with "
+            ".astype(np.int64)",
+        ),
+        (np.array([0, -1, 2]), "labels must lie in [0, 3] for 4 classes, got values in [-1, 2]"),
+        (np.array([0, 4, 2]), "labels must lie in [0, 3] for 4 classes, got values in [0, 4]"),
+        (
+            np.array([7, 9, 8], np.uint8),
+            "labels must lie in [0, 3] for 4 classes, got values in [7, 9]",
+        ),
+        (
+            np.array([True, False, True]),
+            "labels must be integers (class indices in [0, 3]), got "
+            "dtype bool with values in [False, True]; convert them "
+            "with .astype(np.int64)",
+        ),
+        (
+            np.array(["0", "1", "2"]),
+            "labels must be integers (class indices in [0, 3]), got dtype <U1",
+        ),
+    ],
+    ids=["float", "negative", "too_large", "too_large_uint8", "bool", "text"],
+)
 def test_bad_label_values_name_their_range(labels, message):
     with pytest.raises(LabelError) as info:
         nn.SoftmaxCrossEntropy()(Tensor(np.zeros((3, 4))), labels)
@@ -120,19 +158,23 @@ def test_empty_batch_into_linear():
 def test_empty_batch_into_the_loss():
     with pytest.raises(ShapeError) as info:
         nn.SoftmaxCrossEntropy()(Tensor(np.zeros((0, 10), np.float32)), np.zeros(0, np.int64))
-    assert raised(info) == ("softmax cross-entropy of an empty batch (logits shape (0, 10)); "
-                            "expected at least one row")
+    assert raised(info) == (
+        "softmax cross-entropy of an empty batch (logits shape (0, 10)); expected at least one row"
+    )
 
 
 # ============================================================ the graph
+
 
 def test_backward_on_a_non_scalar_without_a_gradient():
     y = Tensor(np.ones((2, 3)), requires_grad=True) * 2.0
     with pytest.raises(GraphError) as info:
         y.backward()
-    assert raised(info) == ("backward() without a gradient needs a scalar, got shape (2, 3); "
-                            "reduce it (e.g. .sum()) or pass backward(grad) with a gradient of "
-                            "that shape")
+    assert raised(info) == (
+        "backward() without a gradient needs a scalar, got shape (2, 3); "
+        "reduce it (e.g. .sum()) or pass backward(grad) with a gradient of "
+        "that shape"
+    )
 
 
 def test_second_backward_through_a_freed_graph():
@@ -149,36 +191,46 @@ def test_second_backward_through_a_freed_graph():
 def test_requires_grad_on_an_integer_tensor(dtype):
     with pytest.raises(DTypeError) as info:
         Tensor(np.array([1, 0], dtype=dtype), requires_grad=True)
-    assert raised(info) == (f"only float tensors can require gradients, got dtype "
-                            f"{np.dtype(dtype)}; convert with dtype=np.float32 or np.float64")
+    assert raised(info) == (
+        f"only float tensors can require gradients, got dtype "
+        f"{np.dtype(dtype)}; convert with dtype=np.float32 or np.float64"
+    )
 
 
 # ============================================================ hyperparameters
 
-@pytest.mark.parametrize("p, shown", [(-0.1, "-0.1"), (1, "1"), (1.5, "1.5"),
-                                      (float("nan"), "nan"), ("0.5", "'0.5'")])
+
+@pytest.mark.parametrize(
+    "p, shown", [(-0.1, "-0.1"), (1, "1"), (1.5, "1.5"), (float("nan"), "nan"), ("0.5", "'0.5'")]
+)
 def test_dropout_probability_outside_0_1(p, shown):
     with pytest.raises(ConfigError) as info:
         nn.Dropout(p)
-    assert raised(info) == (f"Dropout: p is the probability of dropping a unit and must be a "
-                            f"number in [0, 1), got {shown}")
+    assert raised(info) == (
+        f"Dropout: p is the probability of dropping a unit and must be a "
+        f"number in [0, 1), got {shown}"
+    )
 
 
 @pytest.mark.parametrize("make", [optim.SGD, optim.Adam], ids=["SGD", "Adam"])
-@pytest.mark.parametrize("lr, shown", [(0, "0"), (-1e-3, "-0.001"), (float("nan"), "nan"),
-                                       (float("inf"), "inf"), ("fast", "'fast'")])
+@pytest.mark.parametrize(
+    "lr, shown",
+    [(0, "0"), (-1e-3, "-0.001"), (float("nan"), "nan"), (float("inf"), "inf"), ("fast", "'fast'")],
+)
 def test_learning_rate_not_positive(make, lr, shown):
     with pytest.raises(ConfigError) as info:
         make(mlp().parameters(), lr=lr)
     assert raised(info) == f"learning rate must be > 0 (a finite number), got {shown}"
 
 
-@pytest.mark.parametrize("flag, value, choices", [
-    ("--activation", "tanh", "'relu', 'leaky_relu'"),
-    ("--optimizer", "rmsprop", "'sgd', 'momentum', 'nesterov', 'adam'"),
-])
-def test_unknown_name_on_the_command_line_lists_the_choices(flag, value, choices, tmp_path,
-                                                            capsys):
+@pytest.mark.parametrize(
+    "flag, value, choices",
+    [
+        ("--activation", "tanh", "'relu', 'leaky_relu'"),
+        ("--optimizer", "rmsprop", "'sgd', 'momentum', 'nesterov', 'adam'"),
+    ],
+)
+def test_unknown_name_on_the_command_line_lists_the_choices(flag, value, choices, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         load_example("cifar_mlp").main([flag, value, "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 2
@@ -187,23 +239,30 @@ def test_unknown_name_on_the_command_line_lists_the_choices(flag, value, choices
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("flag, value", [("--iters", "0"), ("--epochs", "-2"),
-                                         ("--num-val", "0"), ("--seed", "x")])
+@pytest.mark.parametrize(
+    "flag, value", [("--iters", "0"), ("--epochs", "-2"), ("--num-val", "0"), ("--seed", "x")]
+)
 def test_non_positive_counts_on_the_command_line(flag, value, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         load_example("cifar_mlp").main([flag, value, "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 2
     low = 0 if flag == "--seed" else 1
-    assert (f"error: argument {flag}: expected an integer >= {low}, got '{value}'"
-            in capsys.readouterr().err)
+    assert (
+        f"error: argument {flag}: expected an integer >= {low}, got '{value}'"
+        in capsys.readouterr().err
+    )
 
 
 # ============================================================ data and checkpoints
 
+
 def _damage(path, how):
     data = path.read_bytes()
-    path.write_bytes(data[:len(data) // 3] if how == "truncated"
-                     else bytes(np.random.default_rng(0).integers(0, 256, 500, np.uint8)))
+    path.write_bytes(
+        data[: len(data) // 3]
+        if how == "truncated"
+        else bytes(np.random.default_rng(0).integers(0, 256, 500, np.uint8))
+    )
 
 
 @pytest.mark.parametrize("how", ["truncated", "garbage"])
@@ -213,17 +272,21 @@ def test_damaged_cifar_batch_names_the_file_and_what_was_expected(tmp_path, how)
     with pytest.raises(DataError) as info:
         load_cifar10(root, download=False)
     msg = raised(info)
-    assert msg.startswith(f"cannot unpickle CIFAR-10 file {root / 'data_batch_2'} "
-                          "(truncated or corrupt?): ")
-    assert msg.endswith("expected a batch of the official 'cifar-10-batches-py' archive: "
-                        "delete it and download the archive again")
+    assert msg.startswith(
+        f"cannot unpickle CIFAR-10 file {root / 'data_batch_2'} (truncated or corrupt?): "
+    )
+    assert msg.endswith(
+        "expected a batch of the official 'cifar-10-batches-py' archive: "
+        "delete it and download the archive again"
+    )
 
 
 def test_damaged_cifar_batch_is_a_one_line_error_of_the_example(tmp_path, capsys):
     root = write_fake_cifar(tmp_path / "cifar-10-batches-py")
     _damage(root / "test_batch", "truncated")
-    code = load_example("cifar_mlp").main([*SMALL, "--iters", "5", "--data-dir", str(root),
-                                           "--out", str(tmp_path / "out")])
+    code = load_example("cifar_mlp").main(
+        [*SMALL, "--iters", "5", "--data-dir", str(root), "--out", str(tmp_path / "out")]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith(f"error: cannot unpickle CIFAR-10 file {root / 'test_batch'}")
@@ -239,13 +302,16 @@ def test_md5_mismatch_deletes_the_download_and_says_so(tmp_path):
     cache = tmp_path / "cache"
     with pytest.raises(DataError) as info:
         download_cifar10(cache, url=archive.as_uri(), md5="0" * 32, progress=False)
-    assert raised(info) == (f"MD5 mismatch for {archive.as_uri()}: expected {'0' * 32}, got "
-                            f"{actual}; the downloaded file was deleted")
+    assert raised(info) == (
+        f"MD5 mismatch for {archive.as_uri()}: expected {'0' * 32}, got "
+        f"{actual}; the downloaded file was deleted"
+    )
     assert os.listdir(cache) == []  # no archive, no half-extracted folder
 
 
 def test_checkpoint_of_another_architecture_is_refused_naming_parameters_and_shapes(
-        data_dir, tmp_path, capsys):
+    data_dir, tmp_path, capsys
+):
     cifar_mlp = load_example("cifar_mlp")
     out = tmp_path / "out"
     common = [*SMALL, "--iters", "6", "--data-dir", str(data_dir), "--out", str(out)]
@@ -256,34 +322,40 @@ def test_checkpoint_of_another_architecture_is_refused_naming_parameters_and_sha
     assert cifar_mlp.main([*common, "--hidden", "8", "4", "--resume"]) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert err.startswith("error: checkpoint does not fit this model: state dict does not fit "
-                          "Sequential: ")
-    for part in ("missing 4.weight (4, 10)", "missing 4.bias (10,)",
-                 "0.weight: checkpoint has shape (3072, 16), model has (3072, 8)",
-                 "0.bias: checkpoint has shape (16,), model has (8,)",
-                 "2.weight: checkpoint has shape (16, 10), model has (8, 4)",
-                 "2.bias: checkpoint has shape (10,), model has (4,)"):
+    assert err.startswith(
+        "error: checkpoint does not fit this model: state dict does not fit Sequential: "
+    )
+    for part in (
+        "missing 4.weight (4, 10)",
+        "missing 4.bias (10,)",
+        "0.weight: checkpoint has shape (3072, 16), model has (3072, 8)",
+        "0.bias: checkpoint has shape (16,), model has (8,)",
+        "2.weight: checkpoint has shape (16, 10), model has (8, 4)",
+        "2.bias: checkpoint has shape (10,), model has (4,)",
+    ):
         assert part in err, (part, err)
     assert (out / "checkpoint.pkl").read_bytes() == saved  # refused, and left alone
 
 
 # ============================================================ numerics
 
+
 @pytest.mark.parametrize("kernel_set", ["numba", "numpy"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_softmax_cross_entropy_of_huge_logits_is_finite_and_exact_without_warnings(
-        kernel_set, dtype, seed):
+    kernel_set, dtype, seed
+):
     rng = np.random.default_rng(seed)
     z = rng.uniform(-1e4, 1e4, (16, 10))
-    z[0] = 1e4                       # all tied at the top
-    z[1] = -1e4                      # all tied at the bottom
+    z[0] = 1e4  # all tied at the top
+    z[1] = -1e4  # all tied at the bottom
     z[2, :] = -1e4
-    z[2, 3] = 1e4                    # one far above the others
+    z[2, 3] = 1e4  # one far above the others
     z[3, ::2], z[3, 1::2] = 1e4, -1e4
     z = z.astype(dtype)
     y = rng.integers(0, 10, 16)
-    y[2] = 0                         # the label's logit is 2e4 below the top: loss 2e4
+    y[2] = 0  # the label's logit is 2e4 below the top: loss 2e4
     expected_loss, expected_grad = reference.softmax_cross_entropy(z.astype(np.float64), y)
 
     previous = kernels.active
@@ -300,8 +372,9 @@ def test_softmax_cross_entropy_of_huge_logits_is_finite_and_exact_without_warnin
     assert math.isfinite(loss.item()) and np.isfinite(logits.grad).all()
     rtol = 1e-6 if dtype == np.float32 else 1e-12
     assert loss.item() == pytest.approx(expected_loss, rel=rtol)
-    np.testing.assert_allclose(logits.grad, expected_grad, rtol=rtol,
-                               atol=1e-8 if dtype == np.float32 else 1e-15)
+    np.testing.assert_allclose(
+        logits.grad, expected_grad, rtol=rtol, atol=1e-8 if dtype == np.float32 else 1e-15
+    )
 
 
 def test_detect_anomaly_names_the_forward_op_that_made_nan(strict_numerics):
@@ -310,19 +383,23 @@ def test_detect_anomaly_names_the_forward_op_that_made_nan(strict_numerics):
         y = x * 2.0
         with pytest.raises(AnomalyError) as info:
             y.log()
-    assert raised(info) == ("forward of Log produced NaN in 1 of 3 entries (first at index (1,), "
-                            "shape (3,)); expected finite values: check that op's inputs")
+    assert raised(info) == (
+        "forward of Log produced NaN in 1 of 3 entries (first at index (1,), "
+        "shape (3,)); expected finite values: check that op's inputs"
+    )
 
 
 def test_detect_anomaly_names_the_backward_op_that_made_inf(strict_numerics):
     x = Tensor(np.array([4.0, 0.0]), requires_grad=True)
     with detect_anomaly():
-        loss = (x ** 0.5).sum()  # finite forward: sqrt(0) = 0; its gradient 0.5 / sqrt(0) is not
+        loss = (x**0.5).sum()  # finite forward: sqrt(0) = 0; its gradient 0.5 / sqrt(0) is not
         assert loss.item() == 2.0
         with pytest.raises(AnomalyError) as info:
             loss.backward()
-    assert raised(info) == ("backward of Pow produced Inf in 1 of 2 entries (first at index (1,), "
-                            "shape (2,)); expected finite values: check that op's inputs")
+    assert raised(info) == (
+        "backward of Pow produced Inf in 1 of 2 entries (first at index (1,), "
+        "shape (2,)); expected finite values: check that op's inputs"
+    )
 
 
 def test_detect_anomaly_is_silent_when_everything_is_finite(strict_numerics):
@@ -331,8 +408,9 @@ def test_detect_anomaly_is_silent_when_everything_is_finite(strict_numerics):
 
     def grads(anomaly):
         tg.manual_seed(3)
-        model = nn.Sequential(nn.Linear(5, 7, dtype=np.float64), nn.LeakyReLU(),
-                              nn.Linear(7, 3, dtype=np.float64))
+        model = nn.Sequential(
+            nn.Linear(5, 7, dtype=np.float64), nn.LeakyReLU(), nn.Linear(7, 3, dtype=np.float64)
+        )
         loss = nn.SoftmaxCrossEntropy()(model(Tensor(X)), y) + nn.l2_penalty(model, 0.1)
         if anomaly:
             with detect_anomaly():
@@ -362,24 +440,54 @@ def test_diverging_training_stops_and_keeps_the_last_good_checkpoint(tmp_path, s
     model = mlp()
     opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     with pytest.raises(DivergedError) as info:
-        fit(model, nn.SoftmaxCrossEntropy(), opt, BatchIterator(Xtr, ytr, 20, rng=0), Xtr, ytr,
-            Xv, yv, iterations=100, iterations_per_epoch=10, schedule=JumpLR(opt, 3, 1e12),
-            checkpoint=ckpt, progress=False)
+        fit(
+            model,
+            nn.SoftmaxCrossEntropy(),
+            opt,
+            BatchIterator(Xtr, ytr, 20, rng=0),
+            Xtr,
+            ytr,
+            Xv,
+            yv,
+            iterations=100,
+            iterations_per_epoch=10,
+            schedule=JumpLR(opt, 3, 1e12),
+            checkpoint=ckpt,
+            progress=False,
+        )
     msg = raised(info)
     assert msg.startswith("training loss became ") and "at iteration 3" in msg
     assert msg.endswith("lower the learning rate (now 1e+12)")
     state = load_checkpoint(ckpt)
     assert state["iteration"] == 30  # the end of the last epoch with the sane rate
-    assert state["optimizer"]["param_groups"][0]["lr"] == 1e12  # (the schedule had stepped: the next rate)
+    assert (
+        state["optimizer"]["param_groups"][0]["lr"] == 1e12
+    )  # (the schedule had stepped: the next rate)
     assert np.isfinite(state["history"]["loss"]).all() and len(state["history"]["loss"]) == 30
     assert all(np.isfinite(v).all() for v in state["model"].values())
     assert os.listdir(ckpt.parent) == ["checkpoint.pkl"]
 
 
 def test_huge_learning_rate_on_the_command_line_is_a_one_line_error(data_dir, env, tmp_path):
-    proc = subprocess.run(command("cifar_mlp.py", *SMALL, "--iters", 50, "--lr", "1e30",
-                                  "--data-dir", data_dir, "--out", tmp_path / "out"),
-                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT)
+    proc = subprocess.run(
+        command(
+            "cifar_mlp.py",
+            *SMALL,
+            "--iters",
+            50,
+            "--lr",
+            "1e30",
+            "--data-dir",
+            data_dir,
+            "--out",
+            tmp_path / "out",
+        ),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stderr.count("\n") == 1, proc.stderr  # no traceback, no NumPy warnings
     assert proc.stderr.startswith("error: training loss became nan at iteration ")
@@ -389,8 +497,19 @@ def test_huge_learning_rate_on_the_command_line_is_a_one_line_error(data_dir, en
 
 # ============================================================ nothing lost
 
-KILL_RUN = ["--num-train", "150", "--num-val", "50", "--batch-size", "50", "--hidden", "16",
-            "--iters", "60", "--no-progress"]  # 3 iterations (and a checkpoint) per epoch
+KILL_RUN = [
+    "--num-train",
+    "150",
+    "--num-val",
+    "50",
+    "--batch-size",
+    "50",
+    "--hidden",
+    "16",
+    "--iters",
+    "60",
+    "--no-progress",
+]  # 3 iterations (and a checkpoint) per epoch
 TEST_HOOK = "TINYGRAD_HLCV_TEST_CHECKPOINT_HOOK"  # see training.checkpoint.save_checkpoint
 
 
@@ -402,6 +521,7 @@ def _announcement(proc, prefix):
 
     def read():
         found.put(next((line.strip() for line in proc.stdout if line.startswith(prefix)), None))
+
     threading.Thread(target=read, daemon=True).start()
     return found.get(timeout=TIMEOUT)
 
@@ -416,25 +536,35 @@ def test_sigkill_at_random_moments_never_breaks_the_checkpoint(data_dir, env, tm
     and --resume ends with the very result of an uninterrupted run."""
     out, reference_out = tmp_path / "killed", tmp_path / "reference"
     base = command("cifar_mlp.py", *KILL_RUN, "--data-dir", data_dir)
-    popen = dict(cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                 stderr=subprocess.PIPE, text=True)
+    popen = dict(
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     reference_run = subprocess.Popen([*base, "--out", str(reference_out)], env=env, **popen)
     rng = random.Random(1234)
-    kills = [(phase, rng.randint(1, 3)) for phase in
-             ("start-up", "mid-write", "mid-write", "saved", "saved")]
+    kills = [
+        (phase, rng.randint(1, 3))
+        for phase in ("start-up", "mid-write", "mid-write", "saved", "saved")
+    ]
     rng.shuffle(kills)  # 5 runs, at most 5 × 3 saves of 3 iterations: never all 60
     checkpoint, stale, last_iteration = out / "checkpoint.pkl", set(), 0
     try:
         for phase, n in kills:
             resume = ["--resume"] if checkpoint.exists() else []
             hook = f"mid-write:{n}" if phase == "mid-write" else f"saved:{n}"
-            proc = subprocess.Popen([*base, "--out", str(out), *resume],
-                                    env={**env, TEST_HOOK: hook}, **popen)
+            proc = subprocess.Popen(
+                [*base, "--out", str(out), *resume], env={**env, TEST_HOOK: hook}, **popen
+            )
             try:
                 if phase != "start-up":  # else killed at once: anywhere up to its wait
                     paused_at = last_iteration + 3 * n
-                    assert _announcement(proc, f"checkpoint {phase} {n} ") == \
-                        f"checkpoint {phase} {n} {paused_at}", proc.communicate(timeout=TIMEOUT)
+                    assert (
+                        _announcement(proc, f"checkpoint {phase} {n} ")
+                        == f"checkpoint {phase} {n} {paused_at}"
+                    ), proc.communicate(timeout=TIMEOUT)
                 proc.send_signal(signal.SIGKILL)
                 _, stderr = proc.communicate(timeout=TIMEOUT)
             finally:
@@ -469,10 +599,14 @@ def test_sigkill_at_random_moments_never_breaks_the_checkpoint(data_dir, env, tm
             else:
                 assert phase == "start-up" and last_iteration == 0, files
 
-        finished = subprocess.run([*base, "--out", str(out)]
-                                  + (["--resume"] if checkpoint.exists() else []),
-                                  env=env, cwd=tmp_path, capture_output=True, text=True,
-                                  timeout=TIMEOUT)
+        finished = subprocess.run(
+            [*base, "--out", str(out)] + (["--resume"] if checkpoint.exists() else []),
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
         assert finished.returncode == 0, finished.stdout + finished.stderr
         ref_stdout, ref_stderr = reference_run.communicate(timeout=TIMEOUT)
         assert reference_run.returncode == 0, ref_stdout + ref_stderr
@@ -482,25 +616,47 @@ def test_sigkill_at_random_moments_never_breaks_the_checkpoint(data_dir, env, tm
             reference_run.wait()
 
     assert last_iteration > 0 and stale  # (given: the "saved" and "mid-write" kills)
-    resumed, uninterrupted = read_json(out / "metrics.json"), read_json(reference_out
-                                                                         / "metrics.json")
+    resumed, uninterrupted = (
+        read_json(out / "metrics.json"),
+        read_json(reference_out / "metrics.json"),
+    )
     assert resumed["iterations"] == 60 and resumed["interrupted"] is False
     # nothing lost, nothing repeated, and no stale temporary file was taken for a checkpoint
     assert resumed["history"] == uninterrupted["history"]
     assert resumed["val_acc"] == uninterrupted["val_acc"]
     assert load_checkpoint(checkpoint)["iteration"] == 60
-    assert set(os.listdir(out)) - stale == {"checkpoint.pkl", "metrics.json", "curves.png",
-                                            "weights.png"}
+    assert set(os.listdir(out)) - stale == {
+        "checkpoint.pkl",
+        "metrics.json",
+        "curves.png",
+        "weights.png",
+    }
 
 
-def test_sweep_records_a_crashed_worker_and_finishes_the_others(data_dir, tmp_path, sweep,
-                                                                capsys):
+def test_sweep_records_a_crashed_worker_and_finishes_the_others(data_dir, tmp_path, sweep, capsys):
     """tests/test_examples_cifar.py covers a configuration refused for its learning rate;
     here the worker fails on the data (more training images than the fake copy holds)."""
     out = tmp_path / "sweep"
-    code = sweep.main(["--grid", "num_train=150,100000", "--set", "iters=10", "--set",
-                       "num_val=50", "--set", "batch_size=20", "--set", "hidden=8",
-                       "--workers", "2", "--data-dir", str(data_dir), "--out", str(out)])
+    code = sweep.main(
+        [
+            "--grid",
+            "num_train=150,100000",
+            "--set",
+            "iters=10",
+            "--set",
+            "num_val=50",
+            "--set",
+            "batch_size=20",
+            "--set",
+            "hidden=8",
+            "--workers",
+            "2",
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(out),
+        ]
+    )
     stdout = capsys.readouterr().out
     assert code == 0, stdout
     assert "1 configuration(s) failed; see failed.json in their run directories" in stdout
@@ -508,8 +664,9 @@ def test_sweep_records_a_crashed_worker_and_finishes_the_others(data_dir, tmp_pa
     assert len(failed) == 1
     error = read_json(failed[0])
     assert error["returncode"] == 1
-    assert error["stderr"] == ("error: num_train + num_val = 100000 + 50 must be in 1..200 "
-                               "(training images available)\n")
+    assert error["stderr"] == (
+        "error: num_train + num_val = 100000 + 50 must be in 1..200 (training images available)\n"
+    )
     assert "--num-train" in error["command"] and "100000" in error["command"]
     assert not (failed[0].parent / "metrics.json").exists()
     assert len(list((out / "runs").glob("*/metrics.json"))) == 1  # the other one finished

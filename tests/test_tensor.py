@@ -1,4 +1,5 @@
 """Tensor: construction and dtype rules, array behaviour, and the semantics of backward()."""
+
 import gc
 import weakref
 
@@ -69,7 +70,7 @@ def test_set_default_dtype_rejects_non_float32_64(dtype):
 def test_scalar_operands_take_the_tensor_dtype(float64_default):
     # even with a float64 default, a float32 tensor stays float32 when combined with numbers
     x = Tensor(np.ones(3, dtype=np.float32))
-    for y in (x + 1, 1 + x, x * 2.5, 2.5 / x, x - 1, 1 - x, x ** 2, -x):
+    for y in (x + 1, 1 + x, x * 2.5, 2.5 / x, x - 1, 1 - x, x**2, -x):
         assert y.dtype == np.float32
 
 
@@ -87,12 +88,15 @@ def test_requires_grad_on_integer_array_raises(dtype):
         Tensor(np.array([1, 2], dtype=dtype), requires_grad=True)
 
 
-@pytest.mark.parametrize("array", [
-    np.zeros(3, dtype=np.float16),
-    np.zeros(3, dtype=np.complex128),
-    np.array([1.0, None], dtype=object),
-    np.array(["a", "b"]),
-])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.zeros(3, dtype=np.float16),
+        np.zeros(3, dtype=np.complex128),
+        np.array([1.0, None], dtype=object),
+        np.array(["a", "b"]),
+    ],
+)
 def test_unsupported_array_dtypes_raise(array):
     with pytest.raises(DTypeError):
         Tensor(array)
@@ -141,7 +145,7 @@ def test_grad_dtype_in_mixed_float32_float64_ops():
     assert c.grad.dtype == np.float32
     np.testing.assert_allclose(a.grad, 2 * b.data, rtol=1e-6)
     np.testing.assert_allclose(c.grad, np.full((2, 1), (1 / b.data).sum()), rtol=1e-6)
-    np.testing.assert_allclose(b.grad, 2 * a.data - c.data.sum() / b.data ** 2, rtol=1e-6)
+    np.testing.assert_allclose(b.grad, 2 * a.data - c.data.sum() / b.data**2, rtol=1e-6)
 
 
 def test_grad_dtype_with_float64_array_operand():
@@ -237,10 +241,20 @@ def test_len():
 def test_ndarray_on_the_left_gives_a_tensor(op):
     a = np.array([[1.0, 2.0], [3.0, 4.0]])
     t = Tensor(np.array([[0.5, -1.0], [2.0, 1.5]]), requires_grad=True)
-    fns = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.divide,
-           "matmul": np.matmul}
-    ops = {"add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y,
-           "truediv": lambda x, y: x / y, "matmul": lambda x, y: x @ y}
+    fns = {
+        "add": np.add,
+        "sub": np.subtract,
+        "mul": np.multiply,
+        "truediv": np.divide,
+        "matmul": np.matmul,
+    }
+    ops = {
+        "add": lambda x, y: x + y,
+        "sub": lambda x, y: x - y,
+        "mul": lambda x, y: x * y,
+        "truediv": lambda x, y: x / y,
+        "matmul": lambda x, y: x @ y,
+    }
     out = ops[op](a, t)
     assert isinstance(out, Tensor)
     np.testing.assert_allclose(out.data, fns[op](a, t.data))
@@ -344,7 +358,7 @@ def test_long_chain_backward_has_no_recursion_and_frees_the_graph():
         y = y * 1.0 + 0.0
         nodes.append(y)
     root = y.sum()
-    assert all(n._ctx is not None for n in nodes[:: 1000])
+    assert all(n._ctx is not None for n in nodes[::1000])
     intermediate_data = weakref.ref(nodes[5000]._ctx)
     root.backward()
     np.testing.assert_array_equal(x.grad, [1.0, 1.0])
@@ -456,7 +470,7 @@ def test_detect_anomaly_names_the_forward_op():
 def test_detect_anomaly_names_the_backward_op():
     x = Tensor(np.array([0.0, 4.0]), requires_grad=True)
     with np.errstate(divide="ignore", invalid="ignore"), detect_anomaly():
-        y = (x ** 0.5 * 0.0).sum()  # forward finite: sqrt(0) = 0
+        y = (x**0.5 * 0.0).sum()  # forward finite: sqrt(0) = 0
         with pytest.raises(AnomalyError, match="backward of Pow.*NaN"):
             y.backward()  # 0 · ∞ in Pow's backward
 

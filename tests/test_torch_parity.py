@@ -4,6 +4,7 @@ on `torch` and on `tinygrad_hlcv`, on fixed random float64 inputs. Compared: the
 type, shape, dtype, values and requires_grad, then the gradient of every input for
 `(out * fixed_random_weights).sum()`. Plus the cases where a difference would be a silent
 wrong result (`t == 3`, `transpose(0, 1)`, `list(t)`, dtype inference, memory sharing)."""
+
 import zlib
 from dataclasses import dataclass, field
 
@@ -20,8 +21,17 @@ F = torch.nn.functional
 class TorchLib:
     """torch, with the activations PyTorch keeps only in torch.nn.functional."""
 
-    FUNCTIONAL = {"gelu", "silu", "elu", "softplus", "relu6", "hardswish", "mish", "leaky_relu",
-                  "pad"}
+    FUNCTIONAL = {
+        "gelu",
+        "silu",
+        "elu",
+        "softplus",
+        "relu6",
+        "hardswish",
+        "mish",
+        "leaky_relu",
+        "pad",
+    }
 
     def __getattr__(self, name):
         return getattr(F if name in self.FUNCTIONAL else torch, name)
@@ -32,9 +42,11 @@ LIBS = {"torch": TorchLib(), "tinygrad_hlcv": tg}
 
 # ----- inputs ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class U:
     """A float64 input of this shape, uniform in [low, high)."""
+
     shape: tuple
     low: float = -2.0
     high: float = 2.0
@@ -81,9 +93,21 @@ def case(id, fn, *inputs, rtol=1e-9):
 
 X = u(3, 4)
 METHOD_AND_FUNCTION = {  # torch has both lib.name(x) and x.name()
-    "abs": X, "neg": X, "sign": X, "sqrt": pos(3, 4), "rsqrt": pos(3, 4), "exp": X,
-    "log": pos(3, 4), "log1p": u(3, 4, low=-0.9), "expm1": X, "sin": X, "cos": X, "tanh": X,
-    "sigmoid": X, "relu": X, "reciprocal": pos(3, 4),
+    "abs": X,
+    "neg": X,
+    "sign": X,
+    "sqrt": pos(3, 4),
+    "rsqrt": pos(3, 4),
+    "exp": X,
+    "log": pos(3, 4),
+    "log1p": u(3, 4, low=-0.9),
+    "expm1": X,
+    "sin": X,
+    "cos": X,
+    "tanh": X,
+    "sigmoid": X,
+    "relu": X,
+    "reciprocal": pos(3, 4),
 }
 for name, spec in METHOD_AND_FUNCTION.items():
     case(name, lambda lib, x, name=name: getattr(lib, name)(x), spec)
@@ -107,21 +131,31 @@ case("clamp-min", lambda lib, x: x.clamp(min=0.1), X)
 case("clamp-max", lambda lib, x: lib.clamp(x, max=-0.1), X)
 case("clip", lambda lib, x: x.clip(-0.5, 0.5), X)
 case("clip-function", lambda lib, x: lib.clip(x, min=-0.5, max=0.5), X)
-case("clamp-tensor-bounds", lambda lib, x, low, high: x.clamp(min=low, max=high), X,
-     u(4, low=-1.5, high=-0.1), u(3, 1, low=0.1, high=1.5))
-case("clamp-tensor-bounds-function", lambda lib, x, low, high: lib.clamp(x, low, high), X,
-     u(3, 4, low=-1.5, high=-0.1), u(4, low=0.1, high=1.5))
+case(
+    "clamp-tensor-bounds",
+    lambda lib, x, low, high: x.clamp(min=low, max=high),
+    X,
+    u(4, low=-1.5, high=-0.1),
+    u(3, 1, low=0.1, high=1.5),
+)
+case(
+    "clamp-tensor-bounds-function",
+    lambda lib, x, low, high: lib.clamp(x, low, high),
+    X,
+    u(3, 4, low=-1.5, high=-0.1),
+    u(4, low=0.1, high=1.5),
+)
 case("maximum", lambda lib, x, y: lib.maximum(x, y), X, u(4))
 case("minimum", lambda lib, x, y: x.minimum(y), u(3, 1), u(4))
 case("where", lambda lib, x, y: lib.where(x > 0, x, y), X, u(4))
 case("where-method", lambda lib, x, y: x.where(y > 0, y), X, u(3, 1))
-case("pow-tensor", lambda lib, x, y: x ** y, pos(3, 4), u(4))
+case("pow-tensor", lambda lib, x, y: x**y, pos(3, 4), u(4))
 case("pow-function", lambda lib, x, y: lib.pow(x, y), pos(3, 4), u(3, 1))
-case("pow-scalar", lambda lib, x: x ** 2, X)
-case("pow-scalar-fraction", lambda lib, x: x ** 0.5, pos(3, 4))
+case("pow-scalar", lambda lib, x: x**2, X)
+case("pow-scalar-fraction", lambda lib, x: x**0.5, pos(3, 4))
 case("pow-method", lambda lib, x: x.pow(3), X)
-case("rpow", lambda lib, x: 2 ** x, X)
-case("rpow-float", lambda lib, x: 0.5 ** x, X)
+case("rpow", lambda lib, x: 2**x, X)
+case("rpow-float", lambda lib, x: 0.5**x, X)
 case("add-broadcast", lambda lib, x, y: x + y, X, u(4))
 case("sub-broadcast", lambda lib, x, y: x - y, u(3, 1), u(4))
 case("mul-broadcast", lambda lib, x, y: x * y, u(2, 1, 4), u(3, 1))
@@ -257,17 +291,28 @@ case("unbind", lambda lib, x: x.unbind(1), R)
 case("unbind-function", lambda lib, x: lib.unbind(x), R)
 case("gather", lambda lib, x: x.gather(1, lib.tensor([[0, 0, 2], [1, 2, 0]])), u(2, 3))
 case("gather-dim0", lambda lib, x: lib.gather(x, 0, lib.tensor([[1, 0, 1, 1]])), u(2, 4))
-case("scatter_add", lambda lib, x, src: x.scatter_add(0, lib.tensor([[1, 0, 1], [1, 1, 0]]), src),
-     u(2, 3), u(2, 3))
-case("scatter_add-dim1", lambda lib, x, src: x.scatter_add(1, lib.tensor([[0, 0], [2, 0]]), src),
-     u(2, 3), u(2, 2))
+case(
+    "scatter_add",
+    lambda lib, x, src: x.scatter_add(0, lib.tensor([[1, 0, 1], [1, 1, 0]]), src),
+    u(2, 3),
+    u(2, 3),
+)
+case(
+    "scatter_add-dim1",
+    lambda lib, x, src: x.scatter_add(1, lib.tensor([[0, 0], [2, 0]]), src),
+    u(2, 3),
+    u(2, 2),
+)
 case("narrow", lambda lib, x: x.narrow(2, 1, 2), R)
 case("narrow-function", lambda lib, x: lib.narrow(x, -2, 0, 1), R)
 case("index_select", lambda lib, x: x.index_select(0, lib.tensor([1, 1, 0])), R)
 case("index_select-function", lambda lib, x: lib.index_select(x, 2, lib.tensor([3, 0, 3])), R)
 case("masked_fill", lambda lib, x: x.masked_fill(x > 0, 0.0), R)
-case("masked_fill-broadcast", lambda lib, x: x.masked_fill(lib.tensor([True, False, True, False]),
-                                                           -1.5), R)
+case(
+    "masked_fill-broadcast",
+    lambda lib, x: x.masked_fill(lib.tensor([True, False, True, False]), -1.5),
+    R,
+)
 
 # ----- indexing ------------------------------------------------------------------------------
 
@@ -449,8 +494,11 @@ CONVERSIONS = {
     "item": lambda lib, x: x[1, 1].item(),
     "item-int": lambda lib, x: x.long()[1, 0].item(),
     "item-bool": lambda lib, x: (x > 0)[0, 0].item(),
-    "requires_grad": lambda lib, x: (x.requires_grad, (x * 2).requires_grad,
-                                     x.detach().requires_grad),
+    "requires_grad": lambda lib, x: (
+        x.requires_grad,
+        (x * 2).requires_grad,
+        x.detach().requires_grad,
+    ),
     "is_leaf": lambda lib, x: (x.is_leaf, (x * 2).is_leaf),
 }
 for name, fn in CONVERSIONS.items():
@@ -459,12 +507,14 @@ for name, fn in CONVERSIONS.items():
 
 # ----- in-place ops and __setitem__ (on a non-leaf, so both gradients flow) ---------------------
 
+
 def in_place(method, *args):
     def fn(lib, x, *tensors):
         out = x * 1
         returned = getattr(out, method)(*args, *tensors)
         assert returned is out, f"{method} must return the tensor itself"
         return out
+
     return fn
 
 
@@ -482,6 +532,7 @@ def augmented(op):
             out /= y
         assert out is alias, f"{op} must work in place"
         return out
+
     return fn
 
 
@@ -490,6 +541,7 @@ def set_item(index, value_from=None):
         out = x * 1
         out[index(lib) if callable(index) else index] = values[0] if values else value_from
         return out
+
     return fn
 
 
@@ -517,6 +569,7 @@ case("setitem-ellipsis", set_item((Ellipsis, 3)), X, u(3))
 
 # ----- the runner ------------------------------------------------------------------------------
 
+
 def seed_of(name):
     return zlib.crc32(name.encode())
 
@@ -525,8 +578,7 @@ def run(lib_name, item, dtype=np.float64):
     """Inputs, then `item.fn` on them, in one library: (inputs, result)."""
     lib = LIBS[lib_name]
     rng = np.random.default_rng(seed_of(item.id))
-    inputs = [lib.tensor(spec.make(rng).astype(dtype), requires_grad=True)
-              for spec in item.inputs]
+    inputs = [lib.tensor(spec.make(rng).astype(dtype), requires_grad=True) for spec in item.inputs]
     return inputs, item.fn(lib, *inputs)
 
 
@@ -548,35 +600,44 @@ def as_array(t):
 
 
 def dtype_name(dtype):
-    return str(dtype).removeprefix("torch.") if isinstance(dtype, torch.dtype) \
+    return (
+        str(dtype).removeprefix("torch.")
+        if isinstance(dtype, torch.dtype)
         else np.dtype(dtype).name
+    )
 
 
 def assert_same(got, want, rtol, where="result", atol=1e-12):
     """got (tinygrad_hlcv) is what torch gave: type, shape, dtype, values, requires_grad."""
     if isinstance(want, torch.Tensor):
         assert isinstance(got, tg.Tensor), f"{where}: a {type(got).__name__}, expected a Tensor"
-        assert tuple(got.shape) == tuple(want.shape), \
+        assert tuple(got.shape) == tuple(want.shape), (
             f"{where}: shape {tuple(got.shape)}, expected {tuple(want.shape)}"
-        assert dtype_name(got.dtype) == dtype_name(want.dtype), \
+        )
+        assert dtype_name(got.dtype) == dtype_name(want.dtype), (
             f"{where}: dtype {dtype_name(got.dtype)}, expected {dtype_name(want.dtype)}"
-        np.testing.assert_allclose(as_array(got), as_array(want), rtol=rtol, atol=atol,
-                                   err_msg=f"{where}: values differ")
-        assert got.requires_grad == want.requires_grad, \
+        )
+        np.testing.assert_allclose(
+            as_array(got), as_array(want), rtol=rtol, atol=atol, err_msg=f"{where}: values differ"
+        )
+        assert got.requires_grad == want.requires_grad, (
             f"{where}: requires_grad={got.requires_grad}, expected {want.requires_grad}"
+        )
     elif isinstance(want, torch.dtype):
         assert dtype_name(got) == dtype_name(want), f"{where}: {got}, expected {want}"
     elif isinstance(want, torch.Size):
-        assert isinstance(got, tuple) and tuple(got) == tuple(want), \
+        assert isinstance(got, tuple) and tuple(got) == tuple(want), (
             f"{where}: {got!r}, expected a tuple equal to {tuple(want)}"
+        )
     elif isinstance(want, (tuple, list)):
         assert isinstance(got, (tuple, list)), f"{where}: {got!r}, expected a sequence"
         assert len(got) == len(want), f"{where}: {len(got)} items, expected {len(want)}"
         for i, (g, w) in enumerate(zip(got, want)):
             assert_same(g, w, rtol, f"{where}[{i}]", atol)
     else:
-        assert type(got) is type(want), f"{where}: a {type(got).__name__}, expected " \
-                                        f"a {type(want).__name__} ({want!r})"
+        assert type(got) is type(want), (
+            f"{where}: a {type(got).__name__}, expected a {type(want).__name__} ({want!r})"
+        )
         same = got == pytest.approx(want, rel=rtol) if isinstance(want, float) else got == want
         assert same, f"{where}: {got!r}, expected {want!r}"
 
@@ -610,8 +671,13 @@ def check_parity(item, dtype=np.float64, rtol=None, atol=1e-12):
         actual = np.zeros(tuple(g.shape), dtype) if g.grad is None else as_array(g.grad)
         assert actual.shape == expected.shape, f"input {i}: gradient shape {actual.shape}"
         assert actual.dtype == expected.dtype, f"input {i}: gradient dtype {actual.dtype}"
-        np.testing.assert_allclose(actual, expected, rtol=max(rtol, 1e-9), atol=atol,
-                                   err_msg=f"input {i}: gradients differ")
+        np.testing.assert_allclose(
+            actual,
+            expected,
+            rtol=max(rtol, 1e-9),
+            atol=atol,
+            err_msg=f"input {i}: gradients differ",
+        )
 
 
 @pytest.mark.parametrize("item", CASES, ids=[c.id for c in CASES])
@@ -619,14 +685,16 @@ def test_parity(item):
     check_parity(item)
 
 
-@pytest.mark.parametrize("item", [c for c in CASES if c.inputs], ids=[c.id for c in CASES
-                                                                       if c.inputs])
+@pytest.mark.parametrize(
+    "item", [c for c in CASES if c.inputs], ids=[c.id for c in CASES if c.inputs]
+)
 def test_parity_float32(item):
     """The same in float32 (the default dtype): an op must keep float32 in and out."""
     check_parity(item, np.float32, rtol=2e-4, atol=1e-5)
 
 
 # ----- the silent-wrong-result cases, spelled out -----------------------------------------------
+
 
 def test_eq_with_a_number_gives_a_bool_tensor():
     t = tg.tensor([1, 3, 3])

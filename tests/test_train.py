@@ -1,6 +1,7 @@
 """The training loop (tinygrad_hlcv.train) and checkpoint files (tinygrad_hlcv.checkpoint):
 learning, history, best weights, eval mode, schedules, divergence, exact resume after a
 Ctrl-C, and files that survive crashes."""
+
 import os
 import pickle
 import signal
@@ -28,6 +29,7 @@ from tinygrad_hlcv.training.loop import Trainer
 
 # ----------------------------------------------------------------- helpers
 
+
 def blobs(n=300, d=20, k=3, spread=0.6, seed=0):
     """k Gaussian blobs in d dimensions, float32; 240 train / 60 validation rows."""
     rng = np.random.default_rng(seed)
@@ -52,7 +54,8 @@ def images(n=72, k=3, seed=1):
 
 def states_equal(a, b):
     return a.keys() == b.keys() and all(
-        a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a)
+        a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a
+    )
 
 
 class InterruptAt:
@@ -113,6 +116,7 @@ def sigint_handler_restored():
 
 # ----------------------------------------------------------------- learning
 
+
 def test_fit_learns_and_records_history():
     Xtr, ytr, Xv, yv = blobs()
     model = mlp()
@@ -120,17 +124,27 @@ def test_fit_learns_and_records_history():
     opt = optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
     batches = BatchIterator(Xtr, ytr, 20, rng=0)
     assert len(batches) == 12
-    result = fit(model, nn.SoftmaxCrossEntropy(), opt, batches, Xtr, ytr, Xv, yv,
-                 iterations=60, progress=False)
+    result = fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        opt,
+        batches,
+        Xtr,
+        ytr,
+        Xv,
+        yv,
+        iterations=60,
+        progress=False,
+    )
     h = result.history
     assert result.iterations == 60 and not result.interrupted and result.seconds > 0
-    assert len(h.loss) == 60                              # per iteration
+    assert len(h.loss) == 60  # per iteration
     assert len(h.train_acc) == len(h.val_acc) == len(h.lr) == 60 // 12  # per epoch
     assert all(np.isfinite(h.loss))
     assert np.mean(h.loss[-12:]) < 0.6 * np.mean(h.loss[:12])
     assert chance < 0.5
     assert max(h.val_acc) >= 0.85 and max(h.train_acc) >= 0.85
-    assert h.lr == [0.02] * 5                             # no schedule: constant
+    assert h.lr == [0.02] * 5  # no schedule: constant
     assert result.best_val_acc == max(h.val_acc)
     assert result.best_epoch == h.val_acc.index(max(h.val_acc)) + 1
     assert evaluate(model, Xv, yv) == result.best_val_acc  # ends with the best weights
@@ -140,8 +154,19 @@ def test_epochs_with_a_last_partial_epoch():
     Xtr, ytr, Xv, yv = blobs()
     model = mlp()
     opt = optim.SGD(model.parameters(), lr=0.02)
-    result = fit(model, nn.SoftmaxCrossEntropy(), opt, BatchIterator(Xtr, ytr, 20, rng=0),
-                 Xtr, ytr, Xv, yv, iterations=35, iterations_per_epoch=10, progress=False)
+    result = fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        opt,
+        BatchIterator(Xtr, ytr, 20, rng=0),
+        Xtr,
+        ytr,
+        Xv,
+        yv,
+        iterations=35,
+        iterations_per_epoch=10,
+        progress=False,
+    )
     h = result.history
     assert len(h.loss) == 35
     assert len(h.val_acc) == len(h.train_acc) == len(h.lr) == 4  # ends at 10, 20, 30, 35
@@ -152,26 +177,54 @@ def test_fit_rejects_bad_lengths():
     model = mlp()
     opt = optim.SGD(model.parameters(), lr=0.02)
     with pytest.raises(ConfigError, match="iterations"):
-        fit(model, nn.SoftmaxCrossEntropy(), opt, BatchIterator(Xtr, ytr, 20), Xtr, ytr,
-            Xv, yv, iterations=0, progress=False)
+        fit(
+            model,
+            nn.SoftmaxCrossEntropy(),
+            opt,
+            BatchIterator(Xtr, ytr, 20),
+            Xtr,
+            ytr,
+            Xv,
+            yv,
+            iterations=0,
+            progress=False,
+        )
     with pytest.raises(ConfigError, match="resume=True needs a checkpoint"):
-        fit(model, nn.SoftmaxCrossEntropy(), opt, BatchIterator(Xtr, ytr, 20), Xtr, ytr,
-            Xv, yv, iterations=5, resume=True, progress=False)
+        fit(
+            model,
+            nn.SoftmaxCrossEntropy(),
+            opt,
+            BatchIterator(Xtr, ytr, 20),
+            Xtr,
+            ytr,
+            Xv,
+            yv,
+            iterations=5,
+            resume=True,
+            progress=False,
+        )
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("reg", True, "reg (the L2 strength λ) must be a finite number >= 0, got True"),
-    ("reg", np.True_, f"reg (the L2 strength λ) must be a finite number >= 0, got {np.True_!r}"),
-    ("reg", -0.1, "reg (the L2 strength λ) must be a finite number >= 0, got -0.1"),
-    ("reg", float("nan"), "reg (the L2 strength λ) must be a finite number >= 0, got nan"),
-    ("reg", "0.1", "reg (the L2 strength λ) must be a finite number >= 0, got '0.1'"),
-    ("iterations", True, "iterations must be an integer >= 1, got True"),
-    ("iterations", 2.5, "iterations must be an integer >= 1, got 2.5"),
-    ("iterations", 0, "iterations must be an integer >= 1, got 0"),
-    ("iterations_per_epoch", True, "iterations_per_epoch must be an integer >= 1, got True"),
-    ("iterations_per_epoch", 0, "iterations_per_epoch must be an integer >= 1, got 0"),
-    ("iterations_per_epoch", 2.5, "iterations_per_epoch must be an integer >= 1, got 2.5"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("reg", True, "reg (the L2 strength λ) must be a finite number >= 0, got True"),
+        (
+            "reg",
+            np.True_,
+            f"reg (the L2 strength λ) must be a finite number >= 0, got {np.True_!r}",
+        ),
+        ("reg", -0.1, "reg (the L2 strength λ) must be a finite number >= 0, got -0.1"),
+        ("reg", float("nan"), "reg (the L2 strength λ) must be a finite number >= 0, got nan"),
+        ("reg", "0.1", "reg (the L2 strength λ) must be a finite number >= 0, got '0.1'"),
+        ("iterations", True, "iterations must be an integer >= 1, got True"),
+        ("iterations", 2.5, "iterations must be an integer >= 1, got 2.5"),
+        ("iterations", 0, "iterations must be an integer >= 1, got 0"),
+        ("iterations_per_epoch", True, "iterations_per_epoch must be an integer >= 1, got True"),
+        ("iterations_per_epoch", 0, "iterations_per_epoch must be an integer >= 1, got 0"),
+        ("iterations_per_epoch", 2.5, "iterations_per_epoch must be an integer >= 1, got 2.5"),
+    ],
+)
 def test_fit_refuses_a_bool_or_other_non_number_for_a_hyperparameter(name, value, message):
     """A bool is an int to Python, so `reg=True` would silently mean λ = 1."""
     Xtr, ytr, Xv, yv = blobs()
@@ -180,8 +233,17 @@ def test_fit_refuses_a_bool_or_other_non_number_for_a_hyperparameter(name, value
     opt = optim.SGD(model.parameters(), lr=0.02)
     kwargs = {"iterations": 5, "progress": False, name: value}
     with pytest.raises(ConfigError) as info:
-        fit(model, nn.SoftmaxCrossEntropy(), opt, BatchIterator(Xtr, ytr, 20), Xtr, ytr, Xv, yv,
-            **kwargs)
+        fit(
+            model,
+            nn.SoftmaxCrossEntropy(),
+            opt,
+            BatchIterator(Xtr, ytr, 20),
+            Xtr,
+            ytr,
+            Xv,
+            yv,
+            **kwargs,
+        )
     assert str(info.value) == message
     assert states_equal(model.state_dict(), before)  # refused before any step
 
@@ -190,8 +252,13 @@ def test_trainer_refuses_reg_true_like_fit():
     Xtr, ytr = blobs()[:2]
     model = mlp()
     with pytest.raises(ConfigError, match=r"must be a finite number >= 0, got True"):
-        Trainer(model, nn.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=0.1),
-                BatchIterator(Xtr, ytr, 20), reg=True)
+        Trainer(
+            model,
+            nn.SoftmaxCrossEntropy(),
+            optim.SGD(model.parameters(), lr=0.1),
+            BatchIterator(Xtr, ytr, 20),
+            reg=True,
+        )
 
 
 @pytest.mark.parametrize("restore_best", [True, False])
@@ -201,9 +268,21 @@ def test_model_ends_with_best_validation_weights(restore_best):
     model = mlp()
     opt = optim.SGD(model.parameters(), lr=0.01)
     schedule = SnapshotLR(opt, 1.0, model)
-    result = fit(model, nn.SoftmaxCrossEntropy(), opt, BatchIterator(Xtr, ytr, 20, rng=0),
-                 Xtr, ytr, Xv, yv_wrong, iterations=60, iterations_per_epoch=6,
-                 schedule=schedule, progress=False, restore_best=restore_best)
+    result = fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        opt,
+        BatchIterator(Xtr, ytr, 20, rng=0),
+        Xtr,
+        ytr,
+        Xv,
+        yv_wrong,
+        iterations=60,
+        iterations_per_epoch=6,
+        schedule=schedule,
+        progress=False,
+        restore_best=restore_best,
+    )
     h = result.history
     epochs = len(h.val_acc)
     assert len(schedule.snapshots) == epochs == 10
@@ -215,6 +294,7 @@ def test_model_ends_with_best_validation_weights(restore_best):
 
 
 # ----------------------------------------------------------------- evaluate / predict
+
 
 class Probe(nn.Module):
     """A Linear layer that records the mode, grad mode and batch shape of every call."""
@@ -288,6 +368,7 @@ def test_predict_flattens_images():
 
 # ----------------------------------------------------------------- schedule
 
+
 def test_exponential_lr_is_stepped_once_per_epoch():
     Xtr, ytr, Xv, yv = blobs()
     model = mlp()
@@ -299,17 +380,30 @@ def test_exponential_lr_is_stepped_once_per_epoch():
     def recording_step():
         used.append(opt.lr)
         original_step()
+
     opt.step = recording_step
-    result = fit(model, nn.SoftmaxCrossEntropy(), opt, BatchIterator(Xtr, ytr, 20, rng=0),
-                 Xtr, ytr, Xv, yv, iterations=35, iterations_per_epoch=10, schedule=schedule,
-                 progress=False)
-    expected = [0.1 * 0.5 ** e for e in range(4)]
+    result = fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        opt,
+        BatchIterator(Xtr, ytr, 20, rng=0),
+        Xtr,
+        ytr,
+        Xv,
+        yv,
+        iterations=35,
+        iterations_per_epoch=10,
+        schedule=schedule,
+        progress=False,
+    )
+    expected = [0.1 * 0.5**e for e in range(4)]
     assert result.history.lr == expected
     assert used == [expected[0]] * 10 + [expected[1]] * 10 + [expected[2]] * 10 + [expected[3]] * 5
-    assert schedule.epoch == 4 and opt.lr == 0.1 * 0.5 ** 4
+    assert schedule.epoch == 4 and opt.lr == 0.1 * 0.5**4
 
 
 # ----------------------------------------------------------------- divergence
+
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # overflow on the way to NaN
 def test_huge_learning_rate_raises_diverged_error():
@@ -317,8 +411,18 @@ def test_huge_learning_rate_raises_diverged_error():
     model = mlp()
     opt = optim.SGD(model.parameters(), lr=1e6)
     with pytest.raises(DivergedError, match="lower the learning rate"):
-        fit(model, nn.SoftmaxCrossEntropy(), opt, BatchIterator(Xtr, ytr, 20, rng=0),
-            Xtr, ytr, Xv, yv, iterations=100, progress=False)
+        fit(
+            model,
+            nn.SoftmaxCrossEntropy(),
+            opt,
+            BatchIterator(Xtr, ytr, 20, rng=0),
+            Xtr,
+            ytr,
+            Xv,
+            yv,
+            iterations=100,
+            progress=False,
+        )
     assert issubclass(DivergedError, FloatingPointError)
     assert issubclass(DivergedError, TinygradError)
 
@@ -331,8 +435,21 @@ def test_nan_in_data_raises_and_keeps_last_good_checkpoint(tmp_path):
     schedule = SnapshotLR(opt, 0.9, model)
     batches = PoisonAt(BatchIterator(Xtr, ytr, 20, rng=0), k=25)
     with pytest.raises(DivergedError, match="at iteration 24"):
-        fit(model, nn.SoftmaxCrossEntropy(), opt, batches, Xtr, ytr, Xv, yv, iterations=60,
-            iterations_per_epoch=10, schedule=schedule, checkpoint=ckpt, progress=False)
+        fit(
+            model,
+            nn.SoftmaxCrossEntropy(),
+            opt,
+            batches,
+            Xtr,
+            ytr,
+            Xv,
+            yv,
+            iterations=60,
+            iterations_per_epoch=10,
+            schedule=schedule,
+            checkpoint=ckpt,
+            progress=False,
+        )
     state = load_checkpoint(ckpt)  # saved at the end of epoch 2 (iteration 20)
     assert state["iteration"] == 20
     assert len(state["history"]["loss"]) == 20 and np.all(np.isfinite(state["history"]["loss"]))
@@ -344,10 +461,22 @@ def test_nan_in_data_raises_and_keeps_last_good_checkpoint(tmp_path):
     # ... and training goes on from it with clean data
     model2 = mlp((20, 16, 3), seed=99)
     opt2 = optim.SGD(model2.parameters(), lr=0.02, momentum=0.9)
-    result = fit(model2, nn.SoftmaxCrossEntropy(), opt2, BatchIterator(Xtr, ytr, 20, rng=0),
-                 Xtr, ytr, Xv, yv, iterations=30, iterations_per_epoch=10,
-                 schedule=optim.ExponentialLR(opt2, 0.9), checkpoint=ckpt, resume=True,
-                 progress=False)
+    result = fit(
+        model2,
+        nn.SoftmaxCrossEntropy(),
+        opt2,
+        BatchIterator(Xtr, ytr, 20, rng=0),
+        Xtr,
+        ytr,
+        Xv,
+        yv,
+        iterations=30,
+        iterations_per_epoch=10,
+        schedule=optim.ExponentialLR(opt2, 0.9),
+        checkpoint=ckpt,
+        resume=True,
+        progress=False,
+    )
     assert result.iterations == 30 and len(result.history.loss) == 30
     assert result.history.loss[:20] == state["history"]["loss"]
 
@@ -372,14 +501,29 @@ def train_run(case, checkpoint, iterations, interrupt_at=None, resume=False):
     model = mlp(sizes, dropout=case.get("dropout", 0.0), seed=0)
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     schedule = optim.ExponentialLR(opt, gamma=0.9)
-    batches = BatchIterator(Xtr, ytr, 16, replacement=case["replacement"], rng=7,
-                            augment=case.get("augment", False))
+    batches = BatchIterator(
+        Xtr, ytr, 16, replacement=case["replacement"], rng=7, augment=case.get("augment", False)
+    )
     if interrupt_at is not None:
         batches = InterruptAt(batches, interrupt_at)
-    result = fit(model, nn.SoftmaxCrossEntropy(), opt, batches, Xtr, ytr, Xv, yv,
-                 iterations=iterations, reg=1e-3, schedule=schedule, iterations_per_epoch=8,
-                 checkpoint=checkpoint, resume=resume, extra_state={"case": dict(case)},
-                 progress=False)
+    result = fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        opt,
+        batches,
+        Xtr,
+        ytr,
+        Xv,
+        yv,
+        iterations=iterations,
+        reg=1e-3,
+        schedule=schedule,
+        iterations_per_epoch=8,
+        checkpoint=checkpoint,
+        resume=resume,
+        extra_state={"case": dict(case)},
+        progress=False,
+    )
     return model, result
 
 
@@ -407,8 +551,10 @@ def test_resume_after_ctrl_c_is_bit_identical(tmp_path, name, capsys):
     assert states_equal(model_a.state_dict(), model_b.state_dict())
     assert asdict(result_a.history) == asdict(result_b.history)
     assert len(result_b.history.loss) == total and len(result_b.history.val_acc) == 6
-    assert (result_a.best_val_acc, result_a.best_epoch) == (result_b.best_val_acc,
-                                                            result_b.best_epoch)
+    assert (result_a.best_val_acc, result_a.best_epoch) == (
+        result_b.best_val_acc,
+        result_b.best_epoch,
+    )
     # ... and the same last state in the checkpoints (weights, momentum, streams)
     a, b = load_checkpoint(full_ckpt), load_checkpoint(split_ckpt)
     assert a["iteration"] == b["iteration"] == total
@@ -438,18 +584,50 @@ def test_checkpoint_of_other_architecture_is_refused(tmp_path):
     ckpt = tmp_path / "c.pkl"
     model = mlp((20, 16, 3))
     opt = optim.SGD(model.parameters(), lr=0.02)
-    fit(model, nn.SoftmaxCrossEntropy(), opt, BatchIterator(Xtr, ytr, 20, rng=0), Xtr, ytr,
-        Xv, yv, iterations=12, checkpoint=ckpt, progress=False)
+    fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        opt,
+        BatchIterator(Xtr, ytr, 20, rng=0),
+        Xtr,
+        ytr,
+        Xv,
+        yv,
+        iterations=12,
+        checkpoint=ckpt,
+        progress=False,
+    )
 
     narrow = mlp((20, 8, 3), seed=1)
     before = narrow.state_dict()
     opt = optim.SGD(narrow.parameters(), lr=0.02)
     with pytest.raises(CheckpointError) as err:
-        fit(narrow, nn.SoftmaxCrossEntropy(), opt, BatchIterator(Xtr, ytr, 20, rng=0), Xtr,
-            ytr, Xv, yv, iterations=24, checkpoint=ckpt, resume=True, progress=False)
+        fit(
+            narrow,
+            nn.SoftmaxCrossEntropy(),
+            opt,
+            BatchIterator(Xtr, ytr, 20, rng=0),
+            Xtr,
+            ytr,
+            Xv,
+            yv,
+            iterations=24,
+            checkpoint=ckpt,
+            resume=True,
+            progress=False,
+        )
     msg = str(err.value)
-    for part in ("0.weight", "(20, 16)", "(20, 8)", "0.bias", "(16,)", "(8,)",
-                 "2.weight", "(16, 3)", "(8, 3)"):
+    for part in (
+        "0.weight",
+        "(20, 16)",
+        "(20, 8)",
+        "0.bias",
+        "(16,)",
+        "(8,)",
+        "2.weight",
+        "(16, 3)",
+        "(8, 3)",
+    ):
         assert part in msg, (part, msg)
     assert "2.bias" not in msg  # (3,) fits
     assert states_equal(narrow.state_dict(), before)  # nothing was changed
@@ -457,12 +635,25 @@ def test_checkpoint_of_other_architecture_is_refused(tmp_path):
     deep = mlp((20, 16, 16, 3), seed=1)
     opt = optim.SGD(deep.parameters(), lr=0.02)
     with pytest.raises(CheckpointError, match=r"missing 4\.weight \(16, 3\)") as err:
-        fit(deep, nn.SoftmaxCrossEntropy(), opt, BatchIterator(Xtr, ytr, 20, rng=0), Xtr,
-            ytr, Xv, yv, iterations=24, checkpoint=ckpt, resume=True, progress=False)
+        fit(
+            deep,
+            nn.SoftmaxCrossEntropy(),
+            opt,
+            BatchIterator(Xtr, ytr, 20, rng=0),
+            Xtr,
+            ytr,
+            Xv,
+            yv,
+            iterations=24,
+            checkpoint=ckpt,
+            resume=True,
+            progress=False,
+        )
     assert "2.weight: checkpoint has shape (16, 3), model has (16, 16)" in str(err.value)
 
 
 # ----------------------------------------------------------------- checkpoint files
+
 
 def test_atomic_path_replaces_on_success(tmp_path):
     target = tmp_path / "sub" / "figure.png"
@@ -494,11 +685,12 @@ def test_failed_checkpoint_save_keeps_previous_checkpoint(tmp_path, monkeypatch)
 
     def broken(*args):
         raise OSError("no space left on device")
+
     for name in ("fsync", "replace"):  # fails after writing the temp file, or at the rename
         with monkeypatch.context() as m:
             m.setattr(checkpoint_mod.os, name, broken)
             with pytest.raises(OSError, match="no space"):
-                save_checkpoint(path, {"iteration": 2, "w": np.zeros(10 ** 5)})
+                save_checkpoint(path, {"iteration": 2, "w": np.zeros(10**5)})
         assert os.listdir(tmp_path) == ["checkpoint.pkl"]
         state = load_checkpoint(path)
         assert state["iteration"] == 1 and np.array_equal(state["w"], np.arange(3.0))
@@ -514,8 +706,10 @@ class WaitingStdin:
         self.directory, self.seen = directory, []
 
     def readline(self):
-        files = {name: (self.directory / name).read_bytes()
-                 for name in sorted(os.listdir(self.directory))}
+        files = {
+            name: (self.directory / name).read_bytes()
+            for name in sorted(os.listdir(self.directory))
+        }
         self.seen.append(files)
         return "\n"
 
@@ -538,9 +732,11 @@ def test_checkpoint_test_hook_waits_at_the_chosen_save(tmp_path, monkeypatch, ca
         expected_output.insert(1, "checkpoint mid-write 2 6")
         temporary = f".checkpoint.tmp-{os.getpid()}.pkl"
         assert sorted(seen) == [temporary, "checkpoint.pkl"]
-        whole = pickle.dumps({"version": checkpoint_mod.CHECKPOINT_VERSION, "iteration": 6,
-                              "w": np.arange(1000.0)}, protocol=pickle.HIGHEST_PROTOCOL)
-        assert seen[temporary] == whole[:len(whole) // 2]  # half written, flushed
+        whole = pickle.dumps(
+            {"version": checkpoint_mod.CHECKPOINT_VERSION, "iteration": 6, "w": np.arange(1000.0)},
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+        assert seen[temporary] == whole[: len(whole) // 2]  # half written, flushed
         with pytest.raises(CheckpointError):
             load_checkpoint(tmp_path / temporary)
         assert pickle.loads(seen["checkpoint.pkl"])["iteration"] == 3  # the previous one
@@ -559,14 +755,15 @@ def test_checkpoint_test_hook_refuses_a_malformed_setting(tmp_path, monkeypatch)
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("content", ["truncated", "garbage", "not_a_dict", "other_version",
-                                     "missing"])
+@pytest.mark.parametrize(
+    "content", ["truncated", "garbage", "not_a_dict", "other_version", "missing"]
+)
 def test_unreadable_checkpoint_names_the_file(tmp_path, content):
     path = tmp_path / "checkpoint.pkl"
     if content == "truncated":
         save_checkpoint(path, {"model": {"w": np.ones((50, 50))}, "iteration": 7})
         data = path.read_bytes()
-        path.write_bytes(data[:len(data) // 2])
+        path.write_bytes(data[: len(data) // 2])
     elif content == "garbage":
         path.write_bytes(b"\x00this is not a pickle\xff" * 10)
     elif content == "not_a_dict":
@@ -585,6 +782,17 @@ def test_resume_from_truncated_checkpoint_fails_clearly(tmp_path):
     path.write_bytes(b"\x80\x05\x95")
     model = mlp()
     with pytest.raises(CheckpointError, match="checkpoint.pkl"):
-        fit(model, nn.SoftmaxCrossEntropy(), optim.SGD(model.parameters(), lr=0.1),
-            BatchIterator(Xtr, ytr, 20), Xtr, ytr, Xv, yv, iterations=5, checkpoint=path,
-            resume=True, progress=False)
+        fit(
+            model,
+            nn.SoftmaxCrossEntropy(),
+            optim.SGD(model.parameters(), lr=0.1),
+            BatchIterator(Xtr, ytr, 20),
+            Xtr,
+            ytr,
+            Xv,
+            yv,
+            iterations=5,
+            checkpoint=path,
+            resume=True,
+            progress=False,
+        )

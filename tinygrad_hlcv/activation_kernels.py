@@ -7,6 +7,7 @@ twins apply the same `math.erf` through `np.vectorize`, exact but slow, which is
 what a twin is for (reading, debugging, checking the kernels). The set in use follows
 `kernels.select` / TINYGRAD_HLCV_KERNELS, like every other kernel.
 """
+
 import math
 from types import SimpleNamespace
 

@@ -5,6 +5,7 @@ Sizes are given as varargs or one tuple (`zeros(2, 3)` or `zeros((2, 3))`); ever
 `dtype=` and `requires_grad=` keywords. Without `dtype`, floats get the default dtype
 (`set_default_dtype`), Python ints int64 and bools bool, as in PyTorch.
 """
+
 import numbers
 
 import numpy as np
@@ -15,9 +16,32 @@ from .engine import Function, Tensor
 from .errors import ConfigError, DTypeError, ShapeError
 from .random import default_generator
 
-__all__ = ["tensor", "from_numpy", "zeros", "ones", "full", "empty", "eye", "arange", "linspace",
-           "rand", "randn", "randint", "zeros_like", "ones_like", "empty_like", "full_like",
-           "rand_like", "randn_like", "clone", "float32", "float64", "int32", "int64", "bool"]
+__all__ = [
+    "tensor",
+    "from_numpy",
+    "zeros",
+    "ones",
+    "full",
+    "empty",
+    "eye",
+    "arange",
+    "linspace",
+    "rand",
+    "randn",
+    "randint",
+    "zeros_like",
+    "ones_like",
+    "empty_like",
+    "full_like",
+    "rand_like",
+    "randn_like",
+    "clone",
+    "float32",
+    "float64",
+    "int32",
+    "int64",
+    "bool",
+]
 
 float32, float64 = np.dtype(np.float32), np.dtype(np.float64)
 int32, int64 = np.dtype(np.int32), np.dtype(np.int64)
@@ -34,13 +58,16 @@ def __getattr__(name):
 
 # ----- argument checks ---------------------------------------------------------------
 
+
 def _size(size, where):
     """A shape from varargs `zeros(2, 3)` or one sequence `zeros((2, 3))`."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     if not all(is_whole(n) and n >= 0 for n in size):
-        raise ShapeError(f"{where}: sizes must be non-negative integers, got {size!r}; "
-                         "expected e.g. (2, 3) or 2, 3")
+        raise ShapeError(
+            f"{where}: sizes must be non-negative integers, got {size!r}; "
+            "expected e.g. (2, 3) or 2, 3"
+        )
     return tuple(int(n) for n in size)
 
 
@@ -74,12 +101,15 @@ def _check_number(value, where, name):
 
 def _tensor_arg(x, where):
     if not isinstance(x, Tensor):
-        raise DTypeError(f"{where}: expected a Tensor, got {type(x).__name__}; make one with "
-                         "tinygrad_hlcv.tensor(data)")
+        raise DTypeError(
+            f"{where}: expected a Tensor, got {type(x).__name__}; make one with "
+            "tinygrad_hlcv.tensor(data)"
+        )
     return x
 
 
 # ----- from data ---------------------------------------------------------------------
+
 
 def tensor(data, dtype=None, requires_grad=False):
     """A new tensor holding a copy of `data` (a number, a nested list, an array or a Tensor).
@@ -112,23 +142,30 @@ def from_numpy(array):
 
 # ----- filled ------------------------------------------------------------------------
 
+
 def zeros(*size, dtype=None, requires_grad=False):
     """A tensor of zeros (default float dtype unless `dtype` is given)."""
-    return Tensor(np.zeros(_size(size, "zeros"), _dtype(dtype, get_default_dtype())),
-                  requires_grad=requires_grad)
+    return Tensor(
+        np.zeros(_size(size, "zeros"), _dtype(dtype, get_default_dtype())),
+        requires_grad=requires_grad,
+    )
 
 
 def ones(*size, dtype=None, requires_grad=False):
     """A tensor of ones (default float dtype unless `dtype` is given)."""
-    return Tensor(np.ones(_size(size, "ones"), _dtype(dtype, get_default_dtype())),
-                  requires_grad=requires_grad)
+    return Tensor(
+        np.ones(_size(size, "ones"), _dtype(dtype, get_default_dtype())),
+        requires_grad=requires_grad,
+    )
 
 
 def empty(*size, dtype=None, requires_grad=False):
     """A tensor whose values are whatever the memory held (as `torch.empty`): fill it
     before reading it."""
-    return Tensor(np.empty(_size(size, "empty"), _dtype(dtype, get_default_dtype())),
-                  requires_grad=requires_grad)
+    return Tensor(
+        np.empty(_size(size, "empty"), _dtype(dtype, get_default_dtype())),
+        requires_grad=requires_grad,
+    )
 
 
 def full(size, fill_value, *, dtype=None, requires_grad=False):
@@ -138,8 +175,9 @@ def full(size, fill_value, *, dtype=None, requires_grad=False):
     _check_number(fill_value, "full", "fill_value")
     dtype = _dtype(dtype, _number_dtype(fill_value))
     if dtype.kind in "iu" and not float(fill_value).is_integer():
-        raise DTypeError(f"full: fill_value {fill_value} is not a whole number; expected one "
-                         f"for dtype {dtype}")
+        raise DTypeError(
+            f"full: fill_value {fill_value} is not a whole number; expected one for dtype {dtype}"
+        )
     value = _cast(_from_python(fill_value), dtype)
     return Tensor(np.full(size, value, dtype), requires_grad=requires_grad)
 
@@ -161,8 +199,10 @@ def arange(start, end=None, step=1, *, dtype=None, requires_grad=False):
         if not is_real(value):
             raise DTypeError(f"arange: {name} must be a finite number, got {shown(value)}")
     if step == 0 or (end - start) * step < 0:
-        raise ConfigError(f"arange: step {step} never takes {start} to {end}; expected a "
-                          "non-zero step with the sign of end - start")
+        raise ConfigError(
+            f"arange: step {step} never takes {start} to {end}; expected a "
+            "non-zero step with the sign of end - start"
+        )
     dtype = _dtype(dtype, _number_dtype(start, end, step))
     count = max(0, int(np.ceil((end - start) / step)))
     values = start + step * np.arange(count, dtype=np.float64 if dtype.kind == "f" else None)
@@ -184,20 +224,24 @@ def linspace(start, end, steps, *, dtype=None, requires_grad=False):
 
 # ----- random (from the generator manual_seed() seeds) ---------------------------------
 
+
 def _generator(generator, where):
     if generator is None:
         return default_generator()
     if not isinstance(generator, np.random.Generator):
-        raise ConfigError(f"{where}: generator must be a numpy.random.Generator, got "
-                          f"{type(generator).__name__}")
+        raise ConfigError(
+            f"{where}: generator must be a numpy.random.Generator, got {type(generator).__name__}"
+        )
     return generator
 
 
 def rand(*size, dtype=None, requires_grad=False, generator=None):
     """Uniform samples from [0, 1)."""
     dtype = _float_dtype(dtype, "rand")
-    return Tensor(_generator(generator, "rand").random(_size(size, "rand"), dtype=dtype),
-                  requires_grad=requires_grad)
+    return Tensor(
+        _generator(generator, "rand").random(_size(size, "rand"), dtype=dtype),
+        requires_grad=requires_grad,
+    )
 
 
 def randn(*size, dtype=None, requires_grad=False, generator=None):
@@ -213,11 +257,14 @@ def randint(low, high=None, size=None, *, dtype=None, requires_grad=False, gener
     if size is None:
         low, high, size = 0, low, high
     if not isinstance(size, (tuple, list)):
-        raise ShapeError(f"randint: size must be a tuple, got {shown(size)}; expected "
-                         "randint(high, size) or randint(low, high, size), e.g. randint(10, (3,))")
+        raise ShapeError(
+            f"randint: size must be a tuple, got {shown(size)}; expected "
+            "randint(high, size) or randint(low, high, size), e.g. randint(10, (3,))"
+        )
     if not (is_whole(low) and is_whole(high)) or low >= high:
-        raise ConfigError(f"randint: expected integers low < high, got low={shown(low)}, "
-                          f"high={shown(high)}")
+        raise ConfigError(
+            f"randint: expected integers low < high, got low={shown(low)}, high={shown(high)}"
+        )
     size = _size((size,), "randint")
     values = _generator(generator, "randint").integers(low, high, size, dtype=np.int64)
     return Tensor(_cast(values, _dtype(dtype, int64)), requires_grad=requires_grad)
@@ -225,58 +272,76 @@ def randint(low, high=None, size=None, *, dtype=None, requires_grad=False, gener
 
 # ----- shaped like another tensor ------------------------------------------------------
 
+
 def zeros_like(input, *, dtype=None, requires_grad=False):
     """Zeros of `input`'s shape and dtype (or `dtype`)."""
     input = _tensor_arg(input, "zeros_like")
-    return zeros(input.shape, dtype=input.dtype if dtype is None else dtype,
-                 requires_grad=requires_grad)
+    return zeros(
+        input.shape, dtype=input.dtype if dtype is None else dtype, requires_grad=requires_grad
+    )
 
 
 def ones_like(input, *, dtype=None, requires_grad=False):
     """Ones of `input`'s shape and dtype (or `dtype`)."""
     input = _tensor_arg(input, "ones_like")
-    return ones(input.shape, dtype=input.dtype if dtype is None else dtype,
-                requires_grad=requires_grad)
+    return ones(
+        input.shape, dtype=input.dtype if dtype is None else dtype, requires_grad=requires_grad
+    )
 
 
 def empty_like(input, *, dtype=None, requires_grad=False):
     """An uninitialised tensor of `input`'s shape and dtype (or `dtype`), as `empty`."""
     input = _tensor_arg(input, "empty_like")
-    return empty(input.shape, dtype=input.dtype if dtype is None else dtype,
-                 requires_grad=requires_grad)
+    return empty(
+        input.shape, dtype=input.dtype if dtype is None else dtype, requires_grad=requires_grad
+    )
 
 
 def full_like(input, fill_value, *, dtype=None, requires_grad=False):
     """`fill_value` in `input`'s shape and dtype (or `dtype`)."""
     input = _tensor_arg(input, "full_like")
-    return full(input.shape, fill_value, dtype=input.dtype if dtype is None else dtype,
-                requires_grad=requires_grad)
+    return full(
+        input.shape,
+        fill_value,
+        dtype=input.dtype if dtype is None else dtype,
+        requires_grad=requires_grad,
+    )
 
 
 def rand_like(input, *, dtype=None, requires_grad=False, generator=None):
     """Uniform samples from [0, 1) in `input`'s shape and float dtype (or `dtype`)."""
     input = _tensor_arg(input, "rand_like")
-    return rand(input.shape, dtype=_like_float(input, dtype, "rand_like"),
-                requires_grad=requires_grad, generator=generator)
+    return rand(
+        input.shape,
+        dtype=_like_float(input, dtype, "rand_like"),
+        requires_grad=requires_grad,
+        generator=generator,
+    )
 
 
 def randn_like(input, *, dtype=None, requires_grad=False, generator=None):
     """Standard normal samples in `input`'s shape and float dtype (or `dtype`)."""
     input = _tensor_arg(input, "randn_like")
-    return randn(input.shape, dtype=_like_float(input, dtype, "randn_like"),
-                 requires_grad=requires_grad, generator=generator)
+    return randn(
+        input.shape,
+        dtype=_like_float(input, dtype, "randn_like"),
+        requires_grad=requires_grad,
+        generator=generator,
+    )
 
 
 def _like_float(input, dtype, where):
     if dtype is not None:
         return dtype
     if input.dtype.kind != "f":
-        raise DTypeError(f"{where}: input has dtype {input.dtype}; expected a float tensor, "
-                         "or pass dtype=")
+        raise DTypeError(
+            f"{where}: input has dtype {input.dtype}; expected a float tensor, or pass dtype="
+        )
     return input.dtype
 
 
 # ----- dtype conversions and copies ----------------------------------------------------
+
 
 class Cast(Function):
     """z = a in another float dtype;  dz/da = 1 (the gradient is cast back to a's dtype)."""
@@ -318,8 +383,10 @@ def to(self, *args, dtype=None, copy=False):
             arg = arg.dtype
         if isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda", "mps", "xpu", "meta"):
             if arg != "cpu":
-                raise ConfigError(f"to: device {arg!r} is not available; tinygrad_hlcv runs on "
-                                  "the CPU only (expected 'cpu')")
+                raise ConfigError(
+                    f"to: device {arg!r} is not available; tinygrad_hlcv runs on "
+                    "the CPU only (expected 'cpu')"
+                )
             continue
         if dtype is not None:
             raise ConfigError(f"to: more than one dtype given ({dtype!r} and {arg!r})")
@@ -351,13 +418,19 @@ def tolist(self):
 def _converter(name, dtype):
     def convert(self):
         return _to(self, dtype)
+
     convert.__name__ = name
     convert.__doc__ = f"This tensor as {dtype} (itself if it already is); see `to`."
     return convert
 
 
-for _name, _dtype_of in {"float": float32, "double": float64, "long": int64, "int": int32,
-                         "bool": BOOL}.items():
+for _name, _dtype_of in {
+    "float": float32,
+    "double": float64,
+    "long": int64,
+    "int": int32,
+    "bool": BOOL,
+}.items():
     setattr(Tensor, _name, _converter(_name, _dtype_of))
 for _method in (to, clone, contiguous, tolist):
     setattr(Tensor, _method.__name__, _method)

@@ -7,6 +7,7 @@ integer tensor work on it converted to the default float dtype, as in PyTorch. N
 with tensors are "weak" (`_operand`): they never change a float tensor's dtype.
 Comparisons and logic give bool tensors outside the graph.
 """
+
 import numbers
 
 import numpy as np
@@ -18,18 +19,62 @@ from .dtypes import get_default_dtype
 from .engine import Function, Tensor
 from .errors import ConfigError, DTypeError, ShapeError
 
-__all__ = ["abs", "sign", "sqrt", "rsqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tanh",
-           "sigmoid", "relu", "leaky_relu", "gelu", "silu", "elu", "softplus", "relu6",
-           "hardswish", "mish", "reciprocal", "clamp", "clip", "maximum", "minimum", "where",
-           "pow", "add", "sub", "mul", "div", "neg", "eq", "ne", "lt", "le", "gt", "ge",
-           "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and",
-           "bitwise_or", "bitwise_xor", "bitwise_not"]
+__all__ = [
+    "abs",
+    "sign",
+    "sqrt",
+    "rsqrt",
+    "exp",
+    "log",
+    "log1p",
+    "expm1",
+    "sin",
+    "cos",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "leaky_relu",
+    "gelu",
+    "silu",
+    "elu",
+    "softplus",
+    "relu6",
+    "hardswish",
+    "mish",
+    "reciprocal",
+    "clamp",
+    "clip",
+    "maximum",
+    "minimum",
+    "where",
+    "pow",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "neg",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+    "logical_not",
+    "bitwise_and",
+    "bitwise_or",
+    "bitwise_xor",
+    "bitwise_not",
+]
 
 BROADCASTABLE = ops.BROADCASTABLE
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
 
 
 # ----- operands -------------------------------------------------------------------------
+
 
 def _is_number(value):
     return isinstance(value, (numbers.Real, np.bool_))
@@ -45,15 +90,27 @@ def _operand(x, other):
         return other
     if not _is_number(other):
         return Tensor(other)
-    kind = ("b" if isinstance(other, (bool, np.bool_))
-            else "i" if isinstance(other, numbers.Integral) else "f")
-    dtype = (x.dtype if _KIND_RANK[kind] <= _KIND_RANK[x.dtype.kind]
-             else get_default_dtype() if kind == "f" else np.dtype(np.int64))
+    kind = (
+        "b"
+        if isinstance(other, (bool, np.bool_))
+        else "i"
+        if isinstance(other, numbers.Integral)
+        else "f"
+    )
+    dtype = (
+        x.dtype
+        if _KIND_RANK[kind] <= _KIND_RANK[x.dtype.kind]
+        else get_default_dtype()
+        if kind == "f"
+        else np.dtype(np.int64)
+    )
     try:
         return Tensor(np.asarray(other, dtype=dtype))
     except OverflowError:
-        raise DTypeError(f"the number {other} does not fit the tensor's dtype {dtype}; expected "
-                         "a value in its range") from None
+        raise DTypeError(
+            f"the number {other} does not fit the tensor's dtype {dtype}; expected "
+            "a value in its range"
+        ) from None
 
 
 def _floating(x):
@@ -70,15 +127,18 @@ def _real(value, where, name):
 
 def _unary(op, name, floating=True):
     """The public function (and Tensor method) `name(input)` applying `op`."""
+
     def function(input):
         x = _tensor_arg(input, name)
         return op.apply(_floating(x) if floating else x)
+
     function.__name__ = function.__qualname__ = name
     function.__doc__ = op.__doc__
     return function
 
 
 # ----- maths functions --------------------------------------------------------------------
+
 
 class Abs(Function):
     """z = |a|;  dz/da = sign(a) (0 at a = 0, as PyTorch)."""
@@ -131,7 +191,7 @@ class Rsqrt(Function):
         return self.out
 
     def backward(self, g):
-        return g * (-0.5 * self.out ** 3)
+        return g * (-0.5 * self.out**3)
 
 
 class Log1p(Function):
@@ -219,6 +279,7 @@ reciprocal = _unary(Reciprocal, "reciprocal")
 
 # ----- activations --------------------------------------------------------------------
 
+
 def _sigmoid(a):
     """σ(a) = 1/(1 + e⁻ᵃ), from e^(-|a|) ≤ 1 so that no exp overflows."""
     e = np.exp(-np.abs(a))
@@ -296,7 +357,7 @@ class GELUTanh(Function):
 
     def forward(self, a):
         self.a = a
-        self.t = np.tanh(self.C * (a + self.K * a ** 3))
+        self.t = np.tanh(self.C * (a + self.K * a**3))
         return 0.5 * a * (1 + self.t)
 
     def backward(self, g):
@@ -387,8 +448,10 @@ mish = _unary(Mish, "mish")
 def _numeric(x, where):
     """x, if it holds numbers rather than truth values."""
     if x.dtype.kind == "b":
-        raise DTypeError(f"{where}: cannot take a bool tensor; expected a float or integer "
-                         "tensor (convert with .float())")
+        raise DTypeError(
+            f"{where}: cannot take a bool tensor; expected a float or integer "
+            "tensor (convert with .float())"
+        )
     return x
 
 
@@ -405,8 +468,9 @@ def relu6(input):
 def leaky_relu(input, negative_slope=0.01):
     """z = a if a > 0 else αa;  dz/da = 1 if a > 0 else α (fused.LeakyReLU)."""
     x = _floating(_tensor_arg(input, "leaky_relu"))
-    return fused.LeakyReLU.apply(x, negative_slope=_real(negative_slope, "leaky_relu",
-                                                         "negative_slope"))
+    return fused.LeakyReLU.apply(
+        x, negative_slope=_real(negative_slope, "leaky_relu", "negative_slope")
+    )
 
 
 def gelu(input, approximate="none"):
@@ -435,6 +499,7 @@ def softplus(input, beta=1.0, threshold=20.0):
 
 # ----- two inputs: pow, maximum, minimum, clamp, where -------------------------------------
 
+
 class PowTensor(Function):
     """z = aᵇ;  dz/da = b aᵇ⁻¹ (0 where b = 0), dz/db = z ln a (0 where a = 0 and b ≥ 0)."""
 
@@ -462,17 +527,21 @@ def _scalar_pow(x, p):
     """x ** p for a number p: ops.Pow, whose exponent is a float."""
     if not _is_number(p):
         raise DTypeError(f"pow: the exponent must be a number or a tensor, got {shown(p)}")
-    if is_whole(p) and not -2 ** 63 <= p < 2 ** 63:
-        raise DTypeError(f"pow: the exponent {p} does not fit 64 bits; expected an integer "
-                         "exponent in the int64 range")
+    if is_whole(p) and not -(2**63) <= p < 2**63:
+        raise DTypeError(
+            f"pow: the exponent {p} does not fit 64 bits; expected an integer "
+            "exponent in the int64 range"
+        )
     if not np.isfinite(p):
         raise ConfigError(f"pow: the exponent must be finite, got {p}")
     if x.dtype.kind != "f":
         if is_whole(p) and p >= 0:
             return Tensor(x.data ** int(p))  # integers stay integers, as in PyTorch
         if is_whole(p):
-            raise DTypeError(f"pow: an integer tensor ({x.dtype}) to the negative power {p}; "
-                             "convert it first with .float()")
+            raise DTypeError(
+                f"pow: an integer tensor ({x.dtype}) to the negative power {p}; "
+                "convert it first with .float()"
+            )
         x = _floating(x)
     return ops.Pow.apply(x, exponent=float(p))
 
@@ -489,8 +558,10 @@ def pow(input, exponent):
     exponent = _operand(input, exponent)
     if input.dtype.kind != "f" and exponent.dtype.kind != "f":
         if (exponent.data < 0).any():
-            raise DTypeError("pow: integer tensors to negative integer powers; convert the "
-                             "base first with .float()")
+            raise DTypeError(
+                "pow: integer tensors to negative integer powers; convert the "
+                "base first with .float()"
+            )
         return _no_grad("pow", np.power, input, exponent)
     return PowTensor.apply(_floating(input), _floating(exponent))
 
@@ -521,8 +592,10 @@ class Maximum(Function):
         return np.maximum(a, b)
 
     def backward(self, g):
-        return (g * _weights(self.a, self.b, g.dtype, True) if self.needs_input_grad[0] else None,
-                g * _weights(self.b, self.a, g.dtype, True) if self.needs_input_grad[1] else None)
+        return (
+            g * _weights(self.a, self.b, g.dtype, True) if self.needs_input_grad[0] else None,
+            g * _weights(self.b, self.a, g.dtype, True) if self.needs_input_grad[1] else None,
+        )
 
 
 class Minimum(Function):
@@ -537,8 +610,10 @@ class Minimum(Function):
         return np.minimum(a, b)
 
     def backward(self, g):
-        return (g * _weights(self.a, self.b, g.dtype, False) if self.needs_input_grad[0] else None,
-                g * _weights(self.b, self.a, g.dtype, False) if self.needs_input_grad[1] else None)
+        return (
+            g * _weights(self.a, self.b, g.dtype, False) if self.needs_input_grad[0] else None,
+            g * _weights(self.b, self.a, g.dtype, False) if self.needs_input_grad[1] else None,
+        )
 
 
 def _pair(input, other, where):
@@ -547,8 +622,10 @@ def _pair(input, other, where):
         return input, _operand(input, other)
     if isinstance(other, Tensor):
         return _operand(other, input), other
-    raise DTypeError(f"{where}: expected a Tensor among the operands, got "
-                     f"{type(input).__name__} and {type(other).__name__}")
+    raise DTypeError(
+        f"{where}: expected a Tensor among the operands, got "
+        f"{type(input).__name__} and {type(other).__name__}"
+    )
 
 
 def _promoted(a, b):
@@ -606,8 +683,11 @@ def clamp(input, min=None, max=None):
     if min is None and max is None:
         raise ConfigError("clamp: min and max are both None; expected at least one bound")
     for name, bound in (("min", min), ("max", max)):
-        if bound is not None and not isinstance(bound, (Tensor, np.ndarray)) \
-                and not _is_number(bound):
+        if (
+            bound is not None
+            and not isinstance(bound, (Tensor, np.ndarray))
+            and not _is_number(bound)
+        ):
             raise DTypeError(f"clamp: {name} must be a number or a tensor, got {shown(bound)}")
     bounds = [_operand(x, b) for b in (min, max) if b is not None]
     return Clamp.apply(x, *bounds, has_min=min is not None, has_max=max is not None)
@@ -628,8 +708,10 @@ class Where(Function):
 
     def backward(self, g):
         zero = np.zeros((), dtype=g.dtype)
-        return (np.where(self.condition, g, zero) if self.needs_input_grad[0] else None,
-                np.where(self.condition, zero, g) if self.needs_input_grad[1] else None)
+        return (
+            np.where(self.condition, g, zero) if self.needs_input_grad[0] else None,
+            np.where(self.condition, zero, g) if self.needs_input_grad[1] else None,
+        )
 
 
 def where(condition, input, other):
@@ -637,8 +719,10 @@ def where(condition, input, other):
     other tensors or numbers."""
     cond = np.asarray(condition.data if isinstance(condition, Tensor) else condition)
     if cond.dtype != np.bool_:
-        raise DTypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}; "
-                         "compare first, e.g. where(x > 0, x, 0)")
+        raise DTypeError(
+            f"where: condition must be a bool tensor, got dtype {cond.dtype}; "
+            "compare first, e.g. where(x > 0, x, 0)"
+        )
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         if _is_number(input) and _is_number(other):
             dtype = _number_dtype(input, other)
@@ -657,6 +741,7 @@ def _where_method(self, condition, other):
 
 
 # ----- arithmetic under PyTorch's names ------------------------------------------------------
+
 
 def add(input, other, *, alpha=1):
     """input + alpha·other, in PyTorch's result dtype (`_promoted`)."""
@@ -689,8 +774,10 @@ def div(input, other):
 
 def _reflected(function):
     """`number <op> tensor`: function(number, tensor)."""
+
     def reflected(self, other):
         return function(other, self)
+
     return reflected
 
 
@@ -701,6 +788,7 @@ def neg(input):
 
 # ----- comparisons and logic: bool tensors, no gradient ---------------------------------------
 
+
 def _no_grad(name, fn, *tensors):
     """fn on the arrays as a new tensor outside the graph; NumPy's broadcasting error as a
     ShapeError."""
@@ -709,14 +797,16 @@ def _no_grad(name, fn, *tensors):
         return Tensor(np.asarray(fn(*arrays)))
     except ValueError:
         shapes = " and ".join(str(a.shape) for a in arrays)
-        raise ShapeError(f"{name}: cannot broadcast shapes {shapes}; expected "
-                         f"{BROADCASTABLE}") from None
+        raise ShapeError(
+            f"{name}: cannot broadcast shapes {shapes}; expected {BROADCASTABLE}"
+        ) from None
 
 
 def _comparison(ufunc, name, symbol):
     def compare(input, other):
         x = _tensor_arg(input, name)
         return _no_grad(name, ufunc, x, _operand(x, other))
+
     compare.__name__ = compare.__qualname__ = name
     compare.__doc__ = f"input {symbol} other, element-wise, as a bool tensor (no gradient)."
     return compare
@@ -734,10 +824,12 @@ def _equality_operator(compare):
     """`t == x`, `t != x`: NotImplemented for what is not a number, array or tensor, so
     `t == None` is False as in Python (and as in PyTorch). The orderings (`t < None`) are
     the functions themselves, which raise DTypeError."""
+
     def operator(self, other):
         if not isinstance(other, (Tensor, np.ndarray, list, tuple)) and not _is_number(other):
             return NotImplemented
         return compare(self, other)
+
     return operator
 
 
@@ -745,6 +837,7 @@ def _logical(ufunc, name):
     def logical(input, other):
         x = _tensor_arg(input, name)
         return _no_grad(name, ufunc, x, _operand(x, other))
+
     logical.__name__ = logical.__qualname__ = name
     logical.__doc__ = f"{name.split('_')[1]} of the truth values (non-zero is True): a bool tensor."
     return logical
@@ -762,8 +855,10 @@ def logical_not(input):
 
 def _check_bitwise(t, name):
     if t.dtype.kind not in "biu":
-        raise DTypeError(f"{name}: needs bool or integer tensors, got dtype {t.dtype}; compare "
-                         "first (e.g. (x > 0) & (y > 0)) or use logical_and/or/xor/not")
+        raise DTypeError(
+            f"{name}: needs bool or integer tensors, got dtype {t.dtype}; compare "
+            "first (e.g. (x > 0) & (y > 0)) or use logical_and/or/xor/not"
+        )
     return t
 
 
@@ -771,6 +866,7 @@ def _bitwise(ufunc, name, symbol):
     def bitwise(input, other):
         x = _check_bitwise(_tensor_arg(input, name), name)
         return _no_grad(name, ufunc, x, _check_bitwise(_operand(x, other), name))
+
     bitwise.__name__ = bitwise.__qualname__ = name
     bitwise.__doc__ = f"input {symbol} other: logic on bool tensors, bits on integer ones."
     return bitwise
@@ -790,18 +886,62 @@ def bitwise_not(input):
 def _truth(self):
     """bool(t) for a one-element tensor, so `if t == u:` works; more elements are ambiguous."""
     if self.size != 1:
-        raise ShapeError(f"the truth value of a tensor with {self.size} elements is ambiguous; "
-                         "expected one element (reduce first, e.g. (a == b).all())")
+        raise ShapeError(
+            f"the truth value of a tensor with {self.size} elements is ambiguous; "
+            "expected one element (reduce first, e.g. (a == b).all())"
+        )
     return bool(self.data.item())
 
 
 # ----- Tensor methods ---------------------------------------------------------------------
 
-for _function in (abs, sign, sqrt, rsqrt, exp, log, log1p, expm1, sin, cos, tanh, sigmoid, relu,
-                  leaky_relu, gelu, silu, elu, softplus, relu6, hardswish, mish, reciprocal,
-                  clamp, maximum, minimum, pow, add, sub, mul, div, neg, eq, ne, lt, le,
-                  gt, ge, logical_and, logical_or, logical_xor, logical_not, bitwise_and,
-                  bitwise_or, bitwise_xor, bitwise_not):
+for _function in (
+    abs,
+    sign,
+    sqrt,
+    rsqrt,
+    exp,
+    log,
+    log1p,
+    expm1,
+    sin,
+    cos,
+    tanh,
+    sigmoid,
+    relu,
+    leaky_relu,
+    gelu,
+    silu,
+    elu,
+    softplus,
+    relu6,
+    hardswish,
+    mish,
+    reciprocal,
+    clamp,
+    maximum,
+    minimum,
+    pow,
+    add,
+    sub,
+    mul,
+    div,
+    neg,
+    eq,
+    ne,
+    lt,
+    le,
+    gt,
+    ge,
+    logical_and,
+    logical_or,
+    logical_xor,
+    logical_not,
+    bitwise_and,
+    bitwise_or,
+    bitwise_xor,
+    bitwise_not,
+):
     setattr(Tensor, _function.__name__, _function)
 Tensor.clip = clip
 Tensor.where = _where_method

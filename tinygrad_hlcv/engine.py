@@ -9,6 +9,7 @@ leaves' sums into their `.grad`, as PyTorch does.
 This module holds only that machinery; the ops live in `ops.py` (primitive)
 and `fused.py` (the layers' fused ops), which it imports at the bottom.
 """
+
 import contextlib
 import numbers
 
@@ -84,12 +85,14 @@ class Tensor:
         if isinstance(data, (np.ndarray, np.generic)) and np.may_share_memory(self.data, data):
             self.data = self.data.copy()
         if requires_grad and self.data.dtype.kind != "f":
-            raise DTypeError(f"only float tensors can require gradients, got dtype "
-                             f"{self.data.dtype}; convert with dtype=np.float32 or np.float64")
+            raise DTypeError(
+                f"only float tensors can require gradients, got dtype "
+                f"{self.data.dtype}; convert with dtype=np.float32 or np.float64"
+            )
         self.requires_grad = bool(requires_grad)
         self.grad = None
-        self._ctx = None       # the Function that made this tensor, if it is not a leaf
-        self._freed = False    # True once backward() has released the graph behind it
+        self._ctx = None  # the Function that made this tensor, if it is not a leaf
+        self._freed = False  # True once backward() has released the graph behind it
         shares = isinstance(data, Tensor) and np.may_share_memory(self.data, data.data)
         self._versions = data._versions if shares else VersionCounter()
 
@@ -122,10 +125,12 @@ class Tensor:
         recorded through this tensor: an op applied to that array would be invisible to
         backward(), so the layers before it would silently get no gradient."""
         if self.requires_grad and _grad_enabled:
-            raise GraphError("numpy() on a tensor that requires grad: what is computed from "
-                             "the array is cut off from the graph, so backward() would not "
-                             "reach what came before; use .detach().numpy() to read values, "
-                             "or the Tensor ops (e.g. x.tanh()) to keep the graph")
+            raise GraphError(
+                "numpy() on a tensor that requires grad: what is computed from "
+                "the array is cut off from the graph, so backward() would not "
+                "reach what came before; use .detach().numpy() to read values, "
+                "or the Tensor ops (e.g. x.tanh()) to keep the graph"
+            )
         return self.data
 
     def item(self):
@@ -140,8 +145,9 @@ class Tensor:
         return self.data.copy() if copy else self.data
 
     def __repr__(self):
-        body = np.array2string(self.data, precision=4, separator=", ", threshold=20,
-                               prefix="Tensor(")
+        body = np.array2string(
+            self.data, precision=4, separator=", ", threshold=20, prefix="Tensor("
+        )
         extra = f", dtype={self.dtype}"
         if self._ctx is not None:
             extra += f", grad_fn={type(self._ctx).__name__}"
@@ -161,31 +167,39 @@ class Tensor:
         released afterwards, so a second call raises, unless retain_graph=True.
         """
         if self._freed:
-            raise GraphError("backward() through a graph that was already freed by an earlier "
-                             "backward(); pass retain_graph=True to the first call to "
-                             "backward twice")
+            raise GraphError(
+                "backward() through a graph that was already freed by an earlier "
+                "backward(); pass retain_graph=True to the first call to "
+                "backward twice"
+            )
         if not self.requires_grad:
-            raise GraphError("backward() needs a tensor that requires grad: no input of the "
-                             "computation had requires_grad=True (or it ran under no_grad)")
+            raise GraphError(
+                "backward() needs a tensor that requires grad: no input of the "
+                "computation had requires_grad=True (or it ran under no_grad)"
+            )
         run_backward(self, self._seed_gradient(grad), retain_graph)
 
     def _seed_gradient(self, grad):
         """The gradient backward() starts from, as a new array of self's shape and dtype."""
         if grad is None:
             if self.data.size != 1:
-                raise GraphError(f"backward() without a gradient needs a scalar, got shape "
-                                 f"{self.shape}; reduce it (e.g. .sum()) or pass "
-                                 "backward(grad) with a gradient of that shape")
+                raise GraphError(
+                    f"backward() without a gradient needs a scalar, got shape "
+                    f"{self.shape}; reduce it (e.g. .sum()) or pass "
+                    "backward(grad) with a gradient of that shape"
+                )
             return np.ones_like(self.data)
         try:
-            grad = np.array(to_array(grad.data if isinstance(grad, Tensor) else grad,
-                                     self.dtype))
+            grad = np.array(to_array(grad.data if isinstance(grad, Tensor) else grad, self.dtype))
         except DTypeError as err:
-            raise DTypeError(f"backward(grad): {err} (the gradient of a tensor of shape "
-                             f"{self.shape})") from None
+            raise DTypeError(
+                f"backward(grad): {err} (the gradient of a tensor of shape {self.shape})"
+            ) from None
         if grad.shape != self.shape:
-            raise ShapeError(f"backward(grad): grad has shape {grad.shape}, expected the "
-                             f"tensor's shape {self.shape}")
+            raise ShapeError(
+                f"backward(grad): grad has shape {grad.shape}, expected the "
+                f"tensor's shape {self.shape}"
+            )
         return grad
 
     def _take_grad(self, g, owned):
@@ -311,14 +325,16 @@ def _refused(op, err, arrays, options):
     inputs = ", ".join(f"{a.shape} {a.dtype}" for a in arrays)
     given = "".join(f", {k}={v!r}" for k, v in options.items() if not isinstance(v, np.ndarray))
     reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-    message = (f"{op.__name__}: cannot take inputs {inputs}{given} ({reason}); "
-               f"expected {op.expected}")
+    message = (
+        f"{op.__name__}: cannot take inputs {inputs}{given} ({reason}); expected {op.expected}"
+    )
     if isinstance(err, IndexError):
         return IndexingError(message)
     return DTypeError(message) if isinstance(err, TypeError) else ShapeError(message)
 
 
 # ----- the reverse pass --------------------------------------------------------------
+
 
 def run_backward(root, grad, retain_graph=False):
     """Reverse-mode autodiff: from d(root) = grad to the `.grad` of every leaf."""
@@ -360,11 +376,13 @@ def _check_saved_versions(ctx, output):
     op = type(ctx).__name__
     for (what, t), then in zip(ctx.saved_tensors(output), ctx.saved_versions):
         if t._version != then:
-            raise GraphError(f"one of the tensors {op} saved for backward ({what}, shape "
-                             f"{t.shape}) was changed in place (version {then}, now "
-                             f"{t._version}) after {op} used it; expected it unchanged until "
-                             "backward() is done: call opt.step() after backward(), or change "
-                             "a clone() of it instead")
+            raise GraphError(
+                f"one of the tensors {op} saved for backward ({what}, shape "
+                f"{t.shape}) was changed in place (version {then}, now "
+                f"{t._version}) after {op} used it; expected it unchanged until "
+                "backward() is done: call opt.step() after backward(), or change "
+                "a clone() of it instead"
+            )
 
 
 def reverse_topological_order(root):
@@ -380,8 +398,10 @@ def reverse_topological_order(root):
         if id(node) in visited:
             continue
         if node._freed:
-            raise GraphError("backward() reached a tensor whose graph was already freed by an "
-                             "earlier backward(); pass retain_graph=True to that call")
+            raise GraphError(
+                "backward() reached a tensor whose graph was already freed by an "
+                "earlier backward(); pass retain_graph=True to that call"
+            )
         visited.add(id(node))
         stack.append((node, True))
         if node._ctx is not None:
@@ -396,10 +416,12 @@ def _inputs_to_follow(ctx):
     `z = y + 1`) would send z's gradient through the new op, a wrong result, so refuse."""
     for i, (p, needed) in enumerate(zip(ctx.parents, ctx.needs_input_grad)):
         if needed and p._ctx is not ctx.input_makers[i] and not p._freed:
-            raise GraphError(f"input {i} of {type(ctx).__name__} (shape {p.shape}) was changed "
-                             f"in place after {type(ctx).__name__} used it, so backward cannot "
-                             "reach the value it used; make the change before that use, or on "
-                             "a clone()")
+            raise GraphError(
+                f"input {i} of {type(ctx).__name__} (shape {p.shape}) was changed "
+                f"in place after {type(ctx).__name__} used it, so backward cannot "
+                "reach the value it used; make the change before that use, or on "
+                "a clone()"
+            )
         if needed:
             yield p
 
@@ -453,8 +475,13 @@ class GradientSum:
         g, a = self.total, extra.array
         if g is None:
             self.total, self.owned = extra.materialize(), True
-        elif (self.owned and g.flags.c_contiguous and a.flags.c_contiguous
-              and g.shape == a.shape and g.dtype == a.dtype):
+        elif (
+            self.owned
+            and g.flags.c_contiguous
+            and a.flags.c_contiguous
+            and g.shape == a.shape
+            and g.dtype == a.dtype
+        ):
             kernels.active.scaled_add(g.reshape(-1), extra.factor, a.reshape(-1))
         else:
             self.total, self.owned = g + extra.materialize(), True
@@ -482,11 +509,13 @@ def _unbroadcast(grad, shape):
         return grad
     extra = grad.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(
-        extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
+        extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
+    )
     return grad.sum(axis=axes, keepdims=True).reshape(shape)
 
 
 # ----- anomaly mode --------------------------------------------------------------------
+
 
 def _anomaly_checks():
     """In anomaly mode NumPy's own warnings are silenced: _check_finite names the op."""
@@ -498,9 +527,11 @@ def _check_finite(array, what):
         bad_mask = ~np.isfinite(array)
         bad = "NaN" if np.isnan(array).any() else "Inf"
         first = tuple(int(i) for i in np.argwhere(bad_mask)[0])
-        raise AnomalyError(f"{what} produced {bad} in {int(bad_mask.sum())} of {array.size} "
-                           f"entries (first at index {first}, shape {array.shape}); expected "
-                           "finite values: check that op's inputs")
+        raise AnomalyError(
+            f"{what} produced {bad} in {int(bad_mask.sum())} of {array.size} "
+            f"entries (first at index {first}, shape {array.shape}); expected "
+            "finite values: check that op's inputs"
+        )
 
 
 # The op modules subclass Function and register Tensor methods: import them last.

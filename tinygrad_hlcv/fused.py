@@ -7,6 +7,7 @@ leaves (P - Y)/N ready for the backward; the L2 penalty over all weights is one
 op whose gradient the engine folds into the weights' other gradients in place.
 The public functions with their argument checks are in `nn.functional`.
 """
+
 import numpy as np
 
 from . import kernels
@@ -79,8 +80,7 @@ class LeakyReLU(Function):
 
     def backward(self, g):
         dz = np.empty_like(self.z)
-        kernels.active.leaky_relu_backward(_flat(g), self.z.reshape(-1), self.slope,
-                                           dz.reshape(-1))
+        kernels.active.leaky_relu_backward(_flat(g), self.z.reshape(-1), self.slope, dz.reshape(-1))
         return dz
 
 
@@ -125,7 +125,11 @@ class L2Penalty(Function):
         """2λg·W_l, as a ScaledGrad where the dtypes agree: the engine then adds it into
         the gradient from W_l's Linear in one pass, with no weight-sized temporary."""
         factor = np.asarray(2 * self.lam * g)
-        return tuple(None if not needed
-                     else ScaledGrad(factor[()], w) if w.dtype == factor.dtype
-                     else w * factor
-                     for w, needed in zip(self.weights, self.needs_input_grad))
+        return tuple(
+            None
+            if not needed
+            else ScaledGrad(factor[()], w)
+            if w.dtype == factor.dtype
+            else w * factor
+            for w, needed in zip(self.weights, self.needs_input_grad)
+        )

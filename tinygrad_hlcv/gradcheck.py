@@ -103,8 +103,9 @@ def _named_tensors(inputs: Inputs) -> dict[str, Tensor]:
     if isinstance(inputs, dict):
         tensors = dict(inputs)
     else:
-        tensors = {f"input{i}": t for i, t in
-                   enumerate([inputs] if isinstance(inputs, Tensor) else inputs)}
+        tensors = {
+            f"input{i}": t for i, t in enumerate([inputs] if isinstance(inputs, Tensor) else inputs)
+        }
     for name, t in tensors.items():
         if not isinstance(t, Tensor):
             raise DTypeError(f"gradcheck: {name} is {type(t).__name__!r}; expected a Tensor")
@@ -117,15 +118,18 @@ def _checkable(inputs: Inputs) -> dict[str, Tensor]:
     by about 1e-2…1e-1, so a correct gradient would look broken."""
     tensors = _named_tensors(inputs)
     if not tensors:
-        raise ConfigError("gradcheck: nothing to check (no tensor, or a module without "
-                          "trainable parameters); expected at least one tensor")
+        raise ConfigError(
+            "gradcheck: nothing to check (no tensor, or a module without "
+            "trainable parameters); expected at least one tensor"
+        )
     single = [f"{name} ({t.dtype})" for name, t in tensors.items() if t.dtype != np.float64]
     if single:
         raise DTypeError(
             f"gradcheck needs float64, got {', '.join(single)}: central differences in float32 "
             "are off by about 1e-1. Call tinygrad_hlcv.set_default_dtype(np.float64) before "
             "building the model, or give the layers dtype=np.float64, or convert the module "
-            "with .double() (tensors: Tensor(x, dtype=np.float64))")
+            "with .double() (tensors: Tensor(x, dtype=np.float64))"
+        )
     return tensors
 
 

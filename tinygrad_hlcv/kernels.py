@@ -19,6 +19,7 @@ Each twin raises the same ValueError where NumPy would broadcast instead. NaN an
 ±Inf give the same results in a kernel and its twin, PyTorch's (tests/test_kernels.py).
 Timings: docs/performance.md.
 """
+
 import os
 from types import SimpleNamespace
 
@@ -177,8 +178,10 @@ def softmax_cross_entropy(z, labels, dz):
     with a NaN or +Inf logit gives NaN, as in PyTorch and the twin."""
     n, c = z.shape
     if n == 0 or c == 0 or labels.shape[0] != n or dz.shape != z.shape:
-        raise ValueError("softmax_cross_entropy: needs z of n >= 1 rows and c >= 1 columns, "
-                         "n labels and dz of z's shape")
+        raise ValueError(
+            "softmax_cross_entropy: needs z of n >= 1 rows and c >= 1 columns, "
+            "n labels and dz of z's shape"
+        )
     total = 0.0
     for i in range(n):
         y = labels[i]
@@ -203,8 +206,10 @@ def softmax_cross_entropy(z, labels, dz):
 def softmax_cross_entropy_numpy(z, labels, dz):
     n, c = z.shape
     if n == 0 or c == 0 or labels.shape != (n,) or dz.shape != z.shape:
-        raise ValueError("softmax_cross_entropy: needs z of n >= 1 rows and c >= 1 columns, "
-                         "n labels and dz of z's shape")
+        raise ValueError(
+            "softmax_cross_entropy: needs z of n >= 1 rows and c >= 1 columns, "
+            "n labels and dz of z's shape"
+        )
     if labels.min() < 0 or labels.max() >= c:
         raise ValueError("softmax_cross_entropy: a label is not in [0, c)")
     shifted = z - z.max(axis=1, keepdims=True)
@@ -272,9 +277,18 @@ def sgd_update_numpy(theta, grad, velocity, lr, momentum, weight_decay, nesterov
 
 # ---- The two sets, and which one the layers use ----
 
-KERNEL_NAMES = ("relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
-                "masked_scale", "bias_add", "column_sum", "softmax_cross_entropy",
-                "scaled_add", "sgd_update")
+KERNEL_NAMES = (
+    "relu_forward",
+    "relu_backward",
+    "leaky_relu_forward",
+    "leaky_relu_backward",
+    "masked_scale",
+    "bias_add",
+    "column_sum",
+    "softmax_cross_entropy",
+    "scaled_add",
+    "sgd_update",
+)
 numba_kernels = SimpleNamespace(**{name: globals()[name] for name in KERNEL_NAMES})
 numpy_kernels = SimpleNamespace(**{name: globals()[name + "_numpy"] for name in KERNEL_NAMES})
 
@@ -284,8 +298,10 @@ def select(name):
     global active
     choices = {"numba": numba_kernels, "numpy": numpy_kernels}
     if name not in choices:
-        raise ConfigError(f"kernel set must be 'numba' or 'numpy', got {name!r} "
-                          "(from TINYGRAD_HLCV_KERNELS or kernels.select)")
+        raise ConfigError(
+            f"kernel set must be 'numba' or 'numpy', got {name!r} "
+            "(from TINYGRAD_HLCV_KERNELS or kernels.select)"
+        )
     active = choices[name]
     return active
 

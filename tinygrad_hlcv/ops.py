@@ -4,13 +4,16 @@
 the output's broadcast shape; `Tensor.backward` reduces it to the input's shape.
 Backward passes never write into `g`: one gradient array may be handed to several inputs.
 """
+
 import numpy as np
 
 from .engine import Function, Tensor
 from .errors import ShapeError
 
-BROADCASTABLE = ("shapes that broadcast (NumPy broadcasting: in each trailing axis equal "
-                 "sizes, or a size of 1) and numeric dtypes")
+BROADCASTABLE = (
+    "shapes that broadcast (NumPy broadcasting: in each trailing axis equal "
+    "sizes, or a size of 1) and numeric dtypes"
+)
 
 
 class Add(Function):
@@ -48,8 +51,10 @@ class Mul(Function):
         return a * b
 
     def backward(self, g):
-        return (g * self.b if self.needs_input_grad[0] else None,
-                g * self.a if self.needs_input_grad[1] else None)
+        return (
+            g * self.b if self.needs_input_grad[0] else None,
+            g * self.a if self.needs_input_grad[1] else None,
+        )
 
 
 class Div(Function):
@@ -64,8 +69,10 @@ class Div(Function):
 
     def backward(self, g):
         ga = g / self.b
-        return (ga if self.needs_input_grad[0] else None,
-                -ga * self.a / self.b if self.needs_input_grad[1] else None)
+        return (
+            ga if self.needs_input_grad[0] else None,
+            -ga * self.a / self.b if self.needs_input_grad[1] else None,
+        )
 
 
 class Neg(Function):
@@ -86,7 +93,7 @@ class Pow(Function):
 
     def forward(self, a, exponent):
         self.a, self.p = a, exponent
-        return a ** exponent
+        return a**exponent
 
     def backward(self, g):
         if self.p == 0:
@@ -131,8 +138,10 @@ class MatMul(Function):
         return a @ b
 
     def backward(self, g):
-        return (g @ self.b.T if self.needs_input_grad[0] else None,
-                self.a.T @ g if self.needs_input_grad[1] else None)
+        return (
+            g @ self.b.T if self.needs_input_grad[0] else None,
+            self.a.T @ g if self.needs_input_grad[1] else None,
+        )
 
 
 def _restore_reduced_axes(g, shape, axis, keepdims):
@@ -200,8 +209,9 @@ class Transpose(Function):
         return np.transpose(a, axes)
 
     def backward(self, g):
-        return np.transpose(g, None if self.axes is None
-                            else np.argsort(np.asarray(self.axes) % g.ndim))  # axes may be < 0
+        return np.transpose(
+            g, None if self.axes is None else np.argsort(np.asarray(self.axes) % g.ndim)
+        )  # axes may be < 0
 
 
 class GetItem(Function):
@@ -231,6 +241,7 @@ def _plain_index(index):
 def matmul(a, b):
     """a @ b for 2-D tensors, after checking that the shapes fit."""
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-        raise ShapeError(f"matmul: cannot multiply shapes {a.shape} and {b.shape}; "
-                         "expected 2-D (n, k) @ (k, m)")
+        raise ShapeError(
+            f"matmul: cannot multiply shapes {a.shape} and {b.shape}; expected 2-D (n, k) @ (k, m)"
+        )
     return MatMul.apply(a, b)

@@ -14,6 +14,7 @@ against numerical differences, over drawn shapes (broadcasting, size-1 and empty
 
 Needs `hypothesis` (the `dev` extra); the framework itself does not import this module.
 """
+
 import math
 
 import numpy as np
@@ -52,22 +53,30 @@ def _interval(low, high, step):
 
 def shapes(min_dims=0, max_dims=3, min_side=1, max_side=5):
     """Array shapes, batch size 1 and scalars (0-d) included."""
-    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side,
-                            max_side=max_side)
+    return hnp.array_shapes(
+        min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
+    )
 
 
 def arrays(shape=None, dtype=np.float64, low=-3.0, high=3.0, margin=0.0, **shape_options):
     """Float arrays of a given or drawn shape, with values from `values`."""
-    return hnp.arrays(dtype, shape if shape is not None else shapes(**shape_options),
-                      elements=values(low, high, margin))
+    return hnp.arrays(
+        dtype,
+        shape if shape is not None else shapes(**shape_options),
+        elements=values(low, high, margin),
+    )
 
 
 @st.composite
-def broadcastable_arrays(draw, count=2, dtype=np.float64, low=-3.0, high=3.0, margin=0.0,
-                         max_dims=3, max_side=4):
+def broadcastable_arrays(
+    draw, count=2, dtype=np.float64, low=-3.0, high=3.0, margin=0.0, max_dims=3, max_side=4
+):
     """A tuple of `count` arrays whose shapes broadcast together (in either direction)."""
-    drawn = draw(hnp.mutually_broadcastable_shapes(num_shapes=count, min_dims=0,
-                                                   max_dims=max_dims, max_side=max_side))
+    drawn = draw(
+        hnp.mutually_broadcastable_shapes(
+            num_shapes=count, min_dims=0, max_dims=max_dims, max_side=max_side
+        )
+    )
     return tuple(draw(arrays(s, dtype, low, high, margin)) for s in drawn.input_shapes)
 
 
@@ -83,17 +92,18 @@ def dims(ndim, none=True, keep_tuple=False):
 
 
 @st.composite
-def mlp_architectures(draw, min_layers=2, max_layers=5, max_width=8, max_batch=6,
-                      num_classes=None):
+def mlp_architectures(draw, min_layers=2, max_layers=5, max_width=8, max_batch=6, num_classes=None):
     """A small MLP: layer sizes [D, H1, ..., C], activation, dropout p and batch size."""
     layers = draw(st.integers(min_layers, max_layers))
     widths = draw(st.lists(st.integers(2, max_width), min_size=layers + 1, max_size=layers + 1))
     if num_classes is not None:
         widths[-1] = num_classes
-    return {"sizes": widths,
-            "activation": draw(st.sampled_from(["relu", "leaky_relu"])),
-            "dropout": draw(st.sampled_from([0.0, 0.25, 0.5])),
-            "batch": draw(st.integers(1, max_batch))}
+    return {
+        "sizes": widths,
+        "activation": draw(st.sampled_from(["relu", "leaky_relu"])),
+        "dropout": draw(st.sampled_from([0.0, 0.25, 0.5])),
+        "batch": draw(st.integers(1, max_batch)),
+    }
 
 
 def outputs(result):
@@ -104,8 +114,7 @@ def outputs(result):
     return [result]
 
 
-def assert_grads_match(fn, inputs, *, h=1e-4, order=4, rtol=1e-6, atol=1e-9, seed=0,
-                       strided=False):
+def assert_grads_match(fn, inputs, *, h=1e-4, order=4, rtol=1e-6, atol=1e-9, seed=0, strided=False):
     """Check the autodiff gradient of `fn(*tensors)` w.r.t. each input against
     central differences (float64).
 
@@ -119,8 +128,10 @@ def assert_grads_match(fn, inputs, *, h=1e-4, order=4, rtol=1e-6, atol=1e-9, see
     arrays_ = [np.array(x, dtype=np.float64, copy=True) for x in inputs]
     tensors = [Tensor(a, requires_grad=True) for a in arrays_]
     rng = np.random.default_rng(seed)
-    weights = [Tensor(np.asarray(rng.uniform(0.5, 1.5, out.shape), dtype=np.float64))
-               for out in outputs(fn(*tensors))]
+    weights = [
+        Tensor(np.asarray(rng.uniform(0.5, 1.5, out.shape), dtype=np.float64))
+        for out in outputs(fn(*tensors))
+    ]
 
     def scalar(leaves=tensors):
         total = Tensor(np.float64(0.0))
@@ -138,15 +149,38 @@ def assert_grads_match(fn, inputs, *, h=1e-4, order=4, rtol=1e-6, atol=1e-9, see
         numeric = [numerical_grad(lambda: scalar().item(), t.data, h, order) for t in tensors]
     errors = {f"input{i}": max_relative_error(a, n) for i, (a, n) in enumerate(zip(auto, numeric))}
     if not all(np.allclose(a, n, rtol=rtol, atol=atol) for a, n in zip(auto, numeric)):
-        raise GradcheckError("autodiff and numerical gradients differ "
-                             f"(rtol {rtol:.0e}, atol {atol:.0e}):\n" + format_errors(errors))
+        raise GradcheckError(
+            "autodiff and numerical gradients differ "
+            f"(rtol {rtol:.0e}, atol {atol:.0e}):\n" + format_errors(errors)
+        )
     return errors
 
 
-def op_test(op, reference, *, arity=1, shapes=None, low=-3.0, high=3.0, margin=0.0,
-            kinks=(0.0,), step=None, elements=None, unique=False, kwargs=None,
-            min_dims=0, max_dims=3, min_side=0, max_side=4, grad=True,
-            rtol=1e-7, atol=1e-10, grad_rtol=1e-6, grad_atol=1e-9, h=1e-4):
+def op_test(
+    op,
+    reference,
+    *,
+    arity=1,
+    shapes=None,
+    low=-3.0,
+    high=3.0,
+    margin=0.0,
+    kinks=(0.0,),
+    step=None,
+    elements=None,
+    unique=False,
+    kwargs=None,
+    min_dims=0,
+    max_dims=3,
+    min_side=0,
+    max_side=4,
+    grad=True,
+    rtol=1e-7,
+    atol=1e-10,
+    grad_rtol=1e-6,
+    grad_atol=1e-9,
+    h=1e-4,
+):
     """A hypothesis test of `op` (Tensors → Tensor(s)) against `reference` (arrays →
     array(s)), in the style of MyGrad's test factory: use it as a module-level test.
 
@@ -170,18 +204,27 @@ def op_test(op, reference, *, arity=1, shapes=None, low=-3.0, high=3.0, margin=0
     """
     if shapes is None:
         shapes = hnp.mutually_broadcastable_shapes(
-            num_shapes=arity, min_dims=min_dims, max_dims=max_dims, min_side=min_side,
-            max_side=max_side).map(lambda drawn: drawn.input_shapes)
+            num_shapes=arity,
+            min_dims=min_dims,
+            max_dims=max_dims,
+            min_side=min_side,
+            max_side=max_side,
+        ).map(lambda drawn: drawn.input_shapes)
     default_elements = values(low, high, margin, kinks, step)
     per_operand = dict(elements or {})
 
     @given(data=st.data())
     def test(data):
         drawn_shapes = data.draw(shapes, label="shapes")
-        inputs = [data.draw(hnp.arrays(np.float64, shape, unique=unique,
-                                       elements=per_operand.get(i, default_elements)),
-                            label=f"input{i}")
-                  for i, shape in enumerate(drawn_shapes)]
+        inputs = [
+            data.draw(
+                hnp.arrays(
+                    np.float64, shape, unique=unique, elements=per_operand.get(i, default_elements)
+                ),
+                label=f"input{i}",
+            )
+            for i, shape in enumerate(drawn_shapes)
+        ]
         options = data.draw(_options(kwargs, inputs), label="kwargs")
         expected = reference(*[a.copy() for a in inputs], **options)
         strided = data.draw(st.booleans(), label="non-contiguous inputs")
@@ -191,8 +234,14 @@ def op_test(op, reference, *, arity=1, shapes=None, low=-3.0, high=3.0, margin=0
         for before, after in zip(inputs, tensors):
             assert np.array_equal(before, after.data), "the op changed its input in place"
         if grad:
-            assert_grads_match(lambda *t: op(*t, **options), inputs, h=h, rtol=grad_rtol,
-                               atol=grad_atol, strided=strided)
+            assert_grads_match(
+                lambda *t: op(*t, **options),
+                inputs,
+                h=h,
+                rtol=grad_rtol,
+                atol=grad_atol,
+                strided=strided,
+            )
 
     test.__doc__ = f"op_test of {_name(op)} against {_name(reference)}"
     return test
@@ -215,10 +264,18 @@ def _options(kwargs, inputs):
         return st.just({})
     if callable(kwargs):
         return kwargs(*inputs)
-    return st.fixed_dictionaries({
-        name: (value if isinstance(value, st.SearchStrategy)
-               else value(*inputs) if callable(value) else st.just(value))
-        for name, value in kwargs.items()})
+    return st.fixed_dictionaries(
+        {
+            name: (
+                value
+                if isinstance(value, st.SearchStrategy)
+                else value(*inputs)
+                if callable(value)
+                else st.just(value)
+            )
+            for name, value in kwargs.items()
+        }
+    )
 
 
 def assert_outputs_match(result, expected, rtol=1e-7, atol=1e-10):
@@ -230,5 +287,6 @@ def assert_outputs_match(result, expected, rtol=1e-7, atol=1e-10):
         w = np.asarray(w)
         assert g.shape == w.shape, f"output {i} has shape {g.shape}, expected {w.shape}"
         assert g.dtype == w.dtype, f"output {i} has dtype {g.dtype}, expected {w.dtype}"
-        np.testing.assert_allclose(g.data, w, rtol=rtol, atol=atol,
-                                   err_msg=f"output {i} differs from the reference")
+        np.testing.assert_allclose(
+            g.data, w, rtol=rtol, atol=atol, err_msg=f"output {i} differs from the reference"
+        )

@@ -6,6 +6,7 @@ take: a Tensor (or a NumPy array, taken as a constant) of float32 or float64 (re
 also takes integers), of one dtype with the other arrays of the op, of the shape the
 op needs.
 """
+
 import numpy as np
 
 from .. import fused
@@ -27,16 +28,19 @@ def _as_tensor(x, what, name="input"):
             return Tensor(x)
         except DTypeError as err:
             raise DTypeError(f"{what}: {name}: {err}") from None
-    raise DTypeError(f"{what}: {name} must be a Tensor or a NumPy array, got "
-                     f"{with_article(type(x).__name__)}")
+    raise DTypeError(
+        f"{what}: {name} must be a Tensor or a NumPy array, got {with_article(type(x).__name__)}"
+    )
 
 
 def _float_tensor(x, what, name="input"):
     """x as a float32 or float64 Tensor: the dtypes the kernels are for."""
     x = _as_tensor(x, what, name)
     if x.dtype not in FLOAT_DTYPES:
-        raise DTypeError(f"{what}: {name} must be float32 or float64, got dtype {x.dtype}; "
-                         "convert it with Tensor(x, dtype=np.float32)")
+        raise DTypeError(
+            f"{what}: {name} must be float32 or float64, got dtype {x.dtype}; "
+            "convert it with Tensor(x, dtype=np.float32)"
+        )
     return x
 
 
@@ -47,26 +51,33 @@ def linear(x, weight, bias=None):
     x = _float_tensor(x, "Linear", "input")
     weight = _float_tensor(weight, "Linear", "weight")
     if weight.ndim != 2:
-        raise ShapeError(f"Linear: weight of shape {weight.shape}; expected a 2-D weight "
-                         "(in_features, out_features)")
+        raise ShapeError(
+            f"Linear: weight of shape {weight.shape}; expected a 2-D weight "
+            "(in_features, out_features)"
+        )
     if x.ndim != 2 or x.shape[1] != weight.shape[0]:
-        raise ShapeError(f"Linear: input of shape {x.shape} does not fit weight of shape "
-                         f"{weight.shape}; expected input (batch, {weight.shape[0]})")
+        raise ShapeError(
+            f"Linear: input of shape {x.shape} does not fit weight of shape "
+            f"{weight.shape}; expected input (batch, {weight.shape[0]})"
+        )
     if x.shape[0] == 0:
-        raise ShapeError(f"Linear: empty batch (input shape {x.shape}); expected at least "
-                         "one row")
+        raise ShapeError(f"Linear: empty batch (input shape {x.shape}); expected at least one row")
     parents = (x, weight)
     if bias is not None:
         bias = _float_tensor(bias, "Linear", "bias")
         if bias.shape != (weight.shape[1],):
-            raise ShapeError(f"Linear: bias of shape {bias.shape} does not fit weight of shape "
-                             f"{weight.shape}; expected shape ({weight.shape[1]},)")
+            raise ShapeError(
+                f"Linear: bias of shape {bias.shape} does not fit weight of shape "
+                f"{weight.shape}; expected shape ({weight.shape[1]},)"
+            )
         parents += (bias,)
     if any(p.dtype != weight.dtype for p in parents):
         names = ("input", "weight", "bias")
         got = ", ".join(f"{name} {p.dtype}" for name, p in zip(names, parents))
-        raise DTypeError(f"Linear: {got}; expected one dtype, the weight's {weight.dtype} "
-                         f"(convert with Tensor(x, dtype=np.{weight.dtype}))")
+        raise DTypeError(
+            f"Linear: {got}; expected one dtype, the weight's {weight.dtype} "
+            f"(convert with Tensor(x, dtype=np.{weight.dtype}))"
+        )
     return fused.Linear.apply(*parents)
 
 
@@ -81,8 +92,9 @@ def relu(x):
 
 def check_negative_slope(negative_slope):
     if not is_real(negative_slope):
-        raise ConfigError(f"LeakyReLU: negative_slope must be a finite number, got "
-                          f"{shown(negative_slope)}")
+        raise ConfigError(
+            f"LeakyReLU: negative_slope must be a finite number, got {shown(negative_slope)}"
+        )
 
 
 def leaky_relu(x, negative_slope=0.01):
@@ -94,15 +106,19 @@ def leaky_relu(x, negative_slope=0.01):
 
 def check_dropout_p(p):
     if not is_real(p) or not 0 <= p < 1:
-        raise ConfigError(f"Dropout: p is the probability of dropping a unit and must be a "
-                          f"number in [0, 1), got {shown(p)}")
+        raise ConfigError(
+            f"Dropout: p is the probability of dropping a unit and must be a "
+            f"number in [0, 1), got {shown(p)}"
+        )
 
 
 def _check_generator(generator):
     if generator is not None and not callable(getattr(generator, "random", None)):
-        raise ConfigError(f"Dropout: generator must be a numpy.random.Generator "
-                          f"(np.random.default_rng(seed)) or None, got "
-                          f"{with_article(type(generator).__name__)}")
+        raise ConfigError(
+            f"Dropout: generator must be a numpy.random.Generator "
+            f"(np.random.default_rng(seed)) or None, got "
+            f"{with_article(type(generator).__name__)}"
+        )
 
 
 def dropout_mask(shape, p, generator=None):
@@ -110,8 +126,7 @@ def dropout_mask(shape, p, generator=None):
     probability 1 - p."""
     shape = (shape,) if is_whole(shape) else tuple(shape) if isinstance(shape, list) else shape
     if not isinstance(shape, tuple) or not all(is_whole(n) and n >= 0 for n in shape):
-        raise ShapeError(f"dropout_mask: shape must be a tuple of sizes >= 0, got "
-                         f"{shown(shape)}")
+        raise ShapeError(f"dropout_mask: shape must be a tuple of sizes >= 0, got {shown(shape)}")
     check_dropout_p(p)
     _check_generator(generator)
     generator = generator if generator is not None else default_generator()
@@ -122,13 +137,20 @@ def _check_mask(mask, x):
     """The mask as a C-contiguous bool array of x's shape."""
     mask = mask.data if isinstance(mask, Tensor) else mask
     if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
-        got = (f"an array of dtype {mask.dtype}" if isinstance(mask, np.ndarray)
-               else with_article(type(mask).__name__))
-        raise DTypeError(f"dropout: mask must be a bool array (True keeps a unit), got {got}; "
-                         "convert a 0/1 mask with mask != 0")
+        got = (
+            f"an array of dtype {mask.dtype}"
+            if isinstance(mask, np.ndarray)
+            else with_article(type(mask).__name__)
+        )
+        raise DTypeError(
+            f"dropout: mask must be a bool array (True keeps a unit), got {got}; "
+            "convert a 0/1 mask with mask != 0"
+        )
     if mask.shape != x.shape:
-        raise ShapeError(f"dropout: mask of shape {mask.shape} for input of shape "
-                         f"{x.shape}; expected the input's shape")
+        raise ShapeError(
+            f"dropout: mask of shape {mask.shape} for input of shape "
+            f"{x.shape}; expected the input's shape"
+        )
     return np.ascontiguousarray(mask)
 
 
@@ -150,21 +172,30 @@ def check_labels(labels, n, num_classes):
     try:
         labels = np.asarray(labels)
     except (TypeError, ValueError, OverflowError) as err:  # ragged lists, ...
-        raise LabelError(f"labels must be a 1-D array of integer class indices, got a "
-                         f"{type(labels).__name__} NumPy cannot make an array of ({err})") from None
+        raise LabelError(
+            f"labels must be a 1-D array of integer class indices, got a "
+            f"{type(labels).__name__} NumPy cannot make an array of ({err})"
+        ) from None
     if labels.dtype.kind not in "iu":
         got = f"dtype {labels.dtype}"
         if labels.dtype.kind in "fb" and labels.size:
-            got += (f" with values in [{labels.min()}, {labels.max()}]; convert them with "
-                    ".astype(np.int64)")
-        raise LabelError(f"labels must be integers (class indices in [0, {num_classes - 1}]), "
-                         f"got {got}")
+            got += (
+                f" with values in [{labels.min()}, {labels.max()}]; convert them with "
+                ".astype(np.int64)"
+            )
+        raise LabelError(
+            f"labels must be integers (class indices in [0, {num_classes - 1}]), got {got}"
+        )
     if labels.shape != (n,):
-        raise LabelError(f"labels of shape {labels.shape} do not match a batch of {n} logits; "
-                         f"expected shape ({n},)")
+        raise LabelError(
+            f"labels of shape {labels.shape} do not match a batch of {n} logits; "
+            f"expected shape ({n},)"
+        )
     if n and (labels.min() < 0 or labels.max() >= num_classes):
-        raise LabelError(f"labels must lie in [0, {num_classes - 1}] for {num_classes} classes, "
-                         f"got values in [{labels.min()}, {labels.max()}]")
+        raise LabelError(
+            f"labels must lie in [0, {num_classes - 1}] for {num_classes} classes, "
+            f"got values in [{labels.min()}, {labels.max()}]"
+        )
     return labels.astype(np.int64, copy=False)
 
 
@@ -173,15 +204,19 @@ def softmax_cross_entropy(logits, labels):
     float dtype, labels `batch` integers in [0, classes)."""
     logits = _float_tensor(logits, "softmax cross-entropy", "logits")
     if logits.ndim != 2:
-        raise ShapeError(f"softmax cross-entropy needs 2-D logits (batch, classes), got shape "
-                         f"{logits.shape}")
+        raise ShapeError(
+            f"softmax cross-entropy needs 2-D logits (batch, classes), got shape {logits.shape}"
+        )
     n, c = logits.shape
     if n == 0:
-        raise ShapeError(f"softmax cross-entropy of an empty batch (logits shape {logits.shape}); "
-                         "expected at least one row")
+        raise ShapeError(
+            f"softmax cross-entropy of an empty batch (logits shape {logits.shape}); "
+            "expected at least one row"
+        )
     if c == 0:
-        raise ShapeError(f"softmax cross-entropy needs at least one class, got logits of shape "
-                         f"{logits.shape}")
+        raise ShapeError(
+            f"softmax cross-entropy needs at least one class, got logits of shape {logits.shape}"
+        )
     labels = check_labels(labels, n, c)
     return fused.SoftmaxCrossEntropy.apply(logits, Tensor(labels))
 

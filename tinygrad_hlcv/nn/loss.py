@@ -9,6 +9,7 @@ a prediction (N, 1) against targets (N,) would silently average an (N, N) matrix
 This module builds on nn.functional's argument checks (imported as a module, used only
 inside functions); nn.functional re-exports the loss functions at its end.
 """
+
 from collections.abc import Iterable
 
 import numpy as np
@@ -27,10 +28,12 @@ REDUCTIONS = ("mean", "sum", "none")
 
 # ----- argument checks ----------------------------------------------------------------------
 
+
 def _check_reduction(reduction, what):
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        raise ConfigError(f"{what}: reduction must be 'mean', 'sum' or 'none', got "
-                          f"{shown(reduction)}")
+        raise ConfigError(
+            f"{what}: reduction must be 'mean', 'sum' or 'none', got {shown(reduction)}"
+        )
 
 
 def _reduce(loss, reduction):
@@ -42,8 +45,10 @@ def _same_dtype(t, x, what, name):
     if t.dtype == x.dtype:
         return t
     if t.requires_grad:
-        raise DTypeError(f"{what}: {name} of dtype {t.dtype} for input of dtype {x.dtype}; "
-                         f"expected one dtype (convert with .to / Tensor(x, dtype=...))")
+        raise DTypeError(
+            f"{what}: {name} of dtype {t.dtype} for input of dtype {x.dtype}; "
+            f"expected one dtype (convert with .to / Tensor(x, dtype=...))"
+        )
     return Tensor(t.data.astype(x.dtype))
 
 
@@ -52,9 +57,11 @@ def _input_and_target(input, target, what):
     x = F._float_tensor(input, what, "input")
     y = F._float_tensor(target, what, "target")
     if y.shape != x.shape:
-        raise ShapeError(f"{what}: input of shape {x.shape} and target of shape {y.shape}; "
-                         "expected one shape (a prediction (N, 1) against targets (N,) would "
-                         "broadcast to (N, N): reshape one of them)")
+        raise ShapeError(
+            f"{what}: input of shape {x.shape} and target of shape {y.shape}; "
+            "expected one shape (a prediction (N, 1) against targets (N,) would "
+            "broadcast to (N, N): reshape one of them)"
+        )
     return x, _same_dtype(y, x, what, "target")
 
 
@@ -68,18 +75,24 @@ def _broadcast_weight(weight, x, what, name="weight"):
     except ValueError:
         fits = False
     if not fits:
-        raise ShapeError(f"{what}: {name} of shape {w.shape} does not broadcast to the input's "
-                         f"shape {x.shape}")
+        raise ShapeError(
+            f"{what}: {name} of shape {w.shape} does not broadcast to the input's shape {x.shape}"
+        )
     return _same_dtype(w, x, what, name)
 
 
 def _check_in_unit_interval(t, what, name, error):
     data = t.data
     if data.size and not (np.all(data >= 0) and np.all(data <= 1)):
-        raise error(f"{what}: every {name} must lie in [0, 1] (a probability), got values in "
-                    f"[{np.nanmin(data)}, {np.nanmax(data)}]" +
-                    ("; for raw scores use binary_cross_entropy_with_logits (BCEWithLogitsLoss)"
-                     if name == "input" else ""))
+        raise error(
+            f"{what}: every {name} must lie in [0, 1] (a probability), got values in "
+            f"[{np.nanmin(data)}, {np.nanmax(data)}]"
+            + (
+                "; for raw scores use binary_cross_entropy_with_logits (BCEWithLogitsLoss)"
+                if name == "input"
+                else ""
+            )
+        )
 
 
 def _class_weight(weight, x, num_classes, what):
@@ -88,8 +101,10 @@ def _class_weight(weight, x, num_classes, what):
         return None
     w = F._float_tensor(weight, what, "weight").data
     if w.shape != (num_classes,):
-        raise ShapeError(f"{what}: weight of shape {w.shape} for {num_classes} classes; expected "
-                         f"shape ({num_classes},), one weight per class")
+        raise ShapeError(
+            f"{what}: weight of shape {w.shape} for {num_classes} classes; expected "
+            f"shape ({num_classes},), one weight per class"
+        )
     return w.astype(x.dtype, copy=False)
 
 
@@ -97,8 +112,10 @@ def _class_input(input, what):
     """A float input with classes along dim 1 (or dim 0 of a single 1-D sample)."""
     x = F._float_tensor(input, what, "input")
     if x.ndim == 0 or (x.ndim >= 2 and x.shape[1] == 0) or (x.ndim == 1 and x.shape[0] == 0):
-        raise ShapeError(f"{what}: input of shape {x.shape}; expected (C,), (N, C) or "
-                         "(N, C, d1, ...) with at least one class C")
+        raise ShapeError(
+            f"{what}: input of shape {x.shape}; expected (C,), (N, C) or "
+            "(N, C, d1, ...) with at least one class C"
+        )
     return x
 
 
@@ -109,23 +126,31 @@ def _class_targets(target, shape, ignore_index, what):
     try:
         data = np.asarray(data)
     except (TypeError, ValueError, OverflowError) as err:
-        raise LabelError(f"{what}: target must be an array of integer class indices, got "
-                         f"{with_article(type(target).__name__)} ({err})") from None
+        raise LabelError(
+            f"{what}: target must be an array of integer class indices, got "
+            f"{with_article(type(target).__name__)} ({err})"
+        ) from None
     num_classes = shape[1] if len(shape) > 1 else shape[0]
     expected = shape[:1] + shape[2:] if len(shape) > 1 else ()
     if data.dtype.kind not in "iu":
-        raise LabelError(f"{what}: target of dtype {data.dtype}; expected integer class indices "
-                         f"in [0, {num_classes - 1}] of shape {expected} (convert them with "
-                         ".astype(np.int64))")
+        raise LabelError(
+            f"{what}: target of dtype {data.dtype}; expected integer class indices "
+            f"in [0, {num_classes - 1}] of shape {expected} (convert them with "
+            ".astype(np.int64))"
+        )
     if data.shape != expected:
-        raise LabelError(f"{what}: target of shape {data.shape} for input of shape {shape}; "
-                         f"expected shape {expected}")
+        raise LabelError(
+            f"{what}: target of shape {data.shape} for input of shape {shape}; "
+            f"expected shape {expected}"
+        )
     counted = data != ignore_index
     if np.any(counted & ((data < 0) | (data >= num_classes))):
         bad = data[counted & ((data < 0) | (data >= num_classes))]
-        raise LabelError(f"{what}: class indices must lie in [0, {num_classes - 1}] for "
-                         f"{num_classes} classes (or equal ignore_index={ignore_index}), got "
-                         f"{bad.min() if bad.min() < 0 else bad.max()}")
+        raise LabelError(
+            f"{what}: class indices must lie in [0, {num_classes - 1}] for "
+            f"{num_classes} classes (or equal ignore_index={ignore_index}), got "
+            f"{bad.min() if bad.min() < 0 else bad.max()}"
+        )
     return data.astype(np.int64), counted
 
 
@@ -149,8 +174,9 @@ def _nll(logp, labels, counted, weight, reduction):
 def _batched(x, target):
     """A single sample (C,) with a 0-d target as a batch of one."""
     if x.ndim == 1:
-        return x.reshape(1, x.shape[0]), np.reshape(np.asarray(
-            target.data if isinstance(target, Tensor) else target), (1,))
+        return x.reshape(1, x.shape[0]), np.reshape(
+            np.asarray(target.data if isinstance(target, Tensor) else target), (1,)
+        )
     return x, target
 
 
@@ -159,6 +185,7 @@ def _unbatched(loss, single, reduction):
 
 
 # ----- functions ----------------------------------------------------------------------------
+
 
 def mse_loss(input, target, *, reduction="mean"):
     """(input - target)² per entry, reduced."""
@@ -215,8 +242,9 @@ def binary_cross_entropy(input, target, weight=None, *, reduction="mean"):
     return _reduce(loss if w is None else loss * w, reduction)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="mean",
-                                     pos_weight=None):
+def binary_cross_entropy_with_logits(
+    input, target, weight=None, *, reduction="mean", pos_weight=None
+):
     """BCE of σ(x), stable for any logit x:  (1 - y) x + (1 + (pw - 1) y) log(1 + e⁻ˣ),
     times the weight; pos_weight pw (broadcast over the input, e.g. one per class) weighs
     the positive term. d/dx = σ(x)(1 + (pw - 1) y) - pw y."""
@@ -245,8 +273,9 @@ def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean")
     return _unbatched(loss, single, reduction)
 
 
-def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0):
+def cross_entropy(
+    input, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0
+):
     """nll_loss of log_softmax(input) over the classes (dim 1, or 0 for a single sample).
 
     `target` holds class indices (integers, the input's shape without the class dim) or
@@ -257,16 +286,23 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     _check_reduction(reduction, what)
     _check_ignore_index(ignore_index, what)
     if not is_real(label_smoothing) or not 0 <= label_smoothing <= 1:
-        raise ConfigError(f"{what}: label_smoothing must be a number in [0, 1], got "
-                          f"{shown(label_smoothing)}")
+        raise ConfigError(
+            f"{what}: label_smoothing must be a number in [0, 1], got {shown(label_smoothing)}"
+        )
     x = _class_input(input, what)
     data = target.data if isinstance(target, Tensor) else target
     if isinstance(data, np.ndarray) and data.dtype.kind == "f" and data.shape == x.shape:
-        return _cross_entropy_probabilities(x, target, weight, ignore_index, reduction,
-                                            label_smoothing)
+        return _cross_entropy_probabilities(
+            x, target, weight, ignore_index, reduction, label_smoothing
+        )
     labels, counted = _class_targets(target, x.shape, ignore_index, what)
-    if (x.ndim == 2 and weight is None and label_smoothing == 0 and reduction == "mean"
-            and counted.all()):
+    if (
+        x.ndim == 2
+        and weight is None
+        and label_smoothing == 0
+        and reduction == "mean"
+        and counted.all()
+    ):
         return F.softmax_cross_entropy(x, labels)
     num_classes = x.shape[1] if x.ndim > 1 else x.shape[0]
     weight = _class_weight(weight, x, num_classes, what)
@@ -293,8 +329,10 @@ def _cross_entropy_probabilities(x, target, weight, ignore_index, reduction, lab
     """-Σ_c w_c y_c logp_c per sample, for class-probability targets y of x's shape."""
     what = "cross_entropy"
     if ignore_index != -100:
-        raise ConfigError(f"{what}: ignore_index={ignore_index} with class-probability targets; "
-                          "ignore_index is only supported for class-index targets")
+        raise ConfigError(
+            f"{what}: ignore_index={ignore_index} with class-probability targets; "
+            "ignore_index is only supported for class-index targets"
+        )
     x, y = _input_and_target(x, target, what)
     class_dim = 1 if x.ndim > 1 else 0
     num_classes = x.shape[class_dim]
@@ -311,6 +349,7 @@ def _cross_entropy_probabilities(x, target, weight, ignore_index, reduction, lab
 
 
 # ----- modules ------------------------------------------------------------------------------
+
 
 def _weight_buffer(module, name, weight, what):
     """Keep an optional weight as a buffer (converted by .to(), never a parameter)."""
@@ -381,9 +420,9 @@ class BCEWithLogitsLoss(_Loss):
         _weight_buffer(self, "pos_weight", pos_weight, "BCEWithLogitsLoss")
 
     def forward(self, input, target):
-        return binary_cross_entropy_with_logits(input, target, self.weight,
-                                                reduction=self.reduction,
-                                                pos_weight=self.pos_weight)
+        return binary_cross_entropy_with_logits(
+            input, target, self.weight, reduction=self.reduction, pos_weight=self.pos_weight
+        )
 
 
 class NLLLoss(_Loss):
@@ -396,8 +435,9 @@ class NLLLoss(_Loss):
         self.ignore_index = ignore_index
 
     def forward(self, input, target):
-        return nll_loss(input, target, self.weight, ignore_index=self.ignore_index,
-                        reduction=self.reduction)
+        return nll_loss(
+            input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction
+        )
 
 
 class CrossEntropyLoss(_Loss):
@@ -407,18 +447,27 @@ class CrossEntropyLoss(_Loss):
         super().__init__(reduction)
         _check_ignore_index(ignore_index, "CrossEntropyLoss")
         if not is_real(label_smoothing) or not 0 <= label_smoothing <= 1:
-            raise ConfigError(f"CrossEntropyLoss: label_smoothing must be a number in [0, 1], "
-                              f"got {shown(label_smoothing)}")
+            raise ConfigError(
+                f"CrossEntropyLoss: label_smoothing must be a number in [0, 1], "
+                f"got {shown(label_smoothing)}"
+            )
         _weight_buffer(self, "weight", weight, "CrossEntropyLoss")
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 
     def forward(self, input, target):
-        return cross_entropy(input, target, self.weight, ignore_index=self.ignore_index,
-                             reduction=self.reduction, label_smoothing=self.label_smoothing)
+        return cross_entropy(
+            input,
+            target,
+            self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+        )
 
 
 # ----- the derivation's objective -------------------------------------------------------------
+
 
 class SoftmaxCrossEntropy(Module):
     """Mean over the batch of -log softmax(logits)[label], fused and numerically stable
@@ -442,13 +491,18 @@ def l2_penalty(weights, lam):
     elif isinstance(weights, (Tensor, np.ndarray)):
         weights = [weights]
     elif isinstance(weights, (str, bytes)) or not isinstance(weights, Iterable):
-        raise DTypeError(f"l2_penalty: weights must be a model, a weight tensor or a list of "
-                         f"them, got {with_article(type(weights).__name__)}")
+        raise DTypeError(
+            f"l2_penalty: weights must be a model, a weight tensor or a list of "
+            f"them, got {with_article(type(weights).__name__)}"
+        )
     weights = [F._float_tensor(w, "l2_penalty", f"weight {i}") for i, w in enumerate(weights)]
     if not weights:
-        raise ConfigError("l2_penalty: no weights given; expected at least one weight tensor "
-                          "(a model with a Linear layer)")
+        raise ConfigError(
+            "l2_penalty: no weights given; expected at least one weight tensor "
+            "(a model with a Linear layer)"
+        )
     if not is_real(lam) or lam < 0:
-        raise ConfigError(f"l2_penalty: the strength λ must be a finite number >= 0, got "
-                          f"{shown(lam)}")
+        raise ConfigError(
+            f"l2_penalty: the strength λ must be a finite number >= 0, got {shown(lam)}"
+        )
     return fused.L2Penalty.apply(*weights, lam=float(lam))

@@ -5,6 +5,7 @@ temporary name in the same directory, flushed to disk, then renamed over the
 target: a rename is atomic, so the target is always either the old file or the
 new one, never half of one.
 """
+
 import contextlib
 import os
 import pickle
@@ -59,14 +60,13 @@ def save_checkpoint(path, state):
     rename. Tests kill or interrupt a run there: at a point that no timing decides and
     that the run cannot have passed."""
     global _saves
-    data = pickle.dumps({"version": CHECKPOINT_VERSION, **state},
-                        protocol=pickle.HIGHEST_PROTOCOL)
+    data = pickle.dumps({"version": CHECKPOINT_VERSION, **state}, protocol=pickle.HIGHEST_PROTOCOL)
     _saves += 1
     pause, iteration = _test_pause(), state.get("iteration")
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         written = 0
         if pause == ("mid-write", _saves):
-            written = f.write(data[:len(data) // 2])
+            written = f.write(data[: len(data) // 2])
             f.flush()
             _wait_for_the_test(f"checkpoint mid-write {_saves} {iteration}")
         f.write(data[written:])
@@ -103,9 +103,11 @@ def load_checkpoint(path):
         with open(path, "rb") as f:
             state = pickle.load(f)
     except Exception as err:  # truncated or foreign files fail in many ways
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(err).__name__}: "
-                              f"{err})") from None
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(err).__name__}: {err})"
+        ) from None
     if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path} is not a tinygrad_hlcv checkpoint of version "
-                              f"{CHECKPOINT_VERSION}")
+        raise CheckpointError(
+            f"{path} is not a tinygrad_hlcv checkpoint of version {CHECKPOINT_VERSION}"
+        )
     return state

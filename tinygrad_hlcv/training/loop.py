@@ -13,6 +13,7 @@ stepped and accuracies are measured at each epoch's end. Training accuracy is
 measured on the first 1,000 training examples (in eval mode), so it compares
 with the validation accuracy.
 """
+
 import contextlib
 import math
 import signal
@@ -42,10 +43,10 @@ class DivergedError(TinygradError, FloatingPointError):
 
 @dataclass
 class History:
-    loss: list = field(default_factory=list)       # per iteration (J~, with the L2 term)
+    loss: list = field(default_factory=list)  # per iteration (J~, with the L2 term)
     train_acc: list = field(default_factory=list)  # per epoch
-    val_acc: list = field(default_factory=list)    # per epoch
-    lr: list = field(default_factory=list)         # per epoch, the rate used in that epoch
+    val_acc: list = field(default_factory=list)  # per epoch
+    lr: list = field(default_factory=list)  # per epoch, the rate used in that epoch
 
 
 @dataclass
@@ -64,8 +65,12 @@ def predict(model, X, batch_size=1000):
     model.eval()
     try:
         with no_grad():
-            return np.concatenate([model(from_numpy(_rows(X[i:i + batch_size]))).data.argmax(1)
-                                   for i in range(0, len(X), batch_size)])
+            return np.concatenate(
+                [
+                    model(from_numpy(_rows(X[i : i + batch_size]))).data.argmax(1)
+                    for i in range(0, len(X), batch_size)
+                ]
+            )
     finally:
         model.train(was_training)
 
@@ -73,8 +78,10 @@ def predict(model, X, batch_size=1000):
 def evaluate(model, X, y, batch_size=1000):
     """Accuracy of `model` on (X, y), in eval mode, batched, with no graph."""
     if len(X) != len(y) or len(X) == 0:
-        raise ConfigError(f"evaluate needs as many labels as examples (> 0), got {len(X)} "
-                          f"examples and {len(y)} labels")
+        raise ConfigError(
+            f"evaluate needs as many labels as examples (> 0), got {len(X)} "
+            f"examples and {len(y)} labels"
+        )
     return float((predict(model, X, batch_size) == np.asarray(y)).mean())
 
 
@@ -86,17 +93,28 @@ def _rows(X):
 class Trainer:
     """Everything that changes during training, so it can be saved and restored whole."""
 
-    def __init__(self, model, loss_fn, optimizer, batches, *, reg=0.0, schedule=None,
-                 iterations_per_epoch=None):
+    def __init__(
+        self,
+        model,
+        loss_fn,
+        optimizer,
+        batches,
+        *,
+        reg=0.0,
+        schedule=None,
+        iterations_per_epoch=None,
+    ):
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         if not (is_real(reg) and reg >= 0):
-            raise ConfigError(f"reg (the L2 strength λ) must be a finite number >= 0, got "
-                              f"{shown(reg)}")
+            raise ConfigError(
+                f"reg (the L2 strength λ) must be a finite number >= 0, got {shown(reg)}"
+            )
         if iterations_per_epoch is None:
             iterations_per_epoch = len(batches)
         if not (is_whole(iterations_per_epoch) and iterations_per_epoch >= 1):
-            raise ConfigError(f"iterations_per_epoch must be an integer >= 1, got "
-                              f"{shown(iterations_per_epoch)}")
+            raise ConfigError(
+                f"iterations_per_epoch must be an integer >= 1, got {shown(iterations_per_epoch)}"
+            )
         self.batches, self.reg, self.schedule = batches, float(reg), schedule
         self.iterations_per_epoch = int(iterations_per_epoch)
         self.iteration = 0
@@ -116,8 +134,10 @@ class Trainer:
                 loss = loss + l2_penalty(self.model, self.reg)
             value = loss.item()
             if not math.isfinite(value):
-                raise DivergedError(f"training loss became {value} at iteration "
-                                    f"{self.iteration}; " + self._likely_cause(xb))
+                raise DivergedError(
+                    f"training loss became {value} at iteration "
+                    f"{self.iteration}; " + self._likely_cause(xb)
+                )
             loss.backward()
             self.optimizer.step()
         self.iteration += 1
@@ -128,14 +148,18 @@ class Trainer:
         if not np.isfinite(xb).all():
             return "the training batch holds NaN or Inf values: check the data"
         if not all(np.isfinite(p.data).all() for p in self.model.parameters()):
-            return (f"the weights became NaN or Inf: lower the learning rate "
-                    f"(now {self.optimizer.lr:g})")
+            return (
+                f"the weights became NaN or Inf: lower the learning rate "
+                f"(now {self.optimizer.lr:g})"
+            )
         return f"lower the learning rate (now {self.optimizer.lr:g})"
 
     def end_epoch(self, X_train, y_train, X_val, y_val):
         if not all(np.isfinite(p.data).all() for p in self.model.parameters()):
-            raise DivergedError(f"the weights became NaN or Inf by iteration {self.iteration}; "
-                                f"lower the learning rate (now {self.optimizer.lr:g})")
+            raise DivergedError(
+                f"the weights became NaN or Inf by iteration {self.iteration}; "
+                f"lower the learning rate (now {self.optimizer.lr:g})"
+            )
         subset = slice(0, TRAIN_ACCURACY_SUBSET)
         self.history.train_acc.append(evaluate(self.model, X_train[subset], y_train[subset]))
         self.history.val_acc.append(evaluate(self.model, X_val, y_val))
@@ -147,12 +171,16 @@ class Trainer:
             self.schedule.step()
 
     def state_dict(self):
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "schedule": self.schedule.state_dict() if self.schedule else None,
-                "batches": self.batches.state_dict(),
-                "generator": default_generator().bit_generator.state,
-                "iteration": self.iteration, "history": asdict(self.history),
-                "best": (self.best_val_acc, self.best_epoch, self.best_state)}
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict() if self.schedule else None,
+            "batches": self.batches.state_dict(),
+            "generator": default_generator().bit_generator.state,
+            "iteration": self.iteration,
+            "history": asdict(self.history),
+            "best": (self.best_val_acc, self.best_epoch, self.best_state),
+        }
 
     def load_state_dict(self, state):
         try:
@@ -169,9 +197,26 @@ class Trainer:
         self.best_val_acc, self.best_epoch, self.best_state = state["best"]
 
 
-def fit_cifar(model, loss_fn, optimizer, batches, X_train, y_train, X_val, y_val, *,
-              iterations, reg=0.0, schedule=None, iterations_per_epoch=None, checkpoint=None,
-              resume=False, extra_state=None, progress=True, restore_best=True):
+def fit_cifar(
+    model,
+    loss_fn,
+    optimizer,
+    batches,
+    X_train,
+    y_train,
+    X_val,
+    y_val,
+    *,
+    iterations,
+    reg=0.0,
+    schedule=None,
+    iterations_per_epoch=None,
+    checkpoint=None,
+    resume=False,
+    extra_state=None,
+    progress=True,
+    restore_best=True,
+):
     """The course's loop: train for `iterations` steps (see the module docstring for epochs).
 
     `batches` gives training batches via `next_batch()` (a data.BatchIterator).
@@ -183,8 +228,15 @@ def fit_cifar(model, loss_fn, optimizer, batches, X_train, y_train, X_val, y_val
     """
     if not (is_whole(iterations) and iterations >= 1):
         raise ConfigError(f"iterations must be an integer >= 1, got {shown(iterations)}")
-    trainer = Trainer(model, loss_fn, optimizer, batches, reg=reg, schedule=schedule,
-                      iterations_per_epoch=iterations_per_epoch)
+    trainer = Trainer(
+        model,
+        loss_fn,
+        optimizer,
+        batches,
+        reg=reg,
+        schedule=schedule,
+        iterations_per_epoch=iterations_per_epoch,
+    )
     if resume:
         if checkpoint is None:
             raise ConfigError("resume=True needs a checkpoint path")
@@ -195,20 +247,29 @@ def fit_cifar(model, loss_fn, optimizer, batches, X_train, y_train, X_val, y_val
             save_checkpoint(checkpoint, {**trainer.state_dict(), "extra": extra_state or {}})
 
     start = time.perf_counter()
-    bar = tqdm(total=iterations, initial=trainer.iteration, disable=not progress,
-               unit="it", dynamic_ncols=True)
+    bar = tqdm(
+        total=iterations,
+        initial=trainer.iteration,
+        disable=not progress,
+        unit="it",
+        dynamic_ncols=True,
+    )
     model.train()
     with _stop_on_ctrl_c() as stop:
         try:
             while trainer.iteration < iterations and not stop.requested:
                 loss = trainer.step()
                 bar.update(1)
-                if (trainer.iteration % trainer.iterations_per_epoch == 0
-                        or trainer.iteration == iterations):
+                if (
+                    trainer.iteration % trainer.iterations_per_epoch == 0
+                    or trainer.iteration == iterations
+                ):
                     trainer.end_epoch(X_train, y_train, X_val, y_val)
-                    bar.set_postfix(loss=f"{loss:.3f}",
-                                    val_acc=f"{trainer.history.val_acc[-1]:.3f}",
-                                    lr=f"{optimizer.lr:.2e}")
+                    bar.set_postfix(
+                        loss=f"{loss:.3f}",
+                        val_acc=f"{trainer.history.val_acc[-1]:.3f}",
+                        lr=f"{optimizer.lr:.2e}",
+                    )
                     save()
             if stop.requested:
                 save()
@@ -216,15 +277,27 @@ def fit_cifar(model, loss_fn, optimizer, batches, X_train, y_train, X_val, y_val
             bar.close()
     if restore_best and trainer.best_state is not None:
         model.load_state_dict(trainer.best_state)
-    return FitResult(trainer.history, trainer.best_val_acc, trainer.best_epoch,
-                     trainer.iteration, time.perf_counter() - start,
-                     stop.requested and trainer.iteration < iterations)
+    return FitResult(
+        trainer.history,
+        trainer.best_val_acc,
+        trainer.best_epoch,
+        trainer.iteration,
+        time.perf_counter() - start,
+        stop.requested and trainer.iteration < iterations,
+    )
 
 
 # ----------------------------------------------------------------- the general loop
 
-COURSE_OPTIONS = {"iterations", "reg", "schedule", "iterations_per_epoch", "checkpoint",
-                  "resume", "extra_state"}
+COURSE_OPTIONS = {
+    "iterations",
+    "reg",
+    "schedule",
+    "iterations_per_epoch",
+    "checkpoint",
+    "resume",
+    "extra_state",
+}
 
 
 def fit(model, loss_fn, optimizer, train_data, *course_args, **options):
@@ -241,10 +314,12 @@ def fit(model, loss_fn, optimizer, train_data, *course_args, **options):
         return fit_cifar(model, loss_fn, optimizer, train_data, *course_args, **options)
     misplaced = sorted(COURSE_OPTIONS & options.keys())
     if misplaced:
-        raise ConfigError(f"fit: {', '.join(misplaced)} belong(s) to the course's form "
-                          f"fit(model, loss_fn, optimizer, batches, X_train, y_train, X_val, "
-                          f"y_val, iterations=...); the epoch form takes epochs=, val_data=, "
-                          f"scheduler=, ...")
+        raise ConfigError(
+            f"fit: {', '.join(misplaced)} belong(s) to the course's form "
+            f"fit(model, loss_fn, optimizer, batches, X_train, y_train, X_val, "
+            f"y_val, iterations=...); the epoch form takes epochs=, val_data=, "
+            f"scheduler=, ..."
+        )
     return fit_epochs(model, loss_fn, optimizer, train_data, **options)
 
 
@@ -266,9 +341,24 @@ class FitHistory:
         return self.history[name]
 
 
-def fit_epochs(model, loss_fn, optimizer, train_data, *, epochs, val_data=None, batch_size=32,
-               shuffle=True, metrics=(), monitor="val_loss", mode=None, scheduler=None,
-               scheduler_step="epoch", restore_best=True, progress=True):
+def fit_epochs(
+    model,
+    loss_fn,
+    optimizer,
+    train_data,
+    *,
+    epochs,
+    val_data=None,
+    batch_size=32,
+    shuffle=True,
+    metrics=(),
+    monitor="val_loss",
+    mode=None,
+    scheduler=None,
+    scheduler_step="epoch",
+    restore_best=True,
+    progress=True,
+):
     """Train for `epochs` passes over `train_data`; returns a FitHistory.
 
     Data (`train_data`, `val_data`): a pair of arrays `(X, y)`, cut into `batch_size`
@@ -302,11 +392,20 @@ def fit_epochs(model, loss_fn, optimizer, train_data, *, epochs, val_data=None, 
         for epoch in range(1, epochs + 1):
             bar.set_description(f"epoch {epoch}/{epochs}")
             history["lr"].append(optimizer.lr)
-            means = _train_epoch(model, loss_fn, optimizer, train, named, epoch, bar,
-                                 scheduler if scheduler_step == "batch" else None)
+            means = _train_epoch(
+                model,
+                loss_fn,
+                optimizer,
+                train,
+                named,
+                epoch,
+                bar,
+                scheduler if scheduler_step == "batch" else None,
+            )
             if val is not None:
-                means.update({f"val_{k}": v for k, v in _validate(model, loss_fn, val,
-                                                                  named).items()})
+                means.update(
+                    {f"val_{k}": v for k, v in _validate(model, loss_fn, val, named).items()}
+                )
             for key in keys:
                 history[key].append(means[key])
             bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
@@ -327,11 +426,12 @@ def _check_options(epochs, batch_size, scheduler, scheduler_step):
     if not (is_whole(batch_size) and batch_size >= 1):
         raise ConfigError(f"batch_size must be an integer >= 1, got {shown(batch_size)}")
     if scheduler_step not in ("epoch", "batch"):
-        raise ConfigError(f"scheduler_step must be 'epoch' or 'batch', got "
-                          f"{shown(scheduler_step)}")
+        raise ConfigError(f"scheduler_step must be 'epoch' or 'batch', got {shown(scheduler_step)}")
     if scheduler is not None and not callable(getattr(scheduler, "step", None)):
-        raise ConfigError(f"scheduler must have a step() method (an optim.lr_scheduler), got "
-                          f"{type(scheduler).__name__}")
+        raise ConfigError(
+            f"scheduler must have a step() method (an optim.lr_scheduler), got "
+            f"{type(scheduler).__name__}"
+        )
 
 
 def _train_epoch(model, loss_fn, optimizer, batches, named, epoch, bar, batch_scheduler):
@@ -347,9 +447,11 @@ def _train_epoch(model, loss_fn, optimizer, batches, named, epoch, bar, batch_sc
             loss = loss_fn(outputs, y)
             value = _scalar(loss)
             if not math.isfinite(value):
-                raise DivergedError(f"training loss became {value} in epoch {epoch}; lower "
-                                    f"the learning rate (now {optimizer.lr:g}) or check the "
-                                    f"data for NaN or Inf")
+                raise DivergedError(
+                    f"training loss became {value} in epoch {epoch}; lower "
+                    f"the learning rate (now {optimizer.lr:g}) or check the "
+                    f"data for NaN or Inf"
+                )
             loss.backward()
             optimizer.step()
         if batch_scheduler is not None:
@@ -362,8 +464,10 @@ def _train_epoch(model, loss_fn, optimizer, batches, named, epoch, bar, batch_sc
         bar.update(1)
         bar.set_postfix({k: f"{v / count:.4g}" for k, v in sums.items()}, refresh=False)
     if count == 0:
-        raise ConfigError(f"train_data gave no batches in epoch {epoch}; expected a "
-                          f"re-iterable that yields (x, y) batches on every pass")
+        raise ConfigError(
+            f"train_data gave no batches in epoch {epoch}; expected a "
+            f"re-iterable that yields (x, y) batches on every pass"
+        )
     return {k: v / count for k, v in sums.items()}
 
 
@@ -385,8 +489,10 @@ def _validate(model, loss_fn, batches, named):
     if not outputs:
         raise ConfigError("val_data gave no batches; expected at least one (x, y) batch")
     outputs, targets = np.concatenate(outputs), np.concatenate(targets)
-    return {"loss": total / len(outputs),
-            **{name: float(metric(outputs, targets)) for name, metric in named.items()}}
+    return {
+        "loss": total / len(outputs),
+        **{name: float(metric(outputs, targets)) for name, metric in named.items()},
+    }
 
 
 class _ArrayBatches:
@@ -402,35 +508,46 @@ class _ArrayBatches:
         n = len(self.X)
         order = default_generator().permutation(n) if self.shuffle else np.arange(n)
         for i in range(0, n, self.batch_size):
-            rows = order[i:i + self.batch_size]
+            rows = order[i : i + self.batch_size]
             yield self.X[rows], self.y[rows]
 
 
 def _batches(data, name, batch_size, shuffle, epochs):
-    if (isinstance(data, (tuple, list)) and len(data) == 2
-            and all(isinstance(a, (np.ndarray, Tensor)) for a in data)):
+    if (
+        isinstance(data, (tuple, list))
+        and len(data) == 2
+        and all(isinstance(a, (np.ndarray, Tensor)) for a in data)
+    ):
         X, y = (_array(a) for a in data)
         if len(X) != len(y) or len(X) == 0:
-            raise ConfigError(f"{name}: expected as many targets as examples (> 0), got "
-                              f"{len(X)} examples and {len(y)} targets")
+            raise ConfigError(
+                f"{name}: expected as many targets as examples (> 0), got "
+                f"{len(X)} examples and {len(y)} targets"
+            )
         return _ArrayBatches(X, y, batch_size, shuffle)
     if isinstance(data, (str, bytes)) or not isinstance(data, Iterable):
-        raise ConfigError(f"{name} must be a pair of arrays (X, y) or an iterable of (x, y) "
-                          f"batches, got {type(data).__name__}")
+        raise ConfigError(
+            f"{name} must be a pair of arrays (X, y) or an iterable of (x, y) "
+            f"batches, got {type(data).__name__}"
+        )
     if iter(data) is data and epochs > 1:
-        raise ConfigError(f"{name} is an iterator (a generator?), used up after one epoch; "
-                          f"expected a re-iterable: a list of batches, or an object whose "
-                          f"__iter__ starts a new pass")
+        raise ConfigError(
+            f"{name} is an iterator (a generator?), used up after one epoch; "
+            f"expected a re-iterable: a list of batches, or an object whose "
+            f"__iter__ starts a new pass"
+        )
     return data
 
 
 def _pairs(batches, name):
     for batch in batches:
         if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
-            raise ConfigError(f"each batch of {name} must be an (inputs, targets) pair, got "
-                              f"{type(batch).__name__}"
-                              + (f" of length {len(batch)}" if hasattr(batch, "__len__") else "")
-                              + " (for whole arrays pass a pair of NumPy arrays (X, y))")
+            raise ConfigError(
+                f"each batch of {name} must be an (inputs, targets) pair, got "
+                f"{type(batch).__name__}"
+                + (f" of length {len(batch)}" if hasattr(batch, "__len__") else "")
+                + " (for whole arrays pass a pair of NumPy arrays (X, y))"
+            )
         yield batch
 
 
@@ -444,16 +561,22 @@ def _named_metrics(metrics):
         for metric in metrics:
             name = getattr(metric, "__name__", "<no name>")
             if name in named or name.startswith("<"):
-                raise ConfigError(f"metric {name} needs a unique name: pass metrics as a dict "
-                                  f"{{'name': function}}")
+                raise ConfigError(
+                    f"metric {name} needs a unique name: pass metrics as a dict "
+                    f"{{'name': function}}"
+                )
             named[name] = metric
     for name, metric in named.items():
         if not callable(metric):
-            raise ConfigError(f"metric {name!r} must be a function (outputs, targets) -> "
-                              f"float, got {type(metric).__name__}")
+            raise ConfigError(
+                f"metric {name!r} must be a function (outputs, targets) -> "
+                f"float, got {type(metric).__name__}"
+            )
         if not isinstance(name, str) or name in ("loss", "lr") or name.startswith("val_"):
-            raise ConfigError(f"metric name {name!r} is taken; expected a name other than "
-                              f"'loss', 'lr' or 'val_...'")
+            raise ConfigError(
+                f"metric name {name!r} is taken; expected a name other than "
+                f"'loss', 'lr' or 'val_...'"
+            )
     return named
 
 
@@ -465,8 +588,10 @@ def _monitor_rule(monitor, mode, named, has_val):
         return None, None
     train_names = ["loss", *named]
     if monitor not in train_names and monitor not in [f"val_{n}" for n in train_names]:
-        raise ConfigError(f"monitor={monitor!r} is not recorded; expected one of "
-                          f"{train_names + [f'val_{n}' for n in train_names]}")
+        raise ConfigError(
+            f"monitor={monitor!r} is not recorded; expected one of "
+            f"{train_names + [f'val_{n}' for n in train_names]}"
+        )
     if mode is None:
         base = monitor.removeprefix("val_")
         if any(word in base for word in ("loss", "error", "mse", "mae")):
@@ -474,8 +599,10 @@ def _monitor_rule(monitor, mode, named, has_val):
         elif "acc" in base:
             mode = "max"
         else:
-            raise ConfigError(f"cannot tell whether a smaller or a larger {monitor} is "
-                              f"better; pass mode='min' or mode='max'")
+            raise ConfigError(
+                f"cannot tell whether a smaller or a larger {monitor} is "
+                f"better; pass mode='min' or mode='max'"
+            )
     if monitor.startswith("val_") and not has_val:
         return None, mode  # nothing to validate on: the last weights stay
     return monitor, mode
@@ -497,9 +624,10 @@ def _array(a):
 
 def _scalar(loss):
     if not isinstance(loss, Tensor) or loss.data.size != 1:
-        raise ConfigError(f"loss_fn must return a scalar Tensor, got "
-                          f"{type(loss).__name__}"
-                          + (f" of shape {loss.shape}" if hasattr(loss, "shape") else ""))
+        raise ConfigError(
+            f"loss_fn must return a scalar Tensor, got "
+            f"{type(loss).__name__}" + (f" of shape {loss.shape}" if hasattr(loss, "shape") else "")
+        )
     return loss.item()
 
 

@@ -4,6 +4,7 @@ NumPy arrays, named by their `__name__` in the history ('accuracy', 'val_accurac
 Write your own the same way; a metric should be a mean over examples (as these are), so
 that its per-batch values average to the value over the whole set.
 """
+
 import numpy as np
 
 from ..errors import ShapeError
@@ -15,16 +16,20 @@ def accuracy(outputs, targets):
     """The fraction of rows whose highest score (N×C `outputs`) is the integer label."""
     outputs, targets = np.asarray(outputs), np.asarray(targets)
     if outputs.ndim != 2 or targets.shape != (len(outputs),):
-        raise ShapeError(f"accuracy: expected N×C scores and N labels, got scores of shape "
-                         f"{outputs.shape} and labels of shape {targets.shape}")
+        raise ShapeError(
+            f"accuracy: expected N×C scores and N labels, got scores of shape "
+            f"{outputs.shape} and labels of shape {targets.shape}"
+        )
     return float((outputs.argmax(1) == targets).mean())
 
 
 def _same_shape(name, outputs, targets):
     outputs, targets = np.asarray(outputs), np.asarray(targets)
     if outputs.shape != targets.shape:  # (N, 1) against (N,) would broadcast to N×N
-        raise ShapeError(f"{name}: outputs of shape {outputs.shape} and targets of shape "
-                         f"{targets.shape}; expected the same shape")
+        raise ShapeError(
+            f"{name}: outputs of shape {outputs.shape} and targets of shape "
+            f"{targets.shape}; expected the same shape"
+        )
     return outputs, targets
 
 
