@@ -18,6 +18,9 @@ INITIAL_ACCUMULATOR_VALUE = Hyperparameter("initial_accumulator_value", low=0)
 
 
 class Adagrad(Optimizer):
+    """Adagrad: steps scaled by the root of the summed squared gradients, with an optional
+    decay of the rate."""
+
     HYPERPARAMETERS: ClassVar[dict[str, Hyperparameter]] = {
         "lr": RATE,
         "lr_decay": LR_DECAY,

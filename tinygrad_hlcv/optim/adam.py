@@ -20,6 +20,9 @@ BETAS = Hyperparameter("betas", low=0, high=1, high_open=True, pair=("β1", "β2
 
 
 class Adam(Optimizer):
+    """Adam: bias-corrected first and second moments, L2 weight decay through the gradient (the
+    module docstring has the rule)."""
+
     HYPERPARAMETERS: ClassVar[dict[str, Hyperparameter]] = {
         "lr": RATE,
         "betas": BETAS,

@@ -26,6 +26,9 @@ def buffer(state: dict[str, Any], key: str, theta: np.ndarray) -> np.ndarray:
 
 
 class RMSprop(Optimizer):
+    """RMSprop: steps scaled by a running root-mean-square of the gradient, optionally centered
+    and with momentum."""
+
     HYPERPARAMETERS: ClassVar[dict[str, Hyperparameter]] = {
         "lr": RATE,
         "alpha": ALPHA,

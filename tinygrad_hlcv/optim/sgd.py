@@ -19,6 +19,9 @@ NESTEROV = Hyperparameter("nesterov", flag=True)
 
 
 class SGD(Optimizer):
+    """SGD with momentum, Nesterov momentum and L2 weight decay (the module docstring has the
+    rule), one fused kernel pass per parameter."""
+
     HYPERPARAMETERS: ClassVar[dict[str, Hyperparameter]] = {
         "lr": RATE,
         "momentum": MOMENTUM,
