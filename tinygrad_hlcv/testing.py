@@ -203,48 +203,69 @@ def op_test(
                            kwargs={"dim": lambda a: dims(a.ndim), "keepdim": st.booleans()})
     """
     if shapes is None:
-        shapes = hnp.mutually_broadcastable_shapes(
-            num_shapes=arity,
-            min_dims=min_dims,
-            max_dims=max_dims,
-            min_side=min_side,
-            max_side=max_side,
-        ).map(lambda drawn: drawn.input_shapes)
-    default_elements = values(low, high, margin, kinks, step)
-    per_operand = dict(elements or {})
+        shapes = _broadcastable_shapes(arity, min_dims, max_dims, min_side, max_side)
+    operand_elements = _operand_elements(elements, values(low, high, margin, kinks, step))
 
     @given(data=st.data())
     def test(data):
-        drawn_shapes = data.draw(shapes, label="shapes")
-        inputs = [
-            data.draw(
-                hnp.arrays(
-                    np.float64, shape, unique=unique, elements=per_operand.get(i, default_elements)
-                ),
-                label=f"input{i}",
-            )
-            for i, shape in enumerate(drawn_shapes)
-        ]
-        options = data.draw(_options(kwargs, inputs), label="kwargs")
+        inputs, options = _draw_example(data, shapes, operand_elements, unique, kwargs)
         expected = reference(*[a.copy() for a in inputs], **options)
         strided = data.draw(st.booleans(), label="non-contiguous inputs")
-        tensors = [Tensor(strided_view(a) if strided else a.copy()) for a in inputs]
-        result = op(*tensors, **options)
-        assert_outputs_match(result, expected, rtol, atol)
-        for before, after in zip(inputs, tensors):
-            assert np.array_equal(before, after.data), "the op changed its input in place"
+        _assert_op_values(op, inputs, options, expected, strided, rtol, atol)
         if grad:
-            assert_grads_match(
-                lambda *t: op(*t, **options),
-                inputs,
-                h=h,
-                rtol=grad_rtol,
-                atol=grad_atol,
-                strided=strided,
-            )
+            _assert_op_grads(op, inputs, options, strided, h, grad_rtol, grad_atol)
 
     test.__doc__ = f"op_test of {_name(op)} against {_name(reference)}"
     return test
+
+
+def _broadcastable_shapes(arity, min_dims, max_dims, min_side, max_side):
+    """op_test's default shapes: `arity` shapes that broadcast together, as a tuple."""
+    return hnp.mutually_broadcastable_shapes(
+        num_shapes=arity,
+        min_dims=min_dims,
+        max_dims=max_dims,
+        min_side=min_side,
+        max_side=max_side,
+    ).map(lambda drawn: drawn.input_shapes)
+
+
+def _operand_elements(elements, default):
+    """Operand i's value strategy: its override in `elements` ({index: strategy}), else the
+    default (copied now, so a later change to the caller's dict does not alter the test)."""
+    per_operand = dict(elements or {})
+    return lambda i: per_operand.get(i, default)
+
+
+def _draw_example(data, shapes, operand_elements, unique, kwargs):
+    """op_test's float64 operands and keyword options, each drawn under its own label so a
+    failing example names them."""
+    drawn_shapes = data.draw(shapes, label="shapes")
+    inputs = [
+        data.draw(
+            hnp.arrays(np.float64, shape, unique=unique, elements=operand_elements(i)),
+            label=f"input{i}",
+        )
+        for i, shape in enumerate(drawn_shapes)
+    ]
+    return inputs, data.draw(_options(kwargs, inputs), label="kwargs")
+
+
+def _assert_op_values(op, inputs, options, expected, strided, rtol, atol):
+    """`op` gives the reference's outputs and leaves its inputs as they were (a kernel that
+    writes into its input would corrupt the caller's arrays and the gradient check)."""
+    tensors = [Tensor(strided_view(a) if strided else a.copy()) for a in inputs]
+    result = op(*tensors, **options)
+    assert_outputs_match(result, expected, rtol, atol)
+    for before, after in zip(inputs, tensors):
+        assert np.array_equal(before, after.data), "the op changed its input in place"
+
+
+def _assert_op_grads(op, inputs, options, strided, h, rtol, atol):
+    """`op`'s gradients with the drawn options match central differences."""
+    assert_grads_match(
+        lambda *t: op(*t, **options), inputs, h=h, rtol=rtol, atol=atol, strided=strided
+    )
 
 
 def strided_view(array):

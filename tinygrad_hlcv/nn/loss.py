@@ -285,10 +285,7 @@ def cross_entropy(
     what = "cross_entropy"
     _check_reduction(reduction, what)
     _check_ignore_index(ignore_index, what)
-    if not is_real(label_smoothing) or not 0 <= label_smoothing <= 1:
-        raise ConfigError(
-            f"{what}: label_smoothing must be a number in [0, 1], got {shown(label_smoothing)}"
-        )
+    _check_label_smoothing(label_smoothing, what)
     x = _class_input(input, what)
     data = target.data if isinstance(target, Tensor) else target
     if isinstance(data, np.ndarray) and data.dtype.kind == "f" and data.shape == x.shape:
@@ -304,25 +301,42 @@ def cross_entropy(
         and counted.all()
     ):
         return F.softmax_cross_entropy(x, labels)
+    return _cross_entropy_labels(x, labels, counted, weight, reduction, label_smoothing)
+
+
+def _check_label_smoothing(label_smoothing, what):
+    if not is_real(label_smoothing) or not 0 <= label_smoothing <= 1:
+        raise ConfigError(
+            f"{what}: label_smoothing must be a number in [0, 1], got {shown(label_smoothing)}"
+        )
+
+
+def _cross_entropy_labels(x, labels, counted, weight, reduction, label_smoothing):
+    """Composed from Tensor ops for class-index targets: the cases the fused kernel does not
+    cover (class weight, ignored entries, smoothing, other reductions, a single sample, 3+ dims)."""
     num_classes = x.shape[1] if x.ndim > 1 else x.shape[0]
-    weight = _class_weight(weight, x, num_classes, what)
+    weight = _class_weight(weight, x, num_classes, "cross_entropy")
     single = x.ndim == 1
     x, labels = _batched(x, labels)
     counted = np.reshape(counted, labels.shape)
     logp = x.log_softmax(1)
     loss = _nll(logp, labels, counted, weight, reduction)
     if label_smoothing:
-        # PyTorch's smoothing term: -Σ_c w_c logp_c per entry, 0 where ignored, the mean
-        # divided by the same Σ w[y] as the nll part.
-        shape = (1, num_classes) + (1,) * (x.ndim - 2)
-        w = np.ones(num_classes, x.dtype) if weight is None else weight
-        smooth = -(logp * w.reshape(shape)).sum(1) * counted.astype(x.dtype)
-        if reduction == "mean":
-            smooth = smooth.sum() / w[np.where(counted, labels, 0)][counted].sum()
-        elif reduction == "sum":
-            smooth = smooth.sum()
+        smooth = _smoothing_loss(logp, labels, counted, weight, reduction)
         loss = loss * (1 - label_smoothing) + smooth * (label_smoothing / num_classes)
     return _unbatched(loss, single, reduction)
+
+
+def _smoothing_loss(logp, labels, counted, weight, reduction):
+    """PyTorch's smoothing term: -Σ_c w_c logp_c per entry, 0 where ignored; 'mean' divides by
+    the same Σ w[y] as the nll part, so the two mix as PyTorch's loss does."""
+    num_classes = logp.shape[1]
+    shape = (1, num_classes) + (1,) * (logp.ndim - 2)
+    w = np.ones(num_classes, logp.dtype) if weight is None else weight
+    smooth = -(logp * w.reshape(shape)).sum(1) * counted.astype(logp.dtype)
+    if reduction == "mean":
+        return smooth.sum() / w[np.where(counted, labels, 0)][counted].sum()
+    return smooth.sum() if reduction == "sum" else smooth
 
 
 def _cross_entropy_probabilities(x, target, weight, ignore_index, reduction, label_smoothing):
@@ -446,11 +460,7 @@ class CrossEntropyLoss(_Loss):
     def __init__(self, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         super().__init__(reduction)
         _check_ignore_index(ignore_index, "CrossEntropyLoss")
-        if not is_real(label_smoothing) or not 0 <= label_smoothing <= 1:
-            raise ConfigError(
-                f"CrossEntropyLoss: label_smoothing must be a number in [0, 1], "
-                f"got {shown(label_smoothing)}"
-            )
+        _check_label_smoothing(label_smoothing, "CrossEntropyLoss")
         _weight_buffer(self, "weight", weight, "CrossEntropyLoss")
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
