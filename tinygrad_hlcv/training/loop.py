@@ -15,6 +15,7 @@ with the validation accuracy.
 """
 
 import contextlib
+import functools
 import math
 import signal
 import threading
@@ -238,15 +239,32 @@ def fit_cifar(
         iterations_per_epoch=iterations_per_epoch,
     )
     if resume:
-        if checkpoint is None:
-            raise ConfigError("resume=True needs a checkpoint path")
-        trainer.load_state_dict(load_checkpoint(checkpoint))
-
-    def save():
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, {**trainer.state_dict(), "extra": extra_state or {}})
-
+        _resume(trainer, checkpoint)
+    save = functools.partial(_save_checkpoint, trainer, checkpoint, extra_state)
     start = time.perf_counter()
+    data = (X_train, y_train, X_val, y_val)
+    stopped = _train_iterations(trainer, iterations, data, save, progress)
+    if restore_best and trainer.best_state is not None:
+        model.load_state_dict(trainer.best_state)
+    return _fit_result(trainer, start, stopped and trainer.iteration < iterations)
+
+
+def _resume(trainer, checkpoint):
+    """Continue from `checkpoint`'s saved state: resuming without a file is a user's mistake."""
+    if checkpoint is None:
+        raise ConfigError("resume=True needs a checkpoint path")
+    trainer.load_state_dict(load_checkpoint(checkpoint))
+
+
+def _save_checkpoint(trainer, checkpoint, extra_state):
+    """Save the whole training state (plus `extra_state`) so a run can resume; no path, no-op."""
+    if checkpoint is not None:
+        save_checkpoint(checkpoint, {**trainer.state_dict(), "extra": extra_state or {}})
+
+
+def _train_iterations(trainer, iterations, data, save, progress):
+    """Step up to `iterations`, ending an epoch (and saving) every `iterations_per_epoch` steps
+    and at the last one; a Ctrl-C stops after a step and saves. Returns whether it stopped."""
     bar = tqdm(
         total=iterations,
         initial=trainer.iteration,
@@ -254,7 +272,7 @@ def fit_cifar(
         unit="it",
         dynamic_ncols=True,
     )
-    model.train()
+    trainer.model.train()
     with _stop_on_ctrl_c() as stop:
         try:
             while trainer.iteration < iterations and not stop.requested:
@@ -264,26 +282,34 @@ def fit_cifar(
                     trainer.iteration % trainer.iterations_per_epoch == 0
                     or trainer.iteration == iterations
                 ):
-                    trainer.end_epoch(X_train, y_train, X_val, y_val)
-                    bar.set_postfix(
-                        loss=f"{loss:.3f}",
-                        val_acc=f"{trainer.history.val_acc[-1]:.3f}",
-                        lr=f"{optimizer.lr:.2e}",
-                    )
+                    _end_epoch(trainer, data, loss, bar)
                     save()
             if stop.requested:
                 save()
         finally:
             bar.close()
-    if restore_best and trainer.best_state is not None:
-        model.load_state_dict(trainer.best_state)
+    return stop.requested
+
+
+def _end_epoch(trainer, data, loss, bar):
+    """Measure the epoch (accuracies, best weights, schedule) and show it on the bar."""
+    trainer.end_epoch(*data)
+    bar.set_postfix(
+        loss=f"{loss:.3f}",
+        val_acc=f"{trainer.history.val_acc[-1]:.3f}",
+        lr=f"{trainer.optimizer.lr:.2e}",
+    )
+
+
+def _fit_result(trainer, start, interrupted):
+    """The FitResult of a finished (or interrupted) `fit_cifar` run that started at `start`."""
     return FitResult(
         trainer.history,
         trainer.best_val_acc,
         trainer.best_epoch,
         trainer.iteration,
         time.perf_counter() - start,
-        stop.requested and trainer.iteration < iterations,
+        interrupted,
     )
 
 
@@ -377,47 +403,87 @@ def fit_epochs(
     scheduler_step='batch' (OneCycle-style schedules).
     """
     _check_options(epochs, batch_size, scheduler, scheduler_step)
-    train = _batches(train_data, "train_data", batch_size, shuffle, epochs)
-    val = None if val_data is None else _batches(val_data, "val_data", batch_size, False, epochs)
+    train, val = _train_and_val(train_data, val_data, batch_size, shuffle, epochs)
     named = _named_metrics(metrics)
-    monitor, mode = _monitor_rule(monitor, mode, named, val is not None)
-
-    keys = ["loss", *named] + (["val_loss", *(f"val_{n}" for n in named)] if val else [])
-    history = {key: [] for key in [*keys, "lr"]}
-    best, best_epoch, best_state = None, None, None
-    total = epochs * len(train) if hasattr(train, "__len__") else None
+    best = _BestEpoch(*_monitor_rule(monitor, mode, named, val is not None))
+    history = _empty_history(named, val)
+    batch_scheduler = scheduler if scheduler_step == "batch" else None
     start = time.perf_counter()
-    bar = tqdm(total=total, disable=not progress, unit="batch", dynamic_ncols=True)
-    try:
+    with _epochs_bar(train, epochs, progress) as bar:  # closes the bar however the loop ends
         for epoch in range(1, epochs + 1):
             bar.set_description(f"epoch {epoch}/{epochs}")
             history["lr"].append(optimizer.lr)
-            means = _train_epoch(
-                model,
-                loss_fn,
-                optimizer,
-                train,
-                named,
-                epoch,
-                bar,
-                scheduler if scheduler_step == "batch" else None,
+            means = _run_epoch(
+                model, loss_fn, optimizer, (train, val), named, epoch, bar, batch_scheduler
             )
-            if val is not None:
-                means.update(
-                    {f"val_{k}": v for k, v in _validate(model, loss_fn, val, named).items()}
-                )
-            for key in keys:
-                history[key].append(means[key])
-            bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
-            if monitor is not None and _better(means[monitor], best, mode):
-                best, best_epoch, best_state = means[monitor], epoch, model.state_dict()
+            _record(history, means, bar)
+            best.update(means, epoch, model)
             if scheduler is not None and scheduler_step == "epoch":
                 scheduler.step()
-    finally:
-        bar.close()
-    if restore_best and best_state is not None:
-        model.load_state_dict(best_state)
-    return FitHistory(history, monitor, mode, best_epoch, best, time.perf_counter() - start)
+    if restore_best:
+        best.restore(model)
+    seconds = time.perf_counter() - start
+    return FitHistory(history, best.monitor, best.mode, best.epoch, best.value, seconds)
+
+
+class _BestEpoch:
+    """The monitored quantity's best epoch so far and its weights, to restore at the end."""
+
+    def __init__(self, monitor, mode):
+        self.monitor, self.mode = monitor, mode
+        self.value: float | None = None
+        self.epoch: int | None = None
+        self.state = None
+
+    def update(self, means, epoch, model):
+        """Keep this epoch's weights if its monitored value beats the best so far."""
+        if self.monitor is not None and _better(means[self.monitor], self.value, self.mode):
+            self.value, self.epoch, self.state = means[self.monitor], epoch, model.state_dict()
+
+    def restore(self, model):
+        """Give `model` the best epoch's weights (none kept when nothing was monitored)."""
+        if self.state is not None:
+            model.load_state_dict(self.state)
+
+
+def _train_and_val(train_data, val_data, batch_size, shuffle, epochs):
+    """Both data sets as re-iterable batches (val None without val_data); validation batches
+    are never shuffled, as their order does not change the result."""
+    train = _batches(train_data, "train_data", batch_size, shuffle, epochs)
+    val = None if val_data is None else _batches(val_data, "val_data", batch_size, False, epochs)
+    return train, val
+
+
+def _empty_history(named, val):
+    """One empty list per recorded name, in the order they are shown: training values,
+    validation values (when there are validation batches), then 'lr'."""
+    keys = ["loss", *named] + (["val_loss", *(f"val_{n}" for n in named)] if val else [])
+    return {key: [] for key in [*keys, "lr"]}
+
+
+def _epochs_bar(train, epochs, progress):
+    """A progress bar counting batches; its total is known only when `train` has a length."""
+    total = epochs * len(train) if hasattr(train, "__len__") else None
+    return tqdm(total=total, disable=not progress, unit="batch", dynamic_ncols=True)
+
+
+def _run_epoch(model, loss_fn, optimizer, data, named, epoch, bar, batch_scheduler):
+    """Train one epoch on `data`'s training batches, then validate if there are validation
+    batches; returns the epoch's values by their recorded names ('loss', 'val_loss', ...)."""
+    train, val = data
+    means = _train_epoch(model, loss_fn, optimizer, train, named, epoch, bar, batch_scheduler)
+    if val is not None:
+        means.update({f"val_{k}": v for k, v in _validate(model, loss_fn, val, named).items()})
+    return means
+
+
+def _record(history, means, bar):
+    """Append the epoch's values to the history (its names, 'lr' apart: that is recorded at
+    the epoch's start) and show them on the bar."""
+    for key, values in history.items():
+        if key != "lr":
+            values.append(means[key])
+    bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
 
 
 def _check_options(epochs, batch_size, scheduler, scheduler_step):
