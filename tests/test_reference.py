@@ -141,7 +141,7 @@ def test_softmax_cross_entropy_extreme_logits():
     scores = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4], [0.0, 0.0, 0.0]])
     y = np.array([1, 2, 0])
     with np.errstate(all="raise"):
-        loss, d = ref.softmax_cross_entropy(scores, y)
+        loss, d = ref.softmax_cross_entropy_and_delta(scores, y)
     # -log P: row 0 -> 2e4, row 1 -> log 2, row 2 -> log 3
     assert np.isfinite(loss) and np.all(np.isfinite(d))
     assert loss == pytest.approx((2e4 + np.log(2) + np.log(3)) / 3, rel=1e-12)
@@ -210,5 +210,5 @@ def test_kink_conventions_at_exactly_zero():
         np.testing.assert_array_equal(
             ref.mlp_scores(X, [W1, W2], [b1, b2], activation=activation, negative_slope=0.2), scores
         )
-        _, d3 = ref.softmax_cross_entropy(scores, y)
+        _, d3 = ref.softmax_cross_entropy_and_delta(scores, y)
         np.testing.assert_allclose(g["b1"], (d3 @ W2.T * dphi).sum(axis=0), rtol=1e-12, atol=1e-15)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["mlp_loss_and_grads", "mlp_scores", "softmax_cross_entropy"]
+__all__ = ["mlp_loss_and_grads", "mlp_scores", "softmax_cross_entropy_and_delta"]
 
 _ACTIVATIONS = ("relu", "leaky_relu")
 Masks = Sequence[np.ndarray | None] | None  # one dropout mask (or None) per hidden layer
@@ -39,7 +39,9 @@ def _check_labels(y: npt.ArrayLike, N: int, C: int) -> np.ndarray:
     return y
 
 
-def softmax_cross_entropy(scores: npt.ArrayLike, y: npt.ArrayLike) -> tuple[float, np.ndarray]:
+def softmax_cross_entropy_and_delta(
+    scores: npt.ArrayLike, y: npt.ArrayLike
+) -> tuple[float, np.ndarray]:
     """Return ``(J, δ)`` for N × C scores Z and integer labels y.
 
     J = -(1/N) Σ_i log P[i, y_i] with the stable log-softmax
@@ -207,7 +209,7 @@ def mlp_loss_and_grads(
         X, weights, biases, activation, negative_slope, dropout_masks, keep_prob, True
     )
     # fmt: off
-    loss, delta = softmax_cross_entropy(scores, y)              # δ_{L+1} = (P - Y) / N
+    loss, delta = softmax_cross_entropy_and_delta(scores, y)             # δ_{L+1} = (P - Y) / N
     if reg:
         loss += reg * sum(float(np.vdot(W, W)) for W in weights)   # λ Σ ‖W_l‖²_F
     grads: dict[str, np.ndarray] = {}
