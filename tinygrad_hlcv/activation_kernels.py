@@ -10,38 +10,42 @@ what a twin is for (reading, debugging, checking the kernels). The set in use fo
 
 import math
 from types import SimpleNamespace
+from typing import Any
 
 import numba
 import numpy as np
+import numpy.typing as npt
 
 from . import kernels
 
 SQRT_HALF = math.sqrt(0.5)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
+Array = npt.NDArray[Any]
+
 # ---- GELU: z = a Φ(a), Φ(a) = (1 + erf(a/√2))/2;  dz/da = Φ(a) + a φ(a), φ(a) = e^(-a²/2)/√(2π)
 
 
 @numba.njit(cache=True)
-def gelu_forward(x, out):
+def gelu_forward(x: Array, out: Array) -> None:
     for i in range(x.size):
         out[i] = 0.5 * x[i] * (1.0 + math.erf(x[i] * SQRT_HALF))
 
 
-def gelu_forward_numpy(x, out):
+def gelu_forward_numpy(x: Array, out: Array) -> None:
     x = x.astype(np.float64)  # as the kernel, which computes in float64 for float32 too
     out[...] = 0.5 * x * (1.0 + _erf(x * SQRT_HALF))
 
 
 @numba.njit(cache=True)
-def gelu_backward(g, x, out):
+def gelu_backward(g: Array, x: Array, out: Array) -> None:
     for i in range(x.size):
         cdf = 0.5 * (1.0 + math.erf(x[i] * SQRT_HALF))
         pdf = INV_SQRT_2PI * math.exp(-0.5 * x[i] * x[i])
         out[i] = g[i] * (cdf + x[i] * pdf)
 
 
-def gelu_backward_numpy(g, x, out):
+def gelu_backward_numpy(g: Array, x: Array, out: Array) -> None:
     x = x.astype(np.float64)
     cdf = 0.5 * (1.0 + _erf(x * SQRT_HALF))
     pdf = INV_SQRT_2PI * np.exp(-0.5 * x * x)
@@ -57,7 +61,7 @@ numba_kernels = SimpleNamespace(**{name: globals()[name] for name in KERNEL_NAME
 numpy_kernels = SimpleNamespace(**{name: globals()[name + "_numpy"] for name in KERNEL_NAMES})
 
 
-def active():
+def active() -> SimpleNamespace:
     """The twins when `kernels.select("numpy")` (or TINYGRAD_HLCV_KERNELS=numpy) chose
     them, else the Numba kernels."""
     return numpy_kernels if kernels.active is kernels.numpy_kernels else numba_kernels

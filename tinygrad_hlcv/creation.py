@@ -7,8 +7,11 @@ Sizes are given as varargs or one tuple (`zeros(2, 3)` or `zeros((2, 3))`); ever
 """
 
 import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .convert import _cast, _from_python, _parse_dtype, is_real, is_whole, shown, to_array
 from .dtypes import check_float_dtype, get_default_dtype
@@ -47,8 +50,14 @@ float32, float64 = np.dtype(np.float32), np.dtype(np.float64)
 int32, int64 = np.dtype(np.int32), np.dtype(np.int64)
 BOOL = np.dtype(np.bool_)
 
+Shape = tuple[int, ...]
+DType = npt.DTypeLike | None
+"""A dtype argument: np.float32, "float64", a Tensor's dtype, ...; None for the default."""
+Size = int | Sequence[int]
+"""A size argument: `2` or `(2, 3)`."""
 
-def __getattr__(name):
+
+def __getattr__(name: str) -> np.dtype:
     """`tinygrad_hlcv.bool` is the bool dtype (like `torch.bool`). It is served from here
     rather than defined as a global, so that `bool` inside this module stays Python's."""
     if name == "bool":
@@ -59,7 +68,7 @@ def __getattr__(name):
 # ----- argument checks ---------------------------------------------------------------
 
 
-def _size(size, where):
+def _size(size: Sequence[Any], where: str) -> Shape:
     """A shape from varargs `zeros(2, 3)` or one sequence `zeros((2, 3))`."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
@@ -71,20 +80,20 @@ def _size(size, where):
     return tuple(int(n) for n in size)
 
 
-def _shape(size, where):
+def _shape(size: Size, where: str) -> Shape:
     """A shape given as one argument: an integer or a sequence of integers."""
     return _size(tuple(size) if isinstance(size, (tuple, list)) else (size,), where)
 
 
-def _dtype(dtype, default):
+def _dtype(dtype: DType, default: np.dtype) -> np.dtype:
     return default if dtype is None else _parse_dtype(dtype)
 
 
-def _float_dtype(dtype, where):
+def _float_dtype(dtype: DType, where: str) -> np.dtype:
     return get_default_dtype() if dtype is None else check_float_dtype(dtype, where)
 
 
-def _number_dtype(*values):
+def _number_dtype(*values: object) -> np.dtype:
     """PyTorch's dtype for Python numbers: bool if all are bools, int64 if all are
     integers, else the default float dtype."""
     if all(isinstance(v, (bool, np.bool_)) for v in values):
@@ -94,12 +103,12 @@ def _number_dtype(*values):
     return get_default_dtype()
 
 
-def _check_number(value, where, name):
+def _check_number(value: object, where: str, name: str) -> None:
     if not isinstance(value, (numbers.Real, np.bool_)):
         raise DTypeError(f"{where}: {name} must be a number, got {shown(value)}")
 
 
-def _tensor_arg(x, where):
+def _tensor_arg(x: object, where: str) -> Tensor:
     if not isinstance(x, Tensor):
         raise DTypeError(
             f"{where}: expected a Tensor, got {type(x).__name__}; make one with "
@@ -111,7 +120,7 @@ def _tensor_arg(x, where):
 # ----- from data ---------------------------------------------------------------------
 
 
-def tensor(data, dtype=None, requires_grad=False):
+def tensor(data: object, dtype: DType = None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of `data` (a number, a nested list, an array or a Tensor).
 
     Without `dtype` a NumPy array keeps its dtype; Python data gets bool, int64 or the default
@@ -132,7 +141,7 @@ def tensor(data, dtype=None, requires_grad=False):
     return Tensor(array, requires_grad=requires_grad)
 
 
-def from_numpy(array):
+def from_numpy(array: np.ndarray) -> Tensor:
     """A tensor sharing `array`'s memory: changing one changes the other."""
     if not isinstance(array, np.ndarray):
         raise DTypeError(f"from_numpy: expected a NumPy array, got {type(array).__name__}")
@@ -143,7 +152,7 @@ def from_numpy(array):
 # ----- filled ------------------------------------------------------------------------
 
 
-def zeros(*size, dtype=None, requires_grad=False):
+def zeros(*size: Size, dtype: DType = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros (default float dtype unless `dtype` is given)."""
     return Tensor(
         np.zeros(_size(size, "zeros"), _dtype(dtype, get_default_dtype())),
@@ -151,7 +160,7 @@ def zeros(*size, dtype=None, requires_grad=False):
     )
 
 
-def ones(*size, dtype=None, requires_grad=False):
+def ones(*size: Size, dtype: DType = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones (default float dtype unless `dtype` is given)."""
     return Tensor(
         np.ones(_size(size, "ones"), _dtype(dtype, get_default_dtype())),
@@ -159,7 +168,7 @@ def ones(*size, dtype=None, requires_grad=False):
     )
 
 
-def empty(*size, dtype=None, requires_grad=False):
+def empty(*size: Size, dtype: DType = None, requires_grad: bool = False) -> Tensor:
     """A tensor whose values are whatever the memory held (as `torch.empty`): fill it
     before reading it."""
     return Tensor(
@@ -168,7 +177,9 @@ def empty(*size, dtype=None, requires_grad=False):
     )
 
 
-def full(size, fill_value, *, dtype=None, requires_grad=False):
+def full(
+    size: Size, fill_value: float, *, dtype: DType = None, requires_grad: bool = False
+) -> Tensor:
     """A tensor of `size` filled with `fill_value`; its dtype follows the value (bool, int64
     or the default float) unless `dtype` is given."""
     size = _shape(size, "full")
@@ -182,7 +193,9 @@ def full(size, fill_value, *, dtype=None, requires_grad=False):
     return Tensor(np.full(size, value, dtype), requires_grad=requires_grad)
 
 
-def eye(n, m=None, *, dtype=None, requires_grad=False):
+def eye(
+    n: int, m: int | None = None, *, dtype: DType = None, requires_grad: bool = False
+) -> Tensor:
     """The n×m matrix (n×n without m) with ones on the diagonal."""
     m = n if m is None else m
     shape = _size((n, m), "eye")
@@ -190,7 +203,14 @@ def eye(n, m=None, *, dtype=None, requires_grad=False):
     return Tensor(np.eye(*shape, dtype=dtype), requires_grad=requires_grad)
 
 
-def arange(start, end=None, step=1, *, dtype=None, requires_grad=False):
+def arange(
+    start: float,
+    end: float | None = None,
+    step: float = 1,
+    *,
+    dtype: DType = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """start, start + step, ... up to but excluding end (`arange(n)` is 0 … n-1); int64 if all
     three are integers, else the default float dtype."""
     if end is None:
@@ -209,7 +229,14 @@ def arange(start, end=None, step=1, *, dtype=None, requires_grad=False):
     return Tensor(_cast(np.asarray(values), dtype), requires_grad=requires_grad)
 
 
-def linspace(start, end, steps, *, dtype=None, requires_grad=False):
+def linspace(
+    start: float,
+    end: float,
+    steps: int,
+    *,
+    dtype: DType = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """`steps` evenly spaced values from start to end, both included."""
     for name, value in (("start", start), ("end", end)):
         if not is_real(value):
@@ -225,7 +252,7 @@ def linspace(start, end, steps, *, dtype=None, requires_grad=False):
 # ----- random (from the generator manual_seed() seeds) ---------------------------------
 
 
-def _generator(generator, where):
+def _generator(generator: np.random.Generator | None, where: str) -> np.random.Generator:
     if generator is None:
         return default_generator()
     if not isinstance(generator, np.random.Generator):
@@ -235,7 +262,12 @@ def _generator(generator, where):
     return generator
 
 
-def rand(*size, dtype=None, requires_grad=False, generator=None):
+def rand(
+    *size: Size,
+    dtype: DType = None,
+    requires_grad: bool = False,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """Uniform samples from [0, 1)."""
     dtype = _float_dtype(dtype, "rand")
     return Tensor(
@@ -244,14 +276,27 @@ def rand(*size, dtype=None, requires_grad=False, generator=None):
     )
 
 
-def randn(*size, dtype=None, requires_grad=False, generator=None):
+def randn(
+    *size: Size,
+    dtype: DType = None,
+    requires_grad: bool = False,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """Samples from the standard normal distribution."""
     dtype = _float_dtype(dtype, "randn")
     draw = _generator(generator, "randn").standard_normal
     return Tensor(draw(_size(size, "randn"), dtype=dtype), requires_grad=requires_grad)
 
 
-def randint(low, high=None, size=None, *, dtype=None, requires_grad=False, generator=None):
+def randint(
+    low: int,
+    high: Any = None,
+    size: Any = None,
+    *,
+    dtype: DType = None,
+    requires_grad: bool = False,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """Integers drawn uniformly from [low, high): `randint(high, size)` or
     `randint(low, high, size)`, int64 unless `dtype` is given."""
     if size is None:
@@ -273,7 +318,7 @@ def randint(low, high=None, size=None, *, dtype=None, requires_grad=False, gener
 # ----- shaped like another tensor ------------------------------------------------------
 
 
-def zeros_like(input, *, dtype=None, requires_grad=False):
+def zeros_like(input: Tensor, *, dtype: DType = None, requires_grad: bool = False) -> Tensor:
     """Zeros of `input`'s shape and dtype (or `dtype`)."""
     input = _tensor_arg(input, "zeros_like")
     return zeros(
@@ -281,7 +326,7 @@ def zeros_like(input, *, dtype=None, requires_grad=False):
     )
 
 
-def ones_like(input, *, dtype=None, requires_grad=False):
+def ones_like(input: Tensor, *, dtype: DType = None, requires_grad: bool = False) -> Tensor:
     """Ones of `input`'s shape and dtype (or `dtype`)."""
     input = _tensor_arg(input, "ones_like")
     return ones(
@@ -289,7 +334,7 @@ def ones_like(input, *, dtype=None, requires_grad=False):
     )
 
 
-def empty_like(input, *, dtype=None, requires_grad=False):
+def empty_like(input: Tensor, *, dtype: DType = None, requires_grad: bool = False) -> Tensor:
     """An uninitialised tensor of `input`'s shape and dtype (or `dtype`), as `empty`."""
     input = _tensor_arg(input, "empty_like")
     return empty(
@@ -297,7 +342,9 @@ def empty_like(input, *, dtype=None, requires_grad=False):
     )
 
 
-def full_like(input, fill_value, *, dtype=None, requires_grad=False):
+def full_like(
+    input: Tensor, fill_value: float, *, dtype: DType = None, requires_grad: bool = False
+) -> Tensor:
     """`fill_value` in `input`'s shape and dtype (or `dtype`)."""
     input = _tensor_arg(input, "full_like")
     return full(
@@ -308,7 +355,13 @@ def full_like(input, fill_value, *, dtype=None, requires_grad=False):
     )
 
 
-def rand_like(input, *, dtype=None, requires_grad=False, generator=None):
+def rand_like(
+    input: Tensor,
+    *,
+    dtype: DType = None,
+    requires_grad: bool = False,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """Uniform samples from [0, 1) in `input`'s shape and float dtype (or `dtype`)."""
     input = _tensor_arg(input, "rand_like")
     return rand(
@@ -319,7 +372,13 @@ def rand_like(input, *, dtype=None, requires_grad=False, generator=None):
     )
 
 
-def randn_like(input, *, dtype=None, requires_grad=False, generator=None):
+def randn_like(
+    input: Tensor,
+    *,
+    dtype: DType = None,
+    requires_grad: bool = False,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """Standard normal samples in `input`'s shape and float dtype (or `dtype`)."""
     input = _tensor_arg(input, "randn_like")
     return randn(
@@ -330,7 +389,7 @@ def randn_like(input, *, dtype=None, requires_grad=False, generator=None):
     )
 
 
-def _like_float(input, dtype, where):
+def _like_float(input: Tensor, dtype: DType, where: str) -> DType:
     if dtype is not None:
         return dtype
     if input.dtype.kind != "f":
@@ -346,24 +405,24 @@ def _like_float(input, dtype, where):
 class Cast(Function):
     """z = a in another float dtype;  dz/da = 1 (the gradient is cast back to a's dtype)."""
 
-    def forward(self, a, dtype):
+    def forward(self, a: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return _cast(a, dtype)
 
-    def backward(self, g):
+    def backward(self, g: np.ndarray) -> np.ndarray:
         return g
 
 
 class Clone(Function):
     """z = a C-contiguous copy of a;  dz/da = 1."""
 
-    def forward(self, a):
+    def forward(self, a: np.ndarray) -> np.ndarray:
         return np.array(a, copy=True, order="C")
 
-    def backward(self, g):
+    def backward(self, g: np.ndarray) -> np.ndarray:
         return g
 
 
-def _to(self, dtype):
+def _to(self: Tensor, dtype: npt.DTypeLike) -> Tensor:
     """This tensor as `dtype`: itself if it already is; a differentiable copy for a float
     dtype; a new tensor cut from the graph for an integer or bool dtype (as in PyTorch,
     where those cannot carry gradients)."""
@@ -375,7 +434,7 @@ def _to(self, dtype):
     return Tensor(_cast(self.data, dtype))
 
 
-def to(self, *args, dtype=None, copy=False):
+def to(self: Tensor, *args: Any, dtype: DType = None, copy: bool = False) -> Tensor:
     """`t.to(dtype)`, `t.to(other)` (other's dtype), `t.to("cpu")`, `t.to("cpu", dtype)`;
     itself when nothing changes, unless copy=True. Everything runs on the CPU."""
     for arg in args:
@@ -395,28 +454,28 @@ def to(self, *args, dtype=None, copy=False):
     return clone(out) if copy and out is self else out
 
 
-def _type(self, dtype=None):
+def _type(self: Tensor, dtype: DType = None) -> Tensor | str:
     """`t.type(dtype)` converts like `to(dtype)`; `t.type()` names the dtype."""
     return str(self.dtype) if dtype is None else _to(self, dtype)
 
 
-def clone(input):
+def clone(input: Tensor) -> Tensor:
     """A copy of `input` that stays in the graph: gradients flow back through it."""
     return Clone.apply(_tensor_arg(input, "clone"))
 
 
-def contiguous(self):
+def contiguous(self: Tensor) -> Tensor:
     """Itself if its array is C-contiguous, else a contiguous copy (in the graph)."""
     return self if self.data.flags.c_contiguous else Clone.apply(self)
 
 
-def tolist(self):
+def tolist(self: Tensor) -> Any:
     """The values as (nested) Python lists of Python numbers; a number for a 0-d tensor."""
     return self.data.tolist()
 
 
-def _converter(name, dtype):
-    def convert(self):
+def _converter(name: str, dtype: np.dtype) -> Callable[[Tensor], Tensor]:
+    def convert(self: Tensor) -> Tensor:
         return _to(self, dtype)
 
     convert.__name__ = name
@@ -424,15 +483,16 @@ def _converter(name, dtype):
     return convert
 
 
-for _name, _dtype_of in {
+_conversions: dict[str, np.dtype] = {
     "float": float32,
     "double": float64,
     "long": int64,
     "int": int32,
     "bool": BOOL,
-}.items():
+}
+for _name, _dtype_of in _conversions.items():
     setattr(Tensor, _name, _converter(_name, _dtype_of))
-for _method in (to, clone, contiguous, tolist):
-    setattr(Tensor, _method.__name__, _method)
-Tensor.type = _type
-del _name, _dtype_of, _method
+_methods = {"to": to, "clone": clone, "contiguous": contiguous, "tolist": tolist, "type": _type}
+for _name, _method in _methods.items():
+    setattr(Tensor, _name, _method)
+del _name, _dtype_of, _method, _conversions, _methods

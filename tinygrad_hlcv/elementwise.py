@@ -9,8 +9,11 @@ Comparisons and logic give bool tensors outside the graph.
 """
 
 import numbers
+from collections.abc import Callable
+from typing import Any, TypeGuard
 
 import numpy as np
+import numpy.typing as npt
 
 from . import activation_kernels, fused, ops
 from .convert import is_real, is_whole, shown
@@ -72,15 +75,23 @@ __all__ = [
 BROADCASTABLE = ops.BROADCASTABLE
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
 
+Array = np.ndarray
+Grads = tuple[Array | None, ...]
+"""What a backward returns for several inputs: one gradient each, None where not needed."""
+Operand = Tensor | npt.ArrayLike
+"""A tensor, or a number or array to combine with one (`_operand`)."""
+UnaryOp = Callable[[Tensor], Tensor]
+BinaryOp = Callable[[Tensor, Operand], Tensor]
+
 
 # ----- operands -------------------------------------------------------------------------
 
 
-def _is_number(value):
+def _is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, (numbers.Real, np.bool_))
 
 
-def _operand(x, other):
+def _operand(x: Tensor, other: Operand) -> Tensor:
     """`other` as a Tensor to combine with the tensor x. Tensors and arrays keep their dtype
     (NumPy's promotion then applies: float32 with float64 gives float64). A Python or NumPy
     number is weak, as in PyTorch: it takes x's dtype unless it is of a wider kind (a float
@@ -113,22 +124,22 @@ def _operand(x, other):
         ) from None
 
 
-def _floating(x):
+def _floating(x: Tensor) -> Tensor:
     """x itself if it is a float tensor, else its values in the default float dtype (an
     integer tensor carries no gradient, so nothing is cut)."""
     return x if x.dtype.kind == "f" else Tensor(x.data.astype(get_default_dtype()))
 
 
-def _real(value, where, name):
+def _real(value: float, where: str, name: str) -> float:
     if not is_real(value):
         raise ConfigError(f"{where}: {name} must be a finite number, got {shown(value)}")
     return value
 
 
-def _unary(op, name, floating=True):
+def _unary(op: type[Function], name: str, floating: bool = True) -> UnaryOp:
     """The public function (and Tensor method) `name(input)` applying `op`."""
 
-    def function(input):
+    def function(input: Tensor) -> Tensor:
         x = _tensor_arg(input, name)
         return op.apply(_floating(x) if floating else x)
 
@@ -146,11 +157,11 @@ class Abs(Function):
     fresh_grads = True
     saves = (0,)
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.a = a
         return np.abs(a)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g * np.sign(self.a)
 
 
@@ -159,10 +170,10 @@ class Sign(Function):
 
     fresh_grads = True
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         return np.sign(a)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return np.zeros_like(g)
 
 
@@ -172,11 +183,11 @@ class Sqrt(Function):
     fresh_grads = True
     saves_output = True
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.out = np.sqrt(a)
         return self.out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g / (2 * self.out)
 
 
@@ -186,11 +197,11 @@ class Rsqrt(Function):
     fresh_grads = True
     saves_output = True
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.out = 1 / np.sqrt(a)
         return self.out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g * (-0.5 * self.out**3)
 
 
@@ -200,11 +211,11 @@ class Log1p(Function):
     fresh_grads = True
     saves = (0,)
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.a = a
         return np.log1p(a)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g / (1 + self.a)
 
 
@@ -214,11 +225,11 @@ class Expm1(Function):
     fresh_grads = True
     saves_output = True
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.out = np.expm1(a)
         return self.out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g * (self.out + 1)
 
 
@@ -228,11 +239,11 @@ class Sin(Function):
     fresh_grads = True
     saves = (0,)
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.a = a
         return np.sin(a)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g * np.cos(self.a)
 
 
@@ -242,11 +253,11 @@ class Cos(Function):
     fresh_grads = True
     saves = (0,)
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.a = a
         return np.cos(a)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g * -np.sin(self.a)
 
 
@@ -256,11 +267,11 @@ class Reciprocal(Function):
     fresh_grads = True
     saves_output = True
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.out = 1 / a
         return self.out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g * -(self.out * self.out)
 
 
@@ -280,7 +291,7 @@ reciprocal = _unary(Reciprocal, "reciprocal")
 # ----- activations --------------------------------------------------------------------
 
 
-def _sigmoid(a):
+def _sigmoid(a: Array) -> Array:
     """σ(a) = 1/(1 + e⁻ᵃ), from e^(-|a|) ≤ 1 so that no exp overflows."""
     e = np.exp(-np.abs(a))
     return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
@@ -292,11 +303,11 @@ class Tanh(Function):
     fresh_grads = True
     saves_output = True
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.out = np.tanh(a)
         return self.out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g * (1 - self.out * self.out)
 
 
@@ -306,11 +317,11 @@ class Sigmoid(Function):
     fresh_grads = True
     saves_output = True
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.out = _sigmoid(a)
         return self.out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g * (self.out * (1 - self.out))
 
 
@@ -320,11 +331,11 @@ class SiLU(Function):
     fresh_grads = True
     saves = (0,)
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.a, self.s = a, _sigmoid(a)
         return a * self.s
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g * (self.s * (1 + self.a * (1 - self.s)))
 
 
@@ -334,13 +345,13 @@ class GELU(Function):
     fresh_grads = True
     saves = (0,)
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.a = np.ascontiguousarray(a).reshape(a.shape)
         out = np.empty_like(self.a)
         activation_kernels.active().gelu_forward(self.a.reshape(-1), out.reshape(-1))
         return out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         dz = np.empty_like(self.a)
         g = np.ascontiguousarray(g, dtype=dz.dtype).reshape(-1)
         activation_kernels.active().gelu_backward(g, self.a.reshape(-1), dz.reshape(-1))
@@ -355,12 +366,12 @@ class GELUTanh(Function):
     saves = (0,)
     C, K = float(np.sqrt(2 / np.pi)), 0.044715  # Python floats: they keep float32 float32
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.a = a
         self.t = np.tanh(self.C * (a + self.K * a**3))
         return 0.5 * a * (1 + self.t)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         a, t = self.a, self.t
         du = self.C * (1 + 3 * self.K * a * a)
         return g * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * du)
@@ -372,11 +383,11 @@ class ELU(Function):
     fresh_grads = True
     saves = (0,)
 
-    def forward(self, a, alpha=1.0):
+    def forward(self, a: Array, alpha: float = 1.0) -> Array:
         self.a, self.alpha = a, a.dtype.type(alpha)
         return np.where(a > 0, a, self.alpha * np.expm1(np.minimum(a, 0)))
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         a = self.a
         return g * np.where(a > 0, 1, self.alpha * np.exp(np.minimum(a, 0))).astype(g.dtype)
 
@@ -386,11 +397,11 @@ class Softplus(Function):
 
     fresh_grads = True
 
-    def forward(self, a, beta=1.0, threshold=20.0):
+    def forward(self, a: Array, beta: float = 1.0, threshold: float = 20.0) -> Array:
         self.z, self.threshold = a * a.dtype.type(beta), threshold
         return np.where(self.z > threshold, a, np.logaddexp(0, self.z) / a.dtype.type(beta))
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g * np.where(self.z > self.threshold, 1, _sigmoid(self.z)).astype(g.dtype)
 
 
@@ -400,11 +411,11 @@ class ReLU6(Function):
     fresh_grads = True
     saves = (0,)
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.a = a
         return np.clip(a, 0, 6)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g * ((self.a > 0) & (self.a < 6))
 
 
@@ -414,11 +425,11 @@ class Hardswish(Function):
     fresh_grads = True
     saves = (0,)
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.a = a
         return a * np.clip(a + 3, 0, 6) / 6
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         a = self.a
         return g * np.where(a <= -3, 0, np.where(a < 3, a / 3 + 0.5, 1)).astype(g.dtype)
 
@@ -429,11 +440,11 @@ class Mish(Function):
     fresh_grads = True
     saves = (0,)
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.a, self.t = a, np.tanh(np.logaddexp(0, a))
         return a * self.t
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         a, t = self.a, self.t
         return g * (t + a * _sigmoid(a) * (1 - t * t))
 
@@ -445,7 +456,7 @@ hardswish = _unary(Hardswish, "hardswish")
 mish = _unary(Mish, "mish")
 
 
-def _numeric(x, where):
+def _numeric(x: Tensor, where: str) -> Tensor:
     """x, if it holds numbers rather than truth values."""
     if x.dtype.kind == "b":
         raise DTypeError(
@@ -455,17 +466,17 @@ def _numeric(x, where):
     return x
 
 
-def relu(input):
+def relu(input: Tensor) -> Tensor:
     """z = max(a, 0);  dz/da = [a > 0] (fused.ReLU on the kernels)."""
     return fused.ReLU.apply(_numeric(_tensor_arg(input, "relu"), "relu"))
 
 
-def relu6(input):
+def relu6(input: Tensor) -> Tensor:
     """z = min(max(a, 0), 6);  dz/da = 1 for 0 < a < 6, else 0."""
     return ReLU6.apply(_numeric(_tensor_arg(input, "relu6"), "relu6"))
 
 
-def leaky_relu(input, negative_slope=0.01):
+def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     """z = a if a > 0 else αa;  dz/da = 1 if a > 0 else α (fused.LeakyReLU)."""
     x = _floating(_tensor_arg(input, "leaky_relu"))
     return fused.LeakyReLU.apply(
@@ -473,7 +484,7 @@ def leaky_relu(input, negative_slope=0.01):
     )
 
 
-def gelu(input, approximate="none"):
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """GELU a Φ(a) with the exact erf (approximate='none') or PyTorch's tanh formula
     (approximate='tanh')."""
     x = _floating(_tensor_arg(input, "gelu"))
@@ -484,12 +495,12 @@ def gelu(input, approximate="none"):
     raise ConfigError(f"gelu: approximate must be 'none' or 'tanh', got {shown(approximate)}")
 
 
-def elu(input, alpha=1.0):
+def elu(input: Tensor, alpha: float = 1.0) -> Tensor:
     """ELU: a for a > 0, α(eᵃ - 1) otherwise."""
     return ELU.apply(_floating(_tensor_arg(input, "elu")), alpha=_real(alpha, "elu", "alpha"))
 
 
-def softplus(input, beta=1.0, threshold=20.0):
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """ln(1 + e^(βa))/β, and a itself where βa > threshold (as PyTorch, for stability)."""
     x = _floating(_tensor_arg(input, "softplus"))
     if _real(beta, "softplus", "beta") == 0:
@@ -507,12 +518,12 @@ class PowTensor(Function):
     saves, saves_output = (0, 1), True
     expected = BROADCASTABLE
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         self.a, self.b = a, b
         self.out = np.power(a, b)
         return self.out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Grads:
         a, b = self.a, self.b
         da = db = None
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -523,7 +534,7 @@ class PowTensor(Function):
         return da, db
 
 
-def _scalar_pow(x, p):
+def _scalar_pow(x: Tensor, p: float) -> Tensor:
     """x ** p for a number p: ops.Pow, whose exponent is a float."""
     if not _is_number(p):
         raise DTypeError(f"pow: the exponent must be a number or a tensor, got {shown(p)}")
@@ -546,7 +557,7 @@ def _scalar_pow(x, p):
     return ops.Pow.apply(x, exponent=float(p))
 
 
-def pow(input, exponent):
+def pow(input: Operand, exponent: Operand) -> Tensor:
     """input ** exponent, for a number or tensor exponent, and number ** tensor."""
     if not isinstance(input, Tensor):
         exponent = _tensor_arg(exponent, "pow")
@@ -566,11 +577,11 @@ def pow(input, exponent):
     return PowTensor.apply(_floating(input), _floating(exponent))
 
 
-def _rpow(self, base):
+def _rpow(self: Tensor, base: Operand) -> Tensor:
     return pow(base, self)
 
 
-def _weights(a, b, dtype, bigger):
+def _weights(a: Array, b: Array, dtype: np.dtype, bigger: bool) -> Array:
     """The share of the gradient maximum (bigger=True) or minimum sends to a: 1 where a
     is chosen, ½ at ties, 0 where b is (PyTorch's rule; NaN keeps the gradient)."""
     loses = (a < b) if bigger else (a > b)
@@ -587,11 +598,11 @@ class Maximum(Function):
     saves = (0, 1)
     expected = BROADCASTABLE
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         self.a, self.b = a, b
         return np.maximum(a, b)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Grads:
         return (
             g * _weights(self.a, self.b, g.dtype, True) if self.needs_input_grad[0] else None,
             g * _weights(self.b, self.a, g.dtype, True) if self.needs_input_grad[1] else None,
@@ -605,18 +616,18 @@ class Minimum(Function):
     saves = (0, 1)
     expected = BROADCASTABLE
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         self.a, self.b = a, b
         return np.minimum(a, b)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Grads:
         return (
             g * _weights(self.a, self.b, g.dtype, False) if self.needs_input_grad[0] else None,
             g * _weights(self.b, self.a, g.dtype, False) if self.needs_input_grad[1] else None,
         )
 
 
-def _pair(input, other, where):
+def _pair(input: Operand, other: Operand, where: str) -> tuple[Tensor, Tensor]:
     """Both operands as tensors; at least one must be a Tensor already."""
     if isinstance(input, Tensor):
         return input, _operand(input, other)
@@ -628,7 +639,7 @@ def _pair(input, other, where):
     )
 
 
-def _promoted(a, b):
+def _promoted(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """a and b in PyTorch's result dtype when their kinds differ (bool < integer < float):
     the lower one takes the other's dtype, so an int64 tensor with a float32 one (or with a
     float number, see _operand) gives float32 where NumPy would give float64. The converted
@@ -641,12 +652,12 @@ def _promoted(a, b):
     return a, b
 
 
-def maximum(input, other):
+def maximum(input: Operand, other: Operand) -> Tensor:
     """The element-wise maximum of two tensors (or a tensor and a number)."""
     return Maximum.apply(*_pair(input, other, "maximum"))
 
 
-def minimum(input, other):
+def minimum(input: Operand, other: Operand) -> Tensor:
     """The element-wise minimum of two tensors (or a tensor and a number)."""
     return Minimum.apply(*_pair(input, other, "minimum"))
 
@@ -658,14 +669,16 @@ class Clamp(Function):
     fresh_grads = True
     expected = BROADCASTABLE
 
-    def forward(self, a, *bounds, has_min=True, has_max=True):
+    def forward(
+        self, a: Array, *bounds: Array, has_min: bool = True, has_max: bool = True
+    ) -> Array:
         self.a, self.saves = a, tuple(range(1 + len(bounds)))  # the input and its bounds
         self.lo = bounds[0] if has_min else None
         self.hi = bounds[-1] if has_max else None
         out = a if self.lo is None else np.maximum(a, self.lo)
         return out if self.hi is None else np.minimum(out, self.hi)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Grads:
         a, lo, hi = self.a, self.lo, self.hi
         above_lo = True if lo is None else a >= lo
         below_hi = True if hi is None else a <= hi
@@ -677,7 +690,7 @@ class Clamp(Function):
         return tuple(grads)
 
 
-def clamp(input, min=None, max=None):
+def clamp(input: Tensor, min: Operand | None = None, max: Operand | None = None) -> Tensor:
     """input limited to [min, max] (numbers or tensors; either may be None, not both)."""
     x = _tensor_arg(input, "clamp")
     if min is None and max is None:
@@ -702,11 +715,11 @@ class Where(Function):
     fresh_grads = True
     expected = "a bool condition and values whose shapes broadcast with it"
 
-    def forward(self, a, b, condition):
+    def forward(self, a: Array, b: Array, condition: Array) -> Array:
         self.condition = condition
         return np.where(condition, a, b)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Grads:
         zero = np.zeros((), dtype=g.dtype)
         return (
             np.where(self.condition, g, zero) if self.needs_input_grad[0] else None,
@@ -714,7 +727,7 @@ class Where(Function):
         )
 
 
-def where(condition, input, other):
+def where(condition: Operand, input: Operand, other: Operand) -> Tensor:
     """input where condition is True, else other; condition a bool tensor or array, input and
     other tensors or numbers."""
     cond = np.asarray(condition.data if isinstance(condition, Tensor) else condition)
@@ -735,7 +748,7 @@ def where(condition, input, other):
     return Where.apply(input, other, condition=cond)
 
 
-def _where_method(self, condition, other):
+def _where_method(self: Tensor, condition: Operand, other: Operand) -> Tensor:
     """t.where(condition, other) is where(condition, t, other)."""
     return where(condition, self, other)
 
@@ -743,7 +756,7 @@ def _where_method(self, condition, other):
 # ----- arithmetic under PyTorch's names ------------------------------------------------------
 
 
-def add(input, other, *, alpha=1):
+def add(input: Operand, other: Operand, *, alpha: float = 1) -> Tensor:
     """input + alpha·other, in PyTorch's result dtype (`_promoted`)."""
     a, b = _pair(input, other, "add")
     if alpha != 1:
@@ -751,7 +764,7 @@ def add(input, other, *, alpha=1):
     return ops.Add.apply(*_promoted(a, b))
 
 
-def sub(input, other, *, alpha=1):
+def sub(input: Operand, other: Operand, *, alpha: float = 1) -> Tensor:
     """input - alpha·other, in PyTorch's result dtype."""
     a, b = _pair(input, other, "sub")
     if alpha != 1:
@@ -759,12 +772,12 @@ def sub(input, other, *, alpha=1):
     return ops.Sub.apply(*_promoted(a, b))
 
 
-def mul(input, other):
+def mul(input: Operand, other: Operand) -> Tensor:
     """input · other, in PyTorch's result dtype."""
     return ops.Mul.apply(*_promoted(*_pair(input, other, "mul")))
 
 
-def div(input, other):
+def div(input: Operand, other: Operand) -> Tensor:
     """input / other: true division, so integers give the default float dtype (PyTorch's)."""
     a, b = _promoted(*_pair(input, other, "div"))
     if a.dtype.kind != "f":
@@ -772,16 +785,16 @@ def div(input, other):
     return ops.Div.apply(a, b)
 
 
-def _reflected(function):
+def _reflected(function: Callable[[Operand, Tensor], Tensor]) -> BinaryOp:
     """`number <op> tensor`: function(number, tensor)."""
 
-    def reflected(self, other):
+    def reflected(self: Tensor, other: Operand) -> Tensor:
         return function(other, self)
 
     return reflected
 
 
-def neg(input):
+def neg(input: Tensor) -> Tensor:
     """-input."""
     return ops.Neg.apply(_tensor_arg(input, "neg"))
 
@@ -789,7 +802,7 @@ def neg(input):
 # ----- comparisons and logic: bool tensors, no gradient ---------------------------------------
 
 
-def _no_grad(name, fn, *tensors):
+def _no_grad(name: str, fn: Callable[..., Any], *tensors: Tensor) -> Tensor:
     """fn on the arrays as a new tensor outside the graph; NumPy's broadcasting error as a
     ShapeError."""
     arrays = [t.data for t in tensors]
@@ -802,8 +815,8 @@ def _no_grad(name, fn, *tensors):
         ) from None
 
 
-def _comparison(ufunc, name, symbol):
-    def compare(input, other):
+def _comparison(ufunc: np.ufunc, name: str, symbol: str) -> BinaryOp:
+    def compare(input: Tensor, other: Operand) -> Tensor:
         x = _tensor_arg(input, name)
         return _no_grad(name, ufunc, x, _operand(x, other))
 
@@ -820,12 +833,12 @@ gt = _comparison(np.greater, "gt", ">")
 ge = _comparison(np.greater_equal, "ge", ">=")
 
 
-def _equality_operator(compare):
+def _equality_operator(compare: BinaryOp) -> Callable[[Tensor, object], Tensor]:
     """`t == x`, `t != x`: NotImplemented for what is not a number, array or tensor, so
     `t == None` is False as in Python (and as in PyTorch). The orderings (`t < None`) are
     the functions themselves, which raise DTypeError."""
 
-    def operator(self, other):
+    def operator(self: Tensor, other: object) -> Tensor:
         if not isinstance(other, (Tensor, np.ndarray, list, tuple)) and not _is_number(other):
             return NotImplemented
         return compare(self, other)
@@ -833,8 +846,8 @@ def _equality_operator(compare):
     return operator
 
 
-def _logical(ufunc, name):
-    def logical(input, other):
+def _logical(ufunc: np.ufunc, name: str) -> BinaryOp:
+    def logical(input: Tensor, other: Operand) -> Tensor:
         x = _tensor_arg(input, name)
         return _no_grad(name, ufunc, x, _operand(x, other))
 
@@ -848,12 +861,12 @@ logical_or = _logical(np.logical_or, "logical_or")
 logical_xor = _logical(np.logical_xor, "logical_xor")
 
 
-def logical_not(input):
+def logical_not(input: Tensor) -> Tensor:
     """not of the truth values (non-zero is True): a bool tensor."""
     return _no_grad("logical_not", np.logical_not, _tensor_arg(input, "logical_not"))
 
 
-def _check_bitwise(t, name):
+def _check_bitwise(t: Tensor, name: str) -> Tensor:
     if t.dtype.kind not in "biu":
         raise DTypeError(
             f"{name}: needs bool or integer tensors, got dtype {t.dtype}; compare "
@@ -862,8 +875,8 @@ def _check_bitwise(t, name):
     return t
 
 
-def _bitwise(ufunc, name, symbol):
-    def bitwise(input, other):
+def _bitwise(ufunc: np.ufunc, name: str, symbol: str) -> BinaryOp:
+    def bitwise(input: Tensor, other: Operand) -> Tensor:
         x = _check_bitwise(_tensor_arg(input, name), name)
         return _no_grad(name, ufunc, x, _check_bitwise(_operand(x, other), name))
 
@@ -877,13 +890,13 @@ bitwise_or = _bitwise(np.bitwise_or, "bitwise_or", "|")
 bitwise_xor = _bitwise(np.bitwise_xor, "bitwise_xor", "^")
 
 
-def bitwise_not(input):
+def bitwise_not(input: Tensor) -> Tensor:
     """~input: not on a bool tensor, the bits flipped on an integer one."""
     x = _check_bitwise(_tensor_arg(input, "bitwise_not"), "bitwise_not")
     return _no_grad("bitwise_not", np.invert, x)
 
 
-def _truth(self):
+def _truth(self: Tensor) -> bool:
     """bool(t) for a one-element tensor, so `if t == u:` works; more elements are ambiguous."""
     if self.size != 1:
         raise ShapeError(
@@ -943,22 +956,37 @@ for _function in (
     bitwise_not,
 ):
     setattr(Tensor, _function.__name__, _function)
-Tensor.clip = clip
-Tensor.where = _where_method
-Tensor.__abs__ = abs
-Tensor.__neg__ = neg
-Tensor.__add__, Tensor.__radd__ = add, _reflected(add)
-Tensor.__sub__, Tensor.__rsub__ = sub, _reflected(sub)
-Tensor.__mul__, Tensor.__rmul__ = mul, _reflected(mul)
-Tensor.__truediv__, Tensor.__rtruediv__ = div, _reflected(div)
-Tensor.__pow__ = pow
-Tensor.__rpow__ = _rpow
-Tensor.__eq__, Tensor.__ne__ = _equality_operator(eq), _equality_operator(ne)
-Tensor.__lt__, Tensor.__le__, Tensor.__gt__, Tensor.__ge__ = lt, le, gt, ge
-Tensor.__hash__ = object.__hash__  # tensors stay usable as set members and dict keys
-Tensor.__bool__ = _truth
-Tensor.__and__ = Tensor.__rand__ = bitwise_and
-Tensor.__or__ = Tensor.__ror__ = bitwise_or
-Tensor.__xor__ = Tensor.__rxor__ = bitwise_xor
-Tensor.__invert__ = bitwise_not
-del _function
+_methods = {  # by setattr, as each is a function of this module (mypy cannot see assignments)
+    "clip": clip,
+    "where": _where_method,
+    "__abs__": abs,
+    "__neg__": neg,
+    "__add__": add,
+    "__radd__": _reflected(add),
+    "__sub__": sub,
+    "__rsub__": _reflected(sub),
+    "__mul__": mul,
+    "__rmul__": _reflected(mul),
+    "__truediv__": div,
+    "__rtruediv__": _reflected(div),
+    "__pow__": pow,
+    "__rpow__": _rpow,
+    "__eq__": _equality_operator(eq),
+    "__ne__": _equality_operator(ne),
+    "__lt__": lt,
+    "__le__": le,
+    "__gt__": gt,
+    "__ge__": ge,
+    "__hash__": object.__hash__,  # tensors stay usable as set members and dict keys
+    "__bool__": _truth,
+    "__and__": bitwise_and,
+    "__rand__": bitwise_and,
+    "__or__": bitwise_or,
+    "__ror__": bitwise_or,
+    "__xor__": bitwise_xor,
+    "__rxor__": bitwise_xor,
+    "__invert__": bitwise_not,
+}
+for _name, _method in _methods.items():
+    setattr(Tensor, _name, _method)
+del _function, _name, _method, _methods

@@ -4,12 +4,17 @@ as NumPy and PyTorch define it, and the stricter mm (2-D), bmm (3-D, same batch)
 """
 
 import numpy as np
+import numpy.typing as npt
 
 from .engine import Function, Tensor
 from .errors import DTypeError, ShapeError
 from .movement import _sum_to
 
 __all__ = ["matmul", "mm", "bmm", "dot"]
+
+Shape = tuple[int, ...]
+Operand = Tensor | npt.ArrayLike
+"""A Tensor, or a number or array to be wrapped as one."""
 
 
 class MatMul(Function):
@@ -19,13 +24,13 @@ class MatMul(Function):
 
     saves = (0, 1)
 
-    def forward(self, a, b):
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         self.a_shape, self.b_shape = a.shape, b.shape
         self.a = a[None, :] if a.ndim == 1 else a
         self.b = b[:, None] if b.ndim == 1 else b
         return np.matmul(self.a, self.b).reshape(_product_shape(a.shape, b.shape))
 
-    def backward(self, g):
+    def backward(self, g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         g = g.reshape(
             np.broadcast_shapes(self.a.shape[:-2], self.b.shape[:-2])
             + (self.a.shape[-2], self.b.shape[-1])
@@ -40,13 +45,13 @@ class MatMul(Function):
         return da, db
 
 
-def _product_shape(a, b):
+def _product_shape(a: Shape, b: Shape) -> Shape:
     """The shape of a @ b for operand shapes a and b (checked by _check)."""
     batch = np.broadcast_shapes(a[:-2], b[:-2])
     return batch + a[-2:-1] + b[-1:] if len(b) > 1 else batch + a[-2:-1]
 
 
-def _check(what, a, b, expected):
+def _check(what: str, a: Tensor, b: Tensor, expected: str) -> None:
     """A ShapeError naming both shapes unless a @ b is defined."""
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(
@@ -75,7 +80,7 @@ def _check(what, a, b, expected):
         )
 
 
-def matmul(a, b):
+def matmul(a: Operand, b: Operand) -> Tensor:
     """a @ b: 1-D · 1-D is a dot product, 2-D @ 2-D a matrix product, and N-D operands
     are stacks of matrices in the last two dims whose batch dims broadcast."""
     a, b = _operands(a, b)
@@ -83,7 +88,7 @@ def matmul(a, b):
     return MatMul.apply(a, b)
 
 
-def mm(a, b):
+def mm(a: Operand, b: Operand) -> Tensor:
     """The product of two matrices (2-D only: no broadcasting)."""
     a, b = _operands(a, b)
     if a.ndim != 2 or b.ndim != 2:
@@ -95,7 +100,7 @@ def mm(a, b):
     return MatMul.apply(a, b)
 
 
-def bmm(a, b):
+def bmm(a: Operand, b: Operand) -> Tensor:
     """Batched products of matrices: (b, n, k) @ (b, k, m), the same batch size b."""
     a, b = _operands(a, b)
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
@@ -107,7 +112,7 @@ def bmm(a, b):
     return MatMul.apply(a, b)
 
 
-def dot(a, b):
+def dot(a: Operand, b: Operand) -> Tensor:
     """The dot product of two 1-D tensors of one length: a 0-d tensor."""
     a, b = _operands(a, b)
     if a.ndim != 1 or b.ndim != 1:
@@ -119,7 +124,7 @@ def dot(a, b):
     return MatMul.apply(a, b)
 
 
-def _operands(a, b):
+def _operands(a: Operand, b: Operand) -> tuple[Tensor, Tensor]:
     """Both operands as tensors (a number or an array operand is wrapped as in a + b)."""
     if isinstance(a, Tensor):
         return a, a._operand(b)
@@ -128,12 +133,12 @@ def _operands(a, b):
     return Tensor(a), Tensor(b)
 
 
-def _rmatmul(b, a):
+def _rmatmul(b: Tensor, a: Operand) -> Tensor:
     return matmul(b._operand(a), b)
 
 
 for _name in __all__:
     setattr(Tensor, _name, globals()[_name])
-Tensor.__matmul__ = matmul
-Tensor.__rmatmul__ = _rmatmul
-del _name
+for _name, _method in (("__matmul__", matmul), ("__rmatmul__", _rmatmul)):
+    setattr(Tensor, _name, _method)
+del _name, _method

@@ -9,8 +9,11 @@ expand) its gradient is their sum.
 """
 
 import copy
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Literal, TypeGuard, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from . import ops
 from .convert import normalize_axis, shown
@@ -43,15 +46,31 @@ __all__ = [
     "numel",
 ]
 
+Array = npt.NDArray[Any]
+Shape = tuple[int, ...]
+Sizes = int | Sequence[int]
+"""Sizes or dims as the user gives them: one int, or a tuple or list of ints."""
+Crops = tuple[slice, ...]
+Widths = tuple[tuple[int, int], ...]
+Operand = Tensor | Array | float
+"""What an in-place op takes: a tensor, an array or a number (see Tensor._operand)."""
+Casting = Literal["no", "equiv", "safe", "same_kind", "unsafe"]
+Grads = tuple[Array | None, Array | None]
+"""The gradients of an op's two inputs, None for one that needs none."""
+OutOfPlace = Callable[[Any], Tensor]
+"""An in-place op's value computed out of place from the old tensor (typed Any: Tensor's
+operators and methods are set on it at runtime, where mypy cannot see them)."""
+PadMode = Literal["constant", "reflect", "edge", "wrap"]
+
 
 # ----- arguments ------------------------------------------------------------------------
 
 
-def _is_int(value):
+def _is_int(value: object) -> TypeGuard[int | np.integer[Any]]:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _sizes(what, sizes):
+def _sizes(what: str, sizes: Sequence[Any]) -> Shape:
     """Sizes given as varargs `f(2, 3)` or packed `f((2, 3))`, as a tuple of ints."""
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
@@ -60,7 +79,7 @@ def _sizes(what, sizes):
     return tuple(int(n) for n in sizes)
 
 
-def _dim(x, dim, what, ndim=None):
+def _dim(x: Tensor, dim: Any, what: str, ndim: int | None = None) -> int:
     """One dim as an int in [0, ndim) (ndim defaults to x's)."""
     ndim = x.ndim if ndim is None else ndim
     if not _is_int(dim) or not -ndim <= dim < ndim:
@@ -71,7 +90,7 @@ def _dim(x, dim, what, ndim=None):
     return int(dim) % ndim
 
 
-def _sum_to(g, shape):
+def _sum_to(g: Array, shape: Shape) -> Array:
     """Sum a broadcast gradient back down to `shape`."""
     extra = g.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(
@@ -80,7 +99,7 @@ def _sum_to(g, shape):
     return (g.sum(axis=axes, keepdims=True) if axes else g).reshape(shape)
 
 
-def _tensor(value, what):
+def _tensor(value: object, what: str) -> Tensor:
     if isinstance(value, Tensor):
         return value
     if isinstance(value, np.ndarray):
@@ -88,16 +107,21 @@ def _tensor(value, what):
     raise DTypeError(f"{what}: expected a Tensor, got {type(value).__name__}")
 
 
-def _view(x, out, view, write_back):
+def _view(
+    x: Tensor,
+    out: Tensor,
+    view: Callable[[Tensor], Tensor],
+    write_back: Callable[[Tensor, Tensor], object],
+) -> Tensor:
     """Mark `out` as a view of x when it shares x's array: `view(x)` makes it again and
     `write_back(x, value)` puts a new value of it into x. A recorded in-place op on the view
     then changes x too (as in PyTorch), and not just the view's own graph."""
     if np.may_share_memory(out.data, x.data):
-        out._view_of = (x, view, write_back)
+        setattr(out, "_view_of", (x, view, write_back))  # noqa: B010 (not in Tensor's type)
     return out
 
 
-def _reshaped(x, shape):
+def _reshaped(x: Tensor, shape: Shape) -> Tensor:
     return _view(
         x,
         ops.Reshape.apply(x, shape=shape),
@@ -106,7 +130,7 @@ def _reshaped(x, shape):
     )
 
 
-def _transposed(x, axes):
+def _transposed(x: Tensor, axes: Shape | None) -> Tensor:
     inverse = None if axes is None else tuple(int(i) for i in np.argsort(axes))
     return _view(
         x,
@@ -119,7 +143,7 @@ def _transposed(x, axes):
 # ----- reshaping ------------------------------------------------------------------------
 
 
-def _resolve(old, shape, what):
+def _resolve(old: Shape, shape: Shape, what: str) -> Shape:
     """`shape` with its -1 (at most one) worked out; a ShapeError if it cannot hold as many
     elements as shape `old`."""
     count, known = int(np.prod(old)), int(np.prod([n for n in shape if n != -1]))
@@ -141,7 +165,7 @@ def _resolve(old, shape, what):
     return shape
 
 
-def reshape(x, *sizes, shape=None):
+def reshape(x: Tensor, *sizes: Sizes, shape: Sizes | None = None) -> Tensor:
     """x with a new shape of as many elements: reshape(2, 3), reshape((2, 3)) or
     reshape(shape=(2, 3)); one size may be -1."""
     if shape is not None and sizes:
@@ -150,7 +174,7 @@ def reshape(x, *sizes, shape=None):
     return _reshaped(x, _resolve(x.shape, sizes, "reshape"))
 
 
-def flatten(x, start_dim=0, end_dim=-1):
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """x with dims start_dim..end_dim merged into one (a 0-d tensor becomes 1-d)."""
     ndim = max(x.ndim, 1)
     start, end = _dim(x, start_dim, "flatten", ndim), _dim(x, end_dim, "flatten", ndim)
@@ -164,7 +188,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     return _reshaped(x, shape[:start] + (merged,) + shape[end + 1 :])
 
 
-def unflatten(x, dim, sizes):
+def unflatten(x: Tensor, dim: int, sizes: Sizes) -> Tensor:
     """x with dim `dim` split into `sizes` (one of them may be -1)."""
     d = _dim(x, dim, "unflatten")
     sizes = _sizes("unflatten", (sizes,))
@@ -174,29 +198,29 @@ def unflatten(x, dim, sizes):
     return _reshaped(x, x.shape[:d] + sizes + x.shape[d + 1 :])
 
 
-def squeeze(x, dim=None):
+def squeeze(x: Tensor, dim: int | Sequence[int] | None = None) -> Tensor:
     """x without its dims of size 1 (only those in `dim`, an int or a tuple, if given; as
     in PyTorch a dim given whose size is not 1 stays)."""
     if dim is None:
-        chosen = range(x.ndim)
+        chosen: Iterable[int] = range(x.ndim)
     else:
         listed = dim if isinstance(dim, (tuple, list)) else (dim,)
         chosen = (
             (0,)
             if x.ndim == 0 and all(_is_int(d) and d in (0, -1) for d in listed)
-            else normalize_axis(listed, x.shape, "squeeze")
+            else cast(Shape, normalize_axis(listed, x.shape, "squeeze"))
         )
     drop = {d for d in chosen if x.ndim and x.shape[d] == 1}
     return _reshaped(x, tuple(n for d, n in enumerate(x.shape) if d not in drop))
 
 
-def unsqueeze(x, dim):
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
     """x with a new dim of size 1 at `dim` (in [-ndim-1, ndim])."""
     d = _dim(x, dim, "unsqueeze", x.ndim + 1)
     return _reshaped(x, x.shape[:d] + (1,) + x.shape[d:])
 
 
-def view(x, *sizes, shape=None):
+def view(x: Tensor, *sizes: Sizes, shape: Sizes | None = None) -> Tensor:
     """reshape (a NumPy reshape is a view whenever the layout allows it)."""
     return reshape(x, *sizes, shape=shape)
 
@@ -204,10 +228,10 @@ def view(x, *sizes, shape=None):
 # ----- reordering dims -------------------------------------------------------------------
 
 
-def permute(x, *dims):
+def permute(x: Tensor, *dims: Sizes) -> Tensor:
     """x with its dims reordered: permute(2, 0, 1) or permute((2, 0, 1))."""
     order = _sizes("permute", dims)
-    normalized = normalize_axis(order, x.shape, "permute") if order else ()
+    normalized = cast(Shape, normalize_axis(order, x.shape, "permute")) if order else ()
     if sorted(normalized) != list(range(x.ndim)):
         raise ShapeError(
             f"permute: dims {order} do not reorder all the dims of a tensor of "
@@ -216,7 +240,9 @@ def permute(x, *dims):
     return _transposed(x, normalized or None)
 
 
-def transpose(x, dim0=None, dim1=None, *, order=None):
+def transpose(
+    x: Tensor, dim0: int | None = None, dim1: int | None = None, *, order: Sizes | None = None
+) -> Tensor:
     """x with dims dim0 and dim1 swapped (PyTorch). `transpose(order=(2, 0, 1))` is a full
     reordering, NumPy's transpose(axes) (tinygrad's spelling); also `permute`."""
     if order is not None:
@@ -240,12 +266,12 @@ def transpose(x, dim0=None, dim1=None, *, order=None):
     return _transposed(x, tuple(order))
 
 
-def _T(x):
+def _T(x: Tensor) -> Tensor:
     """x with all its dims reversed (PyTorch deprecates .T beyond 2-D but allows it)."""
     return _transposed(x, None)
 
 
-def _mT(x):
+def _mT(x: Tensor) -> Tensor:
     """x with its last two dims swapped: a batch of matrices, each transposed."""
     if x.ndim < 2:
         raise ShapeError(
@@ -260,15 +286,15 @@ def _mT(x):
 class Expand(Function):
     """z = a broadcast to `shape` (a read-only view);  da = g summed over the broadcast dims."""
 
-    def forward(self, a, shape):
+    def forward(self, a: Array, shape: Shape) -> Array:
         self.shape = a.shape
         return np.broadcast_to(a, shape)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return _sum_to(g, self.shape)
 
 
-def expand(x, *sizes):
+def expand(x: Tensor, *sizes: Sizes) -> Tensor:
     """x broadcast to `sizes` without copying: new dims in front, size-1 dims stretched;
     -1 keeps a dim's size."""
     sizes = _sizes("expand", sizes)
@@ -287,7 +313,7 @@ def expand(x, *sizes):
     return Expand.apply(x, shape=shape)
 
 
-def expand_as(x, other):
+def expand_as(x: Tensor, other: Tensor | Array) -> Tensor:
     """x expanded to other's shape."""
     return expand(x, _tensor(other, "expand_as").shape)
 
@@ -295,17 +321,17 @@ def expand_as(x, other):
 class Repeat(Function):
     """z = a tiled `reps` times along each dim (np.tile);  da = the sum of g's tiles."""
 
-    def forward(self, a, reps):
+    def forward(self, a: Array, reps: Shape) -> Array:
         self.shape = (1,) * (len(reps) - a.ndim) + a.shape
         self.reps = reps
         return np.tile(a, reps)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         tiles = g.reshape(tuple(n for pair in zip(self.reps, self.shape) for n in pair))
         return tiles.sum(axis=tuple(range(0, tiles.ndim, 2))).reshape(self.shape)
 
 
-def repeat(x, *sizes):
+def repeat(x: Tensor, *sizes: Sizes) -> Tensor:
     """x repeated sizes[i] times along dim i (PyTorch's repeat, NumPy's tile); more sizes
     than dims add dims in front."""
     sizes = _sizes("repeat", sizes)
@@ -317,7 +343,7 @@ def repeat(x, *sizes):
     return Repeat.apply(x, reps=sizes)
 
 
-def tile(x, dims):
+def tile(x: Tensor, dims: Sizes) -> Tensor:
     """x repeated dims[i] times along dim i; fewer dims than x has are padded with 1s in
     front (torch.tile)."""
     dims = _sizes("tile", (dims,))
@@ -327,18 +353,18 @@ def tile(x, dims):
 class Flip(Function):
     """z = a reversed along `dims`;  da = g reversed along them."""
 
-    def forward(self, a, dims):
+    def forward(self, a: Array, dims: Shape) -> Array:
         self.dims = dims
         return np.flip(a, dims)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return np.flip(g, self.dims)
 
 
-def flip(x, *dims):
+def flip(x: Tensor, *dims: Sizes) -> Tensor:
     """x reversed along `dims`: flip(0, 1) or flip((0, 1))."""
     dims = _sizes("flip", dims)
-    dims = normalize_axis(dims, x.shape, "flip") if dims else ()
+    dims = cast(Shape, normalize_axis(dims, x.shape, "flip")) if dims else ()
     return _view(
         x,
         Flip.apply(x, dims=dims),
@@ -351,15 +377,15 @@ class Roll(Function):
     """z = a shifted cyclically by `shifts` along `dims` (flattened if None);  da = g
     shifted back."""
 
-    def forward(self, a, shifts, dims):
+    def forward(self, a: Array, shifts: Shape, dims: Shape | None) -> Array:
         self.shifts, self.dims = shifts, dims
         return np.roll(a, shifts, dims)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return np.roll(g, tuple(-s for s in self.shifts), self.dims)
 
 
-def roll(x, shifts, dims=None):
+def roll(x: Tensor, shifts: Sizes, dims: Sizes | None = None) -> Tensor:
     """x shifted cyclically: entries pushed past the end come back at the start."""
     shifts = _sizes("roll", (shifts,))
     if dims is not None:
@@ -369,7 +395,7 @@ def roll(x, shifts, dims=None):
                 f"roll: {len(shifts)} shifts for {len(dims)} dims; expected one "
                 "shift per dim (or one for all)"
             )
-        dims = normalize_axis(dims, x.shape, "roll") if dims else ()
+        dims = cast(Shape, normalize_axis(dims, x.shape, "roll")) if dims else ()
         shifts = shifts * len(dims) if len(shifts) == 1 else shifts
     elif len(shifts) != 1:
         raise ShapeError(
@@ -381,7 +407,12 @@ def roll(x, shifts, dims=None):
 
 # ----- padding -------------------------------------------------------------------------------
 
-_PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+_PAD_MODES: dict[str, PadMode] = {
+    "constant": "constant",
+    "reflect": "reflect",
+    "replicate": "edge",
+    "circular": "wrap",
+}
 
 
 class Pad(Function):
@@ -389,7 +420,7 @@ class Pad(Function):
     Constant padding: da = g without the padding. Other modes copy entries into the
     padding: da sums g over every place an entry went, found by padding entry numbers."""
 
-    def forward(self, a, crops, widths, mode, value):
+    def forward(self, a: Array, crops: Crops, widths: Widths, mode: str, value: float) -> Array:
         self.shape, self.crops, self.widths, self.mode = a.shape, crops, widths, mode
         cropped = a[crops]
         self.cropped_shape = cropped.shape
@@ -399,7 +430,7 @@ class Pad(Function):
             return np.pad(cropped, widths, constant_values=value)
         return np.pad(cropped, widths, mode=_PAD_MODES[mode])
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         if not self.widths:
             return g
         if self.mode == "constant":
@@ -420,7 +451,7 @@ class Pad(Function):
         return full
 
 
-def pad(x, pad, mode="constant", value=None):
+def pad(x: Tensor, pad: Sizes, mode: str = "constant", value: float | None = None) -> Tensor:
     """x padded as torch.nn.functional.pad: `pad` lists (before, after) for the last dim,
     then the one before it, and so on. Constant padding fills `value` (0 by default) and
     takes negative widths to crop; 'reflect', 'replicate' and 'circular' copy entries."""
@@ -441,11 +472,13 @@ def pad(x, pad, mode="constant", value=None):
     pairs += [(widths[i], widths[i + 1]) for i in range(len(widths) - 2, -1, -2)]
     crops = tuple(slice(-min(low, 0), n + min(high, 0)) for (low, high), n in zip(pairs, x.shape))
     _check_padding(x, widths, pairs, crops, mode)
-    widths = tuple((max(low, 0), max(high, 0)) for low, high in pairs)
-    return Pad.apply(x, crops=crops, widths=widths, mode=mode, value=fill)
+    padded = tuple((max(low, 0), max(high, 0)) for low, high in pairs)
+    return Pad.apply(x, crops=crops, widths=padded, mode=mode, value=fill)
 
 
-def _check_padding(x, widths, pairs, crops, mode):
+def _check_padding(
+    x: Tensor, widths: Shape, pairs: list[tuple[int, int]], crops: Crops, mode: str
+) -> None:
     """A ShapeError unless the widths fit x: negative ones (crops) only with mode='constant'
     and within the dim; the copying modes need entries to copy, 'reflect' fewer padded
     entries than the dim has, 'circular' no more."""
@@ -470,7 +503,7 @@ def _check_padding(x, widths, pairs, crops, mode):
             )
 
 
-def pad2d(x, padding, value=0):
+def pad2d(x: Tensor, padding: Sizes, value: float = 0) -> Tensor:
     """The last two dims padded by (left, right, top, bottom), or by one int on all four
     sides (tinygrad's pad2d)."""
     padding = _sizes("pad2d", (padding,) * 4 if _is_int(padding) else (padding,))
@@ -489,17 +522,17 @@ def pad2d(x, padding, value=0):
 class Cat(Function):
     """z = the inputs joined along `dim`;  each input's gradient is its part of g."""
 
-    def forward(self, *arrays, dim):
+    def forward(self, *arrays: Array, dim: int) -> Array:
         self.dim = dim
         self.ends = np.cumsum([a.shape[dim] for a in arrays])
         return np.concatenate(arrays, axis=dim)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> tuple[Array | None, ...]:
         pieces = np.split(g, self.ends[:-1], axis=self.dim)
         return tuple(p if needed else None for p, needed in zip(pieces, self.needs_input_grad))
 
 
-def _tensors(tensors, what):
+def _tensors(tensors: object, what: str) -> list[Tensor]:
     if isinstance(tensors, Tensor) or not isinstance(tensors, (tuple, list)) or not tensors:
         raise ShapeError(
             f"{what}: expected a non-empty list or tuple of tensors, got {type(tensors).__name__}"
@@ -507,14 +540,16 @@ def _tensors(tensors, what):
     return [_tensor(t, what) for t in tensors]
 
 
-def _either(what, dim, axis):
+def _either(what: str, dim: int | None, axis: int | None) -> int:
     """dim= (PyTorch) or axis= (NumPy), 0 by default."""
     if dim is not None and axis is not None:
         raise ConfigError(f"{what}: got both dim={dim!r} and axis={axis!r}; expected one")
-    return 0 if dim is None and axis is None else axis if dim is None else dim
+    if dim is None:
+        return 0 if axis is None else axis
+    return dim
 
 
-def cat(tensors, dim=None, *, axis=None):
+def cat(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None = None) -> Tensor:
     """The tensors joined along an existing dim (0 by default); their other dims must match."""
     tensors = _tensors(tensors, "cat")
     dim = _either("cat", dim, axis)
@@ -540,7 +575,7 @@ def cat(tensors, dim=None, *, axis=None):
 concatenate = cat  # NumPy's name
 
 
-def stack(tensors, dim=None, *, axis=None):
+def stack(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None = None) -> Tensor:
     """The tensors, all of one shape, joined along a new dim."""
     tensors = _tensors(tensors, "stack")
     if any(t.shape != tensors[0].shape for t in tensors):
@@ -549,7 +584,7 @@ def stack(tensors, dim=None, *, axis=None):
     return cat([unsqueeze(t, d) for t in tensors], d)
 
 
-def narrow(x, dim, start, length):
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     """The entries start..start+length-1 along `dim` (a view, as x[..., start:start+length])."""
     d = _dim(x, dim, "narrow")
     n = x.shape[d]
@@ -560,10 +595,10 @@ def narrow(x, dim, start, length):
             f"narrow: start={start!r}, length={length!r} along dim {dim} of "
             f"size {n}; expected ints with 0 <= start + length <= {n}"
         )
-    return x[(slice(None),) * d + (slice(start, start + length),)]
+    return _getitem(x, (slice(None),) * d + (slice(start, start + length),))
 
 
-def split(x, split_size_or_sections, dim=0):
+def split(x: Tensor, split_size_or_sections: Sizes, dim: int = 0) -> tuple[Tensor, ...]:
     """x cut along `dim` into pieces of one size (the last may be smaller) or of the
     listed sizes, which must add up to the dim's size."""
     d = _dim(x, dim, "split")
@@ -584,7 +619,7 @@ def split(x, split_size_or_sections, dim=0):
     return tuple(narrow(x, d, int(start), size) for start, size in zip(starts, sizes))
 
 
-def chunk(x, chunks, dim=0):
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """x cut along `dim` into at most `chunks` pieces of ceil(size / chunks) entries."""
     if not _is_int(chunks) or chunks < 1:
         raise ConfigError(f"chunk: chunks={chunks!r}; expected an int >= 1")
@@ -592,16 +627,16 @@ def chunk(x, chunks, dim=0):
     return split(x, max(-(-n // chunks), 1), dim)
 
 
-def unbind(x, dim=0):
+def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     """The slices of x along `dim`, each without that dim."""
     d = _dim(x, dim, "unbind")
-    return tuple(x[(slice(None),) * d + (i,)] for i in range(x.shape[d]))
+    return tuple(_getitem(x, (slice(None),) * d + (i,)) for i in range(x.shape[d]))
 
 
 # ----- indexing --------------------------------------------------------------------------------
 
 
-def _index_array(index, what):
+def _index_array(index: object, what: str) -> Array:
     """An integer index array from a Tensor or array (copied: backward must see it as it was)."""
     array = np.array(index.data if isinstance(index, Tensor) else index)
     if array.dtype.kind not in "iu":
@@ -609,7 +644,7 @@ def _index_array(index, what):
     return array
 
 
-def _plain(index):
+def _plain(index: Any) -> Any:
     """An index with its Tensors replaced by (copies of) their arrays and its lists (and
     tuples inside it) by arrays, as NumPy reads them; one NumPy cannot make an array of is
     refused."""
@@ -618,7 +653,7 @@ def _plain(index):
     return _plain_part(index)
 
 
-def _plain_part(part):
+def _plain_part(part: Any) -> Any:
     if isinstance(part, Tensor):
         return np.array(part.data)
     if not isinstance(part, (list, tuple)):
@@ -634,7 +669,7 @@ def _plain_part(part):
     return array.astype(np.intp) if array.size == 0 else array  # x[[]] is empty
 
 
-def _is_basic(index):
+def _is_basic(index: Any) -> bool:
     """Whether an index has only ints, slices, None and ...: then no entry repeats."""
     parts = index if isinstance(index, tuple) else (index,)
     return all(_is_int(p) or p is None or p is Ellipsis or isinstance(p, slice) for p in parts)
@@ -649,11 +684,11 @@ class GetItem(Function):
         "integer or bool arrays"
     )
 
-    def forward(self, a, index):
+    def forward(self, a: Array, index: Any) -> Array:
         self.shape, self.index = a.shape, index
         return a[index]
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         full = np.zeros(self.shape, dtype=g.dtype)
         if _is_basic(self.index):
             full[self.index] = g
@@ -662,7 +697,7 @@ class GetItem(Function):
         return full
 
 
-def _ints_first(index):
+def _ints_first(index: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
     """(the ints and basic parts, the rest) of an index that mixes ints with arrays, or
     None. PyTorch selects with the ints first; NumPy counts them as arrays, so that with a
     slice between them the array dims move to the front: x[0, :, [1, 2]] of shape (2, 3, 4)
@@ -687,7 +722,7 @@ def _ints_first(index):
     return tuple(first), tuple(rest)
 
 
-def _getitem(x, index):
+def _getitem(x: Tensor, index: Any) -> Tensor:
     index = _plain(index)
     split = _ints_first(index)
     if split is not None:
@@ -700,14 +735,14 @@ def _getitem(x, index):
     )
 
 
-def _along(index, dim):
+def _along(index: Array, dim: int) -> tuple[Array, ...]:
     """The full index that picks index[i, j, ...] along `dim` at position (i, j, ...)."""
-    where = list(np.indices(index.shape, sparse=True))
+    where: list[Array] = list(np.indices(index.shape, sparse=True))
     where[dim] = index
     return tuple(where)
 
 
-def _check_range(index, size, what):
+def _check_range(index: Array, size: int, what: str) -> None:
     if index.size and (index.min() < 0 or index.max() >= size):
         raise IndexingError(
             f"{what}: index values in [{index.min()}, {index.max()}]; "
@@ -718,17 +753,17 @@ def _check_range(index, size, what):
 class Gather(Function):
     """z[i, j] = a[index[i, j], j] (for dim 0);  da = g added at those places."""
 
-    def forward(self, a, dim, index):
+    def forward(self, a: Array, dim: int, index: Array) -> Array:
         self.shape, self.where = a.shape, _along(index, dim)
         return a[self.where]
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         full = np.zeros(self.shape, dtype=g.dtype)
         np.add.at(full, self.where, g)
         return full
 
 
-def gather(x, dim, index):
+def gather(x: Tensor, dim: int, index: Tensor | Array) -> Tensor:
     """Entries of x along `dim` picked by `index` (of x's number of dims, no larger than x
     in the other dims): out[i][j] = x[index[i][j]][j] for dim 0."""
     d = _dim(x, dim, "gather")
@@ -749,14 +784,14 @@ class ScatterAdd(Function):
     """z = a, plus src[i, j] added at z[index[i, j], j] (for dim 0);  da = g, and
     dsrc = g picked at those places (0 for src entries that index does not reach)."""
 
-    def forward(self, a, src, dim, index):
+    def forward(self, a: Array, src: Array, dim: int, index: Array) -> Array:
         self.where = _along(index, dim)
         self.src_shape, self.used = src.shape, tuple(slice(0, n) for n in index.shape)
         out = a.copy()
         np.add.at(out, self.where, src[self.used])
         return out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Grads:
         if not self.needs_input_grad[1]:
             return g, None
         dsrc = np.zeros(self.src_shape, dtype=g.dtype)
@@ -764,7 +799,7 @@ class ScatterAdd(Function):
         return g, dsrc
 
 
-def scatter_add(x, dim, index, src):
+def scatter_add(x: Tensor, dim: int, index: Tensor | Array, src: Tensor | Array) -> Tensor:
     """x with src's entries added at the places `index` names along `dim`:
     out[index[i][j]][j] += src[i][j] for dim 0 (repeated places add up)."""
     d = _dim(x, dim, "scatter_add")
@@ -788,7 +823,7 @@ def scatter_add(x, dim, index, src):
     return ScatterAdd.apply(x, src, dim=d, index=index)
 
 
-def index_select(x, dim, index):
+def index_select(x: Tensor, dim: int, index: Tensor | Array) -> Tensor:
     """The slices of x along `dim` at the positions in the 1-D `index` (repeats allowed)."""
     d = _dim(x, dim, "index_select")
     index = _index_array(index, "index_select")
@@ -801,16 +836,16 @@ def index_select(x, dim, index):
 class MaskedFill(Function):
     """z = value where mask, else a;  da = g where not mask, dvalue = Σ g where mask."""
 
-    def forward(self, a, value, mask):
+    def forward(self, a: Array, value: Array, mask: Array) -> Array:
         self.mask = mask
         return np.where(mask, value, a).astype(a.dtype, copy=False)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Grads:
         da = np.where(self.mask, 0, g) if self.needs_input_grad[0] else None
         return da, (np.where(self.mask, g, 0).sum() if self.needs_input_grad[1] else None)
 
 
-def masked_fill(x, mask, value):
+def masked_fill(x: Tensor, mask: Tensor | Array, value: float | Tensor) -> Tensor:
     """x with `value` (a number or a 0-d tensor, which then gets a gradient) wherever the
     bool `mask` (broadcast with x) is True."""
     mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
@@ -820,7 +855,7 @@ def masked_fill(x, mask, value):
     return MaskedFill.apply(x, value, mask=mask)
 
 
-def _fill_value(x, value, what):
+def _fill_value(x: Tensor, value: object, what: str) -> Tensor:
     """A fill value as a 0-d tensor: a number takes x's dtype."""
     if isinstance(value, Tensor):
         if value.ndim:
@@ -833,7 +868,7 @@ def _fill_value(x, value, what):
     return Tensor(np.asarray(value).astype(x.dtype))
 
 
-def numel(x):
+def numel(x: Tensor) -> int:
     """The number of entries."""
     return int(x.data.size)
 
@@ -841,33 +876,33 @@ def numel(x):
 # ----- Python protocols ------------------------------------------------------------------------
 
 
-def _size(x, dim=None):
+def _size(x: Tensor, dim: int | None = None) -> Shape | int:
     """The shape (a tuple), or the size of one dim: x.size() and x.size(1) as in PyTorch."""
     return x.shape if dim is None else x.shape[_dim(x, dim, "size")]
 
 
-def _ndim(x):
+def _ndim(x: Tensor) -> int:
     """The number of dims (x.dim() as in PyTorch; also x.ndim)."""
     return x.ndim
 
 
-def _len(x):
+def _len(x: Tensor) -> int:
     if x.ndim == 0:
         raise DTypeError("len() of a 0-d tensor; expected a tensor with at least one dim")
     return x.shape[0]
 
 
-def _iter(x):
+def _iter(x: Tensor) -> Iterator[Tensor]:
     """The rows of x (x[0], x[1], ...), each recorded as x[i] is."""
     if x.ndim == 0:
         raise DTypeError(
             "iteration over a 0-d tensor; expected a tensor with at least one "
             "dim (.item() gives its value)"
         )
-    return (x[i] for i in range(x.shape[0]))
+    return (_getitem(x, i) for i in range(x.shape[0]))
 
 
-def _scalar(x, what):
+def _scalar(x: Tensor, what: str) -> Any:
     if x.data.size != 1:
         raise ShapeError(
             f"{what}() of a tensor with {x.data.size} elements (shape {x.shape}) "
@@ -884,10 +919,10 @@ class Cast(Function):
     """z = a as `dtype`, a new C-ordered array;  da = g (cast back to a's dtype by the
     engine)."""
 
-    def forward(self, a, dtype):
+    def forward(self, a: Array, dtype: npt.DTypeLike) -> Array:
         return np.array(a, dtype=dtype, order="C")
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g
 
 
@@ -898,13 +933,13 @@ class SetItem(Function):
 
     expected = GetItem.expected + ", and a value that broadcasts to the selection"
 
-    def forward(self, a, value, index):
+    def forward(self, a: Array, value: Array, index: Any) -> Array:
         self.index, self.value_shape = index, value.shape
         out = a.copy()
         out[index] = value
         return out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Grads:
         da = None
         if self.needs_input_grad[0]:
             da = g.copy()
@@ -923,18 +958,19 @@ class SetItem(Function):
         )
 
 
-def _snapshot(t):
+def _snapshot(t: Tensor) -> Tensor:
     """A node for t's value and history as they are now, so that t itself can become the
     result of a recorded in-place op. Its version counter is its own: later changes of t
     are not changes of the value the op used."""
     old = copy.copy(t)
-    old.grad, old._snapshot_of = None, t
+    old.grad = None
+    setattr(old, "_snapshot_of", t)  # noqa: B010 (not in Tensor's type)
     if hasattr(t, "_versions"):
         old._versions = copy.copy(t._versions)
     return old
 
 
-def _redirect(result, t, old):
+def _redirect(result: Tensor, t: Tensor, old: Tensor) -> None:
     """Make the ops behind `result` that took t as an input take `old` (t's snapshot)
     instead: they used t's value from before this change, and t is about to become
     `result` (left as it is, `y[1] = f(y[0])` would make a cycle)."""
@@ -949,7 +985,14 @@ def _redirect(result, t, old):
         stack.extend(p for p in ctx.parents if getattr(p, "_snapshot_of", None) is not t)
 
 
-def _inplace(t, what, operands, out_of_place, write=None, casting="same_kind"):
+def _inplace(
+    t: Tensor,
+    what: str,
+    operands: list[Tensor],
+    out_of_place: OutOfPlace,
+    write: Callable[[Array], None] | None = None,
+    casting: Casting = "same_kind",
+) -> Tensor:
     """Make t hold out_of_place(t), keeping t's identity. Every change adds 1 to t._version.
 
     When a graph is recorded (grad mode, and t or an operand requires grad), t becomes the
@@ -981,7 +1024,7 @@ def _inplace(t, what, operands, out_of_place, write=None, casting="same_kind"):
     return t
 
 
-def _record(t, what, out_of_place):
+def _record(t: Tensor, what: str, out_of_place: OutOfPlace) -> None:
     """t becomes out_of_place(old), recorded: its data and _ctx are replaced by those of
     the result, whose input `old` is a snapshot of t's value and history. The ops behind
     the result that took t now take `old` (_redirect); an op made from t earlier that the
@@ -1009,7 +1052,7 @@ def _record(t, what, out_of_place):
     t._freed = False
 
 
-def _check_shape(t, result, what):
+def _check_shape(t: Tensor, result: Tensor, what: str) -> Tensor:
     if result.shape != t.shape:
         raise ShapeError(
             f"{what}: the result has shape {result.shape}, the tensor {t.shape}; "
@@ -1019,7 +1062,7 @@ def _check_shape(t, result, what):
     return result
 
 
-def _cast(array, dtype, what, casting="same_kind"):
+def _cast(array: Array, dtype: np.dtype[Any], what: str, casting: Casting = "same_kind") -> Array:
     """array as dtype, refusing what PyTorch's in-place arithmetic refuses (floats into an
     integer tensor, numbers into a bool one); copy_ casts anything (casting="unsafe")."""
     if not np.can_cast(array.dtype, dtype, casting=casting):
@@ -1030,7 +1073,7 @@ def _cast(array, dtype, what, casting="same_kind"):
     return array.astype(dtype, copy=False)
 
 
-def _setitem(t, index, value):
+def _setitem(t: Tensor, index: Any, value: object) -> None:
     """t[index] = value, in place (see _inplace); value is a number, array or tensor."""
     index = _plain(index)
     split = _ints_first(index)
@@ -1041,7 +1084,7 @@ def _setitem(t, index, value):
     elif not isinstance(value, Tensor):  # None, text, ragged lists are refused
         value = Tensor(value)
 
-    def write(array):
+    def write(array: Array) -> None:
         try:
             array[index] = value.data
         except (ValueError, TypeError, IndexError) as err:
@@ -1052,31 +1095,35 @@ def _setitem(t, index, value):
     )
 
 
-def add_(t, other, *, alpha=1):
+def add_(t: Tensor, other: Operand, *, alpha: float = 1) -> Tensor:
     """t += alpha * other, in place."""
-    other = t._operand(other)
-    return _inplace(t, "add_", [other], lambda old: old + (other if alpha == 1 else other * alpha))
+    operand = t._operand(other)
+    return _inplace(
+        t, "add_", [operand], lambda old: old + (operand if alpha == 1 else operand * alpha)
+    )
 
 
-def sub_(t, other, *, alpha=1):
+def sub_(t: Tensor, other: Operand, *, alpha: float = 1) -> Tensor:
     """t -= alpha * other, in place."""
-    other = t._operand(other)
-    return _inplace(t, "sub_", [other], lambda old: old - (other if alpha == 1 else other * alpha))
+    operand = t._operand(other)
+    return _inplace(
+        t, "sub_", [operand], lambda old: old - (operand if alpha == 1 else operand * alpha)
+    )
 
 
-def mul_(t, other):
+def mul_(t: Tensor, other: Operand) -> Tensor:
     """t *= other, in place."""
-    other = t._operand(other)
-    return _inplace(t, "mul_", [other], lambda old: old * other)
+    operand = t._operand(other)
+    return _inplace(t, "mul_", [operand], lambda old: old * operand)
 
 
-def div_(t, other):
+def div_(t: Tensor, other: Operand) -> Tensor:
     """t /= other, in place."""
-    other = t._operand(other)
-    return _inplace(t, "div_", [other], lambda old: old / other)
+    operand = t._operand(other)
+    return _inplace(t, "div_", [operand], lambda old: old / operand)
 
 
-def fill_(t, value):
+def fill_(t: Tensor, value: float | Tensor) -> Tensor:
     """Every entry of t set to value (a number, or a 0-d tensor that gets the gradient)."""
     value = _fill_value(t, value, "fill_")
     return _inplace(t, "fill_", [value], lambda old: Fill.apply(old, value))
@@ -1086,35 +1133,35 @@ class Fill(Function):
     """z = value broadcast to a's shape and dtype;  da = 0 (a's old values are gone, as
     PyTorch's fill_ and copy_ say), dvalue = g summed over the broadcast dims."""
 
-    def forward(self, a, value):
+    def forward(self, a: Array, value: Array) -> Array:
         self.value_shape = value.shape
         out = np.empty_like(a)
         out[...] = value
         return out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Grads:
         da = np.zeros_like(g) if self.needs_input_grad[0] else None
         return da, (_sum_to(g, self.value_shape) if self.needs_input_grad[1] else None)
 
 
-def zero_(t):
+def zero_(t: Tensor) -> Tensor:
     """Every entry of t set to 0."""
     return fill_(t, 0)
 
 
-def copy_(t, src):
+def copy_(t: Tensor, src: Operand) -> Tensor:
     """t's entries set to src's (broadcast to t's shape); the gradient flows to src."""
-    src = t._operand(src)
-    return _inplace(t, "copy_", [src], lambda old: Fill.apply(old, src), casting="unsafe")
+    source = t._operand(src)
+    return _inplace(t, "copy_", [source], lambda old: Fill.apply(old, source), casting="unsafe")
 
 
-def clamp_(t, min=None, max=None):
+def clamp_(t: Tensor, min: Operand | None = None, max: Operand | None = None) -> Tensor:
     """t limited to [min, max], in place."""
     bounds = [b for b in (min, max) if isinstance(b, Tensor)]
     return _inplace(t, "clamp_", bounds, lambda old: old.clamp(min, max))
 
 
-def requires_grad_(t, requires_grad=True):
+def requires_grad_(t: Tensor, requires_grad: bool = True) -> Tensor:
     """Start (or stop) recording operations on the leaf t; returns t."""
     if not isinstance(requires_grad, (bool, np.bool_)):
         raise ConfigError(f"requires_grad_({requires_grad!r}); expected True or False")
@@ -1183,6 +1230,7 @@ _METHODS = {
 }
 for _name, _method in _METHODS.items():
     setattr(Tensor, _name, _method)
-Tensor.T = property(_T)
-Tensor.mT = property(_mT)
+# setattr: mypy refuses `Tensor.T = ...` on a class that does not declare T
+setattr(Tensor, "T", property(_T))  # noqa: B010
+setattr(Tensor, "mT", property(_mT))  # noqa: B010
 del _name, _method

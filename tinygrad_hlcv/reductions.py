@@ -11,8 +11,11 @@ Python's own are `builtins.sum` etc.
 """
 
 import collections
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from . import ops
 from .convert import normalize_axis
@@ -42,11 +45,19 @@ __all__ = [
     "logsoftmax",
 ]
 
+Array = npt.NDArray[Any]
+Shape = tuple[int, ...]
+Dims = Shape | None
+"""Reduced dims after checking: a tuple of distinct dims in [0, ndim), or None for all."""
+DimArg = int | Sequence[int] | None
+"""A dim as the user gives it: None, an int, or a tuple or list of ints."""
+Keep = bool | None
+
 
 # ----- arguments ------------------------------------------------------------------------
 
 
-def _pick(what, name, value, alias, alias_value):
+def _pick(what: str, name: str, value: Any, alias: str, alias_value: Any) -> Any:
     """One of two spellings of an argument (dim/axis, keepdim/keepdims), never both."""
     if alias_value is None:
         return value
@@ -58,11 +69,11 @@ def _pick(what, name, value, alias, alias_value):
     return alias_value
 
 
-def _is_int(value):
+def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _dims(x, what, dim=None, axis=None):
+def _dims(x: Tensor, what: str, dim: DimArg = None, axis: DimArg = None) -> Dims:
     """The reduced dims as None (all) or a tuple of distinct dims in [0, ndim)."""
     dim = _pick(what, "dim", dim, "axis", axis)
     listed = dim if isinstance(dim, (tuple, list)) else (dim,)
@@ -76,7 +87,7 @@ def _dims(x, what, dim=None, axis=None):
     return normalize_axis(dim, x.shape, what)
 
 
-def _keep(what, keepdim=None, keepdims=None):
+def _keep(what: str, keepdim: Keep = None, keepdims: Keep = None) -> bool:
     keep = _pick(what, "keepdim", keepdim, "keepdims", keepdims)
     if keep is None:
         return False
@@ -85,7 +96,7 @@ def _keep(what, keepdim=None, keepdims=None):
     return bool(keep)
 
 
-def _one_dim(x, what, dim, axis=None):
+def _one_dim(x: Tensor, what: str, dim: int | None, axis: int | None = None) -> int | None:
     """A single dim as an int in [0, ndim), or None for dim 0 (or -1) of a 0-d tensor."""
     dim = _pick(what, "dim", dim, "axis", axis)
     if dim is None:
@@ -94,15 +105,15 @@ def _one_dim(x, what, dim, axis=None):
         raise ShapeError(f"{what}: dim={dim!r}; expected one int")
     if x.ndim == 0 and dim in (0, -1):
         return None
-    return normalize_axis(dim, x.shape, what)[0]
+    return cast(Shape, normalize_axis(dim, x.shape, what))[0]
 
 
-def _count(shape, dims):
+def _count(shape: Shape, dims: Dims) -> int:
     """How many entries each reduction over `dims` (None: all) combines."""
     return int(np.prod([shape[d] for d in (range(len(shape)) if dims is None else dims)]))
 
 
-def _restore(g, shape, dims, keepdim):
+def _restore(g: Array, shape: Shape, dims: Dims, keepdim: bool) -> Array:
     """A reduction's gradient with the reduced dims back (size 1), ready to broadcast."""
     if keepdim:
         return g
@@ -111,7 +122,7 @@ def _restore(g, shape, dims, keepdim):
     return np.expand_dims(g, dims)
 
 
-def _as_float(x):
+def _as_float(x: Tensor) -> Tensor:
     """x itself if it holds floats, else its values in the default float dtype (an integer
     or bool tensor never requires grad, so no graph is lost)."""
     return x if x.dtype.kind == "f" else Tensor(x.data.astype(get_default_dtype()))
@@ -120,13 +131,27 @@ def _as_float(x):
 # ----- sum, mean, prod ----------------------------------------------------------------------
 
 
-def sum(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
+def sum(
+    x: Tensor,
+    dim: DimArg = None,
+    keepdim: Keep = None,
+    *,
+    axis: DimArg = None,
+    keepdims: Keep = None,
+) -> Tensor:
     """Σ x over `dim` (every dim by default)."""
     dims = _dims(x, "sum", dim, axis)
     return ops.Sum.apply(x, axis=dims, keepdims=_keep("sum", keepdim, keepdims))
 
 
-def mean(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
+def mean(
+    x: Tensor,
+    dim: DimArg = None,
+    keepdim: Keep = None,
+    *,
+    axis: DimArg = None,
+    keepdims: Keep = None,
+) -> Tensor:
     """The mean over `dim`; integers and bools are averaged in the default float dtype.
     An empty selection is an error (PyTorch would give NaN)."""
     dims = _dims(x, "mean", dim, axis)
@@ -136,26 +161,26 @@ def mean(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
             f"mean() over an empty selection of a tensor of shape {x.shape}; "
             "expected at least one element"
         )
-    x = _as_float(x)
-    return sum(x, dims, _keep("mean", keepdim, keepdims)) * (1.0 / count)
+    total: Any = sum(_as_float(x), dims, _keep("mean", keepdim, keepdims))  # Tensor.__mul__ is set
+    return total * (1.0 / count)
 
 
 class Prod(Function):
     """z = Π a over `dims`;  dz/da_i = Π_{j≠i} a_j, computed as the product of the entries
     before i times the product of those after i, so that zeros need no division."""
 
-    saves = (0,)
+    saves = (0,)  # type: ignore[assignment]  # until engine: saves: tuple[int, ...]
 
-    def forward(self, a, dims, keepdim):
+    def forward(self, a: Array, dims: Dims, keepdim: bool) -> Array:
         self.a, self.dims, self.keepdim = a, dims, keepdim
         return np.prod(a, axis=dims, keepdims=keepdim)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         a, dims = self.a, tuple(range(self.a.ndim)) if self.dims is None else self.dims
         last = tuple(range(a.ndim - len(dims), a.ndim))
         moved = np.moveaxis(a, dims, last)
         kept = moved.shape[: a.ndim - len(dims)]
-        rows = moved.reshape(kept + (int(np.prod(moved.shape[len(kept) :])),))
+        rows: Array = moved.reshape(kept + (int(np.prod(moved.shape[len(kept) :])),))
         ones = np.ones(rows.shape[:-1] + (1,), dtype=a.dtype)
         before = np.cumprod(np.concatenate([ones, rows[..., :-1]], axis=-1), axis=-1)
         after = np.cumprod(np.concatenate([ones, rows[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
@@ -164,7 +189,14 @@ class Prod(Function):
         return _restore(g, a.shape, self.dims, self.keepdim) * others
 
 
-def prod(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
+def prod(
+    x: Tensor,
+    dim: DimArg = None,
+    keepdim: Keep = None,
+    *,
+    axis: DimArg = None,
+    keepdims: Keep = None,
+) -> Tensor:
     """Π x over `dim`; its gradient is exact where entries are zero."""
     return Prod.apply(x, dims=_dims(x, "prod", dim, axis), keepdim=_keep("prod", keepdim, keepdims))
 
@@ -178,7 +210,7 @@ class Extremum(Function):
 
     expected = "a non-empty selection (the max of no entries is undefined)"
 
-    def forward(self, a, dims, keepdim, largest):
+    def forward(self, a: Array, dims: Dims, keepdim: bool, largest: bool) -> Array:
         self.dims, self.keepdim, self.shape = dims, keepdim, a.shape
         out = (np.max if largest else np.min)(a, axis=dims, keepdims=keepdim)
         self.is_extreme = a == _restore(out, a.shape, dims, keepdim)
@@ -186,7 +218,7 @@ class Extremum(Function):
             self.is_extreme |= np.isnan(a)
         return out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         ties = self.is_extreme.sum(axis=self.dims, keepdims=True)
         return self.is_extreme * (_restore(g, self.shape, self.dims, self.keepdim) / ties)
 
@@ -197,13 +229,13 @@ class ExtremumAlongDim(Function):
 
     expected = "a dim of non-zero size"
 
-    def forward(self, a, dim, keepdim, largest):
+    def forward(self, a: Array, dim: int, keepdim: bool, largest: bool) -> Array:
         self.shape, self.dim, self.keepdim = a.shape, dim, keepdim
         self.index = (np.argmax if largest else np.argmin)(a, axis=dim, keepdims=True)
         out = np.take_along_axis(a, self.index, axis=dim)
         return out if keepdim else np.squeeze(out, axis=dim)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         full = np.zeros(self.shape, dtype=g.dtype)
         g = g if self.keepdim else np.expand_dims(g, self.dim)
         np.put_along_axis(full, self.index, g, axis=self.dim)
@@ -216,7 +248,7 @@ class _NotAnArray:
 
     __slots__ = ()
 
-    def __array__(self, *args, **kwargs):
+    def __array__(self, *args: object, **kwargs: object) -> Array:
         raise DTypeError(
             "max(x, dim) and min(x, dim) return (values, indices); expected "
             "one of them (.values), or amax/amin for the values alone"
@@ -235,7 +267,19 @@ class MinResult(_NotAnArray, collections.namedtuple("min", ["values", "indices"]
     __slots__ = ()
 
 
-def _extreme(x, what, largest, dim, keepdim, axis, keepdims):
+Extreme = Tensor | MaxResult | MinResult
+"""max(x) (a 0-d tensor) or max(x, dim) (values, indices); the same for min."""
+
+
+def _extreme(
+    x: Tensor,
+    what: str,
+    largest: bool,
+    dim: int | None,
+    keepdim: Keep,
+    axis: int | None,
+    keepdims: Keep,
+) -> Extreme:
     """max/min: a 0-d tensor without a dim; (values, indices) along one dim."""
     if isinstance(dim, Tensor):
         raise ConfigError(
@@ -256,32 +300,68 @@ def _extreme(x, what, largest, dim, keepdim, axis, keepdims):
     return result(values, argmax(x, d, keep) if largest else argmin(x, d, keep))
 
 
-def max(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
+def max(
+    x: Tensor,
+    dim: int | None = None,
+    keepdim: Keep = None,
+    *,
+    axis: int | None = None,
+    keepdims: Keep = None,
+) -> Extreme:
     """Without `dim`: the largest entry, a 0-d tensor (the gradient split between ties).
     With `dim`: (values, indices) along that dim; the gradient goes to the index."""
     return _extreme(x, "max", True, dim, keepdim, axis, keepdims)
 
 
-def min(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
+def min(
+    x: Tensor,
+    dim: int | None = None,
+    keepdim: Keep = None,
+    *,
+    axis: int | None = None,
+    keepdims: Keep = None,
+) -> Extreme:
     """As `max`, for the smallest entries."""
     return _extreme(x, "min", False, dim, keepdim, axis, keepdims)
 
 
-def amax(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
+def amax(
+    x: Tensor,
+    dim: DimArg = None,
+    keepdim: Keep = None,
+    *,
+    axis: DimArg = None,
+    keepdims: Keep = None,
+) -> Tensor:
     """The largest entries over `dim` (an int or a tuple); ties share the gradient evenly."""
     return Extremum.apply(
         x, dims=_dims(x, "amax", dim, axis), keepdim=_keep("amax", keepdim, keepdims), largest=True
     )
 
 
-def amin(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
+def amin(
+    x: Tensor,
+    dim: DimArg = None,
+    keepdim: Keep = None,
+    *,
+    axis: DimArg = None,
+    keepdims: Keep = None,
+) -> Tensor:
     """The smallest entries over `dim`; ties share the gradient evenly."""
     return Extremum.apply(
         x, dims=_dims(x, "amin", dim, axis), keepdim=_keep("amin", keepdim, keepdims), largest=False
     )
 
 
-def _arg(x, what, find, dim, keepdim, axis, keepdims):
+def _arg(
+    x: Tensor,
+    what: str,
+    find: Callable[..., Any],
+    dim: int | None,
+    keepdim: Keep,
+    axis: int | None,
+    keepdims: Keep,
+) -> Tensor:
     keep = _keep(what, keepdim, keepdims)
     d = None if _pick(what, "dim", dim, "axis", axis) is None else _one_dim(x, what, dim, axis)
     if (x.data.size if d is None else x.shape[d]) == 0:
@@ -294,13 +374,27 @@ def _arg(x, what, find, dim, keepdim, axis, keepdims):
     return Tensor(np.asarray(find(x.data, axis=d, keepdims=keep), dtype=np.int64))
 
 
-def argmax(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
+def argmax(
+    x: Tensor,
+    dim: int | None = None,
+    keepdim: Keep = None,
+    *,
+    axis: int | None = None,
+    keepdims: Keep = None,
+) -> Tensor:
     """The index of the largest entry (the first among ties): into the flattened tensor
     without `dim`, along `dim` with it."""
     return _arg(x, "argmax", np.argmax, dim, keepdim, axis, keepdims)
 
 
-def argmin(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
+def argmin(
+    x: Tensor,
+    dim: int | None = None,
+    keepdim: Keep = None,
+    *,
+    axis: int | None = None,
+    keepdims: Keep = None,
+) -> Tensor:
     """The index of the smallest entry (the first among ties)."""
     return _arg(x, "argmin", np.argmin, dim, keepdim, axis, keepdims)
 
@@ -312,12 +406,12 @@ class Variance(Function):
     """v = Σ (a - ā)² / (N - c) over `dims`;  dv/da = 2 (a - ā) / (N - c) (the terms through
     ā sum to zero)."""
 
-    def forward(self, a, dims, keepdim, divisor):
+    def forward(self, a: Array, dims: Dims, keepdim: bool, divisor: float) -> Array:
         self.shape, self.dims, self.keepdim, self.divisor = a.shape, dims, keepdim, divisor
         self.centred = a - a.mean(axis=dims, keepdims=True)
         return np.sum(self.centred * self.centred, axis=dims, keepdims=keepdim) / divisor
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         g = _restore(g, self.shape, self.dims, self.keepdim)
         return g * (2.0 / self.divisor) * self.centred
 
@@ -328,18 +422,29 @@ class StandardDeviation(Variance):
 
     saves_output = True
 
-    def forward(self, a, dims, keepdim, divisor):
+    def forward(self, a: Array, dims: Dims, keepdim: bool, divisor: float) -> Array:
         self.out = np.sqrt(super().forward(a, dims, keepdim, divisor))
         return self.out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         g = _restore(g, self.shape, self.dims, self.keepdim)
         s = _restore(self.out, self.shape, self.dims, self.keepdim)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(s > 0, g * self.centred / (self.divisor * s), 0.0)
 
 
-def _variance(x, what, op, dim, unbiased, keepdim, correction, axis, keepdims, ddof):
+def _variance(
+    x: Tensor,
+    what: str,
+    op: type[Variance],
+    dim: DimArg,
+    unbiased: bool | None,
+    keepdim: Keep,
+    correction: float | None,
+    axis: DimArg,
+    keepdims: Keep,
+    ddof: float | None,
+) -> Tensor:
     dims = _dims(x, what, dim, axis)
     correction = _pick(what, "correction", correction, "ddof", ddof)
     if unbiased is not None and correction is not None:
@@ -369,32 +474,32 @@ def _variance(x, what, op, dim, unbiased, keepdim, correction, axis, keepdims, d
 
 
 def var(
-    x,
-    dim=None,
-    unbiased=None,
-    keepdim=None,
+    x: Tensor,
+    dim: DimArg = None,
+    unbiased: bool | None = None,
+    keepdim: Keep = None,
     *,
-    correction=None,
-    axis=None,
-    keepdims=None,
-    ddof=None,
-):
+    correction: float | None = None,
+    axis: DimArg = None,
+    keepdims: Keep = None,
+    ddof: float | None = None,
+) -> Tensor:
     """The variance over `dim`, divided by N - correction (correction=1 by default, Bessel's;
     `unbiased=False` or `correction=0`/NumPy's `ddof=0` for the population variance)."""
     return _variance(x, "var", Variance, dim, unbiased, keepdim, correction, axis, keepdims, ddof)
 
 
 def std(
-    x,
-    dim=None,
-    unbiased=None,
-    keepdim=None,
+    x: Tensor,
+    dim: DimArg = None,
+    unbiased: bool | None = None,
+    keepdim: Keep = None,
     *,
-    correction=None,
-    axis=None,
-    keepdims=None,
-    ddof=None,
-):
+    correction: float | None = None,
+    axis: DimArg = None,
+    keepdims: Keep = None,
+    ddof: float | None = None,
+) -> Tensor:
     """The standard deviation √var over `dim` (see `var`)."""
     return _variance(
         x, "std", StandardDeviation, dim, unbiased, keepdim, correction, axis, keepdims, ddof
@@ -406,9 +511,9 @@ class VectorNorm(Function):
     or n = 0). p = inf: max |a|, p = -inf: min |a| (the gradient split between ties);
     p = 0: the number of non-zero entries (gradient 0)."""
 
-    saves, saves_output = (0,), True
+    saves, saves_output = (0,), True  # type: ignore[assignment]  # as Prod.saves
 
-    def forward(self, a, dims, keepdim, p):
+    def forward(self, a: Array, dims: Dims, keepdim: bool, p: float) -> Array:
         self.a, self.dims, self.keepdim, self.p = a, dims, keepdim, p
         magnitude = np.abs(a)
         if p == 0:
@@ -421,7 +526,7 @@ class VectorNorm(Function):
             self.out = np.sum(magnitude**p, axis=dims, keepdims=keepdim) ** (1.0 / p)
         return self.out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         a, p = self.a, self.p
         g = _restore(g, a.shape, self.dims, self.keepdim)
         n = _restore(self.out, a.shape, self.dims, self.keepdim)
@@ -435,7 +540,15 @@ class VectorNorm(Function):
         return g * np.where((a != 0) & (n > 0), slope, 0.0)
 
 
-def norm(x, p=2, dim=None, keepdim=None, *, axis=None, keepdims=None):
+def norm(
+    x: Tensor,
+    p: float | str = 2,
+    dim: DimArg = None,
+    keepdim: Keep = None,
+    *,
+    axis: DimArg = None,
+    keepdims: Keep = None,
+) -> Tensor:
     """The vector p-norm over `dim` (every entry by default): p = 2 or 'fro' (√Σ x², the
     Frobenius norm of a matrix), 1, any real p > 0, inf (max |x|), -inf (min |x|), 0 (the
     number of non-zero entries)."""
@@ -464,7 +577,7 @@ def norm(x, p=2, dim=None, keepdim=None, *, axis=None, keepdims=None):
 # ----- logsumexp, softmax, log_softmax --------------------------------------------------
 
 
-def _shift(a, dims):
+def _shift(a: Array, dims: Dims | int) -> Array:
     """The max over `dims` (kept), or 0 where it is not finite: subtracting it keeps exp()
     from overflowing, and rows of -inf stay -inf instead of becoming NaN."""
     top = np.max(a, axis=dims, keepdims=True, initial=-np.inf)
@@ -475,20 +588,27 @@ class LogSumExp(Function):
     """z = log Σ exp(a) over `dims`, computed as m + log Σ exp(a - m);  dz/da = exp(a - z)
     (the softmax)."""
 
-    saves, saves_output = (0,), True
+    saves, saves_output = (0,), True  # type: ignore[assignment]  # as Prod.saves
 
-    def forward(self, a, dims, keepdim):
+    def forward(self, a: Array, dims: Dims, keepdim: bool) -> Array:
         self.a, self.dims, self.keepdim = a, dims, keepdim
         m = _shift(a, dims)
         with np.errstate(divide="ignore"):
             self.out = np.log(np.sum(np.exp(a - m), axis=dims, keepdims=True)) + m
         return self.out if keepdim else np.squeeze(self.out, axis=dims)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return _restore(g, self.a.shape, self.dims, self.keepdim) * np.exp(self.a - self.out)
 
 
-def logsumexp(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
+def logsumexp(
+    x: Tensor,
+    dim: DimArg = None,
+    keepdim: Keep = None,
+    *,
+    axis: DimArg = None,
+    keepdims: Keep = None,
+) -> Tensor:
     """log Σ exp(x) over `dim` (every dim by default), without overflow."""
     dims = _dims(x, "logsumexp", dim, axis)
     return LogSumExp.apply(_as_float(x), dims=dims, keepdim=_keep("logsumexp", keepdim, keepdims))
@@ -499,13 +619,13 @@ class Softmax(Function):
 
     saves_output = True
 
-    def forward(self, a, dim):
+    def forward(self, a: Array, dim: int | None) -> Array:
         self.dim = dim
         e = np.exp(a - _shift(a, dim))
         self.out = e / np.sum(e, axis=dim, keepdims=True)
         return self.out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         s = self.out
         return s * (g - np.sum(g * s, axis=self.dim, keepdims=True))
 
@@ -515,22 +635,22 @@ class LogSoftmax(Function):
 
     saves_output = True
 
-    def forward(self, a, dim):
+    def forward(self, a: Array, dim: int | None) -> Array:
         self.dim = dim
         shifted = a - _shift(a, dim)
         self.out = shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
         return self.out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g - np.exp(self.out) * np.sum(g, axis=self.dim, keepdims=True)
 
 
-def softmax(x, dim=-1, *, axis=None):
+def softmax(x: Tensor, dim: int | None = -1, *, axis: int | None = None) -> Tensor:
     """exp(x) / Σ exp(x) along `dim` (the last by default), numerically stable."""
     return Softmax.apply(_as_float(x), dim=_one_dim(x, "softmax", dim, axis))
 
 
-def log_softmax(x, dim=-1, *, axis=None):
+def log_softmax(x: Tensor, dim: int | None = -1, *, axis: int | None = None) -> Tensor:
     """log softmax(x) along `dim` (the last by default), without overflow or log(0)."""
     return LogSoftmax.apply(_as_float(x), dim=_one_dim(x, "log_softmax", dim, axis))
 
@@ -541,13 +661,27 @@ logsoftmax = log_softmax  # tinygrad's name
 # ----- all, any, cumsum -----------------------------------------------------------------------
 
 
-def all(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
+def all(
+    x: Tensor,
+    dim: DimArg = None,
+    keepdim: Keep = None,
+    *,
+    axis: DimArg = None,
+    keepdims: Keep = None,
+) -> Tensor:
     """Whether every entry over `dim` is non-zero: a bool tensor (no gradient)."""
     dims = _dims(x, "all", dim, axis)
     return Tensor(np.asarray(np.all(x.data, axis=dims, keepdims=_keep("all", keepdim, keepdims))))
 
 
-def any(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
+def any(
+    x: Tensor,
+    dim: DimArg = None,
+    keepdim: Keep = None,
+    *,
+    axis: DimArg = None,
+    keepdims: Keep = None,
+) -> Tensor:
     """Whether some entry over `dim` is non-zero: a bool tensor (no gradient)."""
     dims = _dims(x, "any", dim, axis)
     return Tensor(np.asarray(np.any(x.data, axis=dims, keepdims=_keep("any", keepdim, keepdims))))
@@ -556,17 +690,17 @@ def any(x, dim=None, keepdim=None, *, axis=None, keepdims=None):
 class CumSum(Function):
     """z_i = Σ_{j≤i} a_j along `dim`;  da_j = Σ_{i≥j} g_i (a cumulative sum from the end)."""
 
-    def forward(self, a, dim):
+    def forward(self, a: Array, dim: int | None) -> Array:
         self.dim = dim
         return np.cumsum(a, axis=dim) if a.ndim else a.copy()
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         if g.ndim == 0:
             return g
         return np.flip(np.cumsum(np.flip(g, self.dim), axis=self.dim), self.dim)
 
 
-def cumsum(x, dim=None, *, axis=None):
+def cumsum(x: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
     """The running sum along `dim` (required, as in PyTorch)."""
     return CumSum.apply(x, dim=_one_dim(x, "cumsum", dim, axis))
 
