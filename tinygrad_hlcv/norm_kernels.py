@@ -18,11 +18,15 @@ results in a kernel and its twin (tests/test_normalization.py). The set in use f
 """
 
 from types import SimpleNamespace
+from typing import Any
 
 import numba
 import numpy as np
+import numpy.typing as npt
 
 from . import kernels
+
+Array = npt.NDArray[Any]
 
 # What each kernel and its twin say when its arrays do not fit together.
 STATISTICS_MISFIT = (
@@ -49,7 +53,7 @@ LAYER_BACKWARD_MISFIT = (
 
 
 @numba.njit(cache=True)
-def batch_norm_statistics(x, mean, var):
+def batch_norm_statistics(x: Array, mean: Array, var: Array) -> None:
     """mean[j] = μ_j and var[j] = σ²_j (biased) of column j of x."""
     n, c = x.shape
     if n == 0 or not mean.size == var.size == c:
@@ -69,7 +73,7 @@ def batch_norm_statistics(x, mean, var):
         var[j] = total[j] / n
 
 
-def batch_norm_statistics_numpy(x, mean, var):
+def batch_norm_statistics_numpy(x: Array, mean: Array, var: Array) -> None:
     n, c = x.shape
     if n == 0 or not mean.size == var.size == c:
         raise ValueError(STATISTICS_MISFIT)
@@ -79,7 +83,9 @@ def batch_norm_statistics_numpy(x, mean, var):
 
 
 @numba.njit(cache=True)
-def batch_norm_forward(x, mean, invstd, weight, bias, out):
+def batch_norm_forward(
+    x: Array, mean: Array, invstd: Array, weight: Array, bias: Array, out: Array
+) -> None:
     """out = (x − μ)·ρ·γ + β, column by column (μ, ρ: float64; γ, β: x's dtype)."""
     n, c = x.shape
     if out.shape != x.shape or not mean.size == invstd.size == weight.size == bias.size == c:
@@ -89,7 +95,9 @@ def batch_norm_forward(x, mean, invstd, weight, bias, out):
             out[i, j] = (x[i, j] - mean[j]) * invstd[j] * weight[j] + bias[j]
 
 
-def batch_norm_forward_numpy(x, mean, invstd, weight, bias, out):
+def batch_norm_forward_numpy(
+    x: Array, mean: Array, invstd: Array, weight: Array, bias: Array, out: Array
+) -> None:
     c = x.shape[1]
     if out.shape != x.shape or not mean.size == invstd.size == weight.size == bias.size == c:
         raise ValueError(BATCH_FORWARD_MISFIT)
@@ -97,7 +105,17 @@ def batch_norm_forward_numpy(x, mean, invstd, weight, bias, out):
 
 
 @numba.njit(cache=True)
-def batch_norm_backward(g, x, mean, invstd, weight, batch_stats, dx, dweight, dbias):
+def batch_norm_backward(
+    g: Array,
+    x: Array,
+    mean: Array,
+    invstd: Array,
+    weight: Array,
+    batch_stats: bool,
+    dx: Array,
+    dweight: Array,
+    dbias: Array,
+) -> None:
     """dβ = Σ_i δ_i, dγ = Σ_i δ_i x̂_i, and dx = γρ(δ − (Σδ + x̂ Σδx̂)/n) when μ and ρ were the
     batch's (`batch_stats`), else dx = γρδ (running statistics are constants)."""
     n, c = x.shape
@@ -126,7 +144,17 @@ def batch_norm_backward(g, x, mean, invstd, weight, batch_stats, dx, dweight, db
                 dx[i, j] = weight[j] * invstd[j] * g[i, j]
 
 
-def batch_norm_backward_numpy(g, x, mean, invstd, weight, batch_stats, dx, dweight, dbias):
+def batch_norm_backward_numpy(
+    g: Array,
+    x: Array,
+    mean: Array,
+    invstd: Array,
+    weight: Array,
+    batch_stats: bool,
+    dx: Array,
+    dweight: Array,
+    dbias: Array,
+) -> None:
     n, c = x.shape
     if (
         g.shape != x.shape
@@ -147,7 +175,9 @@ def batch_norm_backward_numpy(g, x, mean, invstd, weight, batch_stats, dx, dweig
 
 
 @numba.njit(cache=True)
-def layer_norm_forward(x, weight, bias, eps, mean, invstd, out):
+def layer_norm_forward(
+    x: Array, weight: Array, bias: Array, eps: float, mean: Array, invstd: Array, out: Array
+) -> None:
     """Per row i: mean[i] = μ_i, invstd[i] = ρ_i, out[i] = (x_i − μ_i)·ρ_i ⊙ γ + β."""
     m, d = x.shape
     if (
@@ -172,7 +202,9 @@ def layer_norm_forward(x, weight, bias, eps, mean, invstd, out):
             out[i, j] = (x[i, j] - mu) * rho * weight[j] + bias[j]
 
 
-def layer_norm_forward_numpy(x, weight, bias, eps, mean, invstd, out):
+def layer_norm_forward_numpy(
+    x: Array, weight: Array, bias: Array, eps: float, mean: Array, invstd: Array, out: Array
+) -> None:
     m, d = x.shape
     if (
         d == 0
@@ -188,7 +220,16 @@ def layer_norm_forward_numpy(x, weight, bias, eps, mean, invstd, out):
 
 
 @numba.njit(cache=True)
-def layer_norm_backward(g, x, mean, invstd, weight, dx, dweight, dbias):
+def layer_norm_backward(
+    g: Array,
+    x: Array,
+    mean: Array,
+    invstd: Array,
+    weight: Array,
+    dx: Array,
+    dweight: Array,
+    dbias: Array,
+) -> None:
     """dβ = Σ_i δ_i, dγ = Σ_i δ_i ⊙ x̂_i, and per row, with ĝ = δ_i ⊙ γ,
     dx_i = ρ_i(ĝ − (Σ_j ĝ_j + x̂_i Σ_j ĝ_j x̂_ij)/d)."""
     m, d = x.shape
@@ -218,7 +259,16 @@ def layer_norm_backward(g, x, mean, invstd, weight, dx, dweight, dbias):
         dweight[j] = sum_gx[j]
 
 
-def layer_norm_backward_numpy(g, x, mean, invstd, weight, dx, dweight, dbias):
+def layer_norm_backward_numpy(
+    g: Array,
+    x: Array,
+    mean: Array,
+    invstd: Array,
+    weight: Array,
+    dx: Array,
+    dweight: Array,
+    dbias: Array,
+) -> None:
     m, d = x.shape
     if (
         g.shape != x.shape
@@ -247,7 +297,7 @@ numba_kernels = SimpleNamespace(**{name: globals()[name] for name in KERNEL_NAME
 numpy_kernels = SimpleNamespace(**{name: globals()[name + "_numpy"] for name in KERNEL_NAMES})
 
 
-def active():
+def active() -> SimpleNamespace:
     """The twins when `kernels.select("numpy")` (or TINYGRAD_HLCV_KERNELS=numpy) chose
     them, else the Numba kernels."""
     return numpy_kernels if kernels.active is kernels.numpy_kernels else numba_kernels

@@ -8,20 +8,25 @@ The argument checks (a user's mistakes) are in `nn.normalization`; these ops are
 the maths.
 """
 
+from typing import Any, cast
+
 import numpy as np
+import numpy.typing as npt
 
 from . import norm_kernels
 from .engine import Function
 
+Array = npt.NDArray[Any]
 
-def _features_last(a):
+
+def _features_last(a: Array) -> Array:
     """(N, C) as it is; (N, C, L) as N·L rows of C features (a copy): the kernels' layout."""
     if a.ndim == 2:
         return np.ascontiguousarray(a)
     return np.ascontiguousarray(np.moveaxis(a, 1, 2)).reshape(-1, a.shape[1])
 
 
-def _features_back(rows, shape):
+def _features_back(rows: Array, shape: tuple[int, ...]) -> Array:
     """The inverse of _features_last."""
     if len(shape) == 2:
         return rows
@@ -29,7 +34,7 @@ def _features_back(rows, shape):
     return np.ascontiguousarray(rows.reshape(n, length, c).transpose(0, 2, 1))
 
 
-def _flat_or(a, default_value, size, dtype):
+def _flat_or(a: Array | None, default_value: float, size: int, dtype: np.dtype) -> Array:
     """A parameter as a contiguous 1-D array, or `default_value` everywhere if absent."""
     if a is None:
         return np.full(size, default_value, dtype=dtype)
@@ -52,15 +57,15 @@ class BatchNorm(Function):
 
     def forward(
         self,
-        x,
-        weight=None,
-        bias=None,
-        eps=1e-5,
-        training=True,
-        running_mean=None,
-        running_var=None,
-        momentum=0.1,
-    ):
+        x: Array,
+        weight: Array | None = None,
+        bias: Array | None = None,
+        eps: float = 1e-5,
+        training: bool = True,
+        running_mean: Array | None = None,
+        running_var: Array | None = None,
+        momentum: float = 0.1,
+    ) -> Array:
         self.saves = tuple(range(min(len(self.parents), 2)))  # backward reads x and γ
         self.shape, self.batch_stats = x.shape, training
         self.x = _features_last(x)
@@ -72,21 +77,22 @@ class BatchNorm(Function):
             self.mean, var = np.empty(c), np.empty(c)
             kernels.batch_norm_statistics(self.x, self.mean, var)
             if running_mean is not None:
-                self._update(running_mean, running_var, var, momentum)
-        else:
+                self._update(running_mean, cast(Array, running_var), var, momentum)
+        else:  # evaluation: nn's batch_norm checks that both running statistics are given
+            running_mean, running_var = cast(Array, running_mean), cast(Array, running_var)
             self.mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
         self.invstd = 1.0 / np.sqrt(var + eps)
         out = np.empty_like(self.x)
         kernels.batch_norm_forward(self.x, self.mean, self.invstd, self.weight, bias, out)
         return _features_back(out, self.shape)
 
-    def _update(self, running_mean, running_var, var, momentum):
+    def _update(self, running_mean: Array, running_var: Array, var: Array, momentum: float) -> None:
         m = self.x.shape[0]
         unbiased = var * (m / (m - 1))
         running_mean[...] = (1 - momentum) * running_mean + momentum * self.mean
         running_var[...] = (1 - momentum) * running_var + momentum * unbiased
 
-    def backward(self, g):
+    def backward(self, g: Array) -> tuple[Array | None, ...]:
         g = _features_last(np.asarray(g, dtype=self.x.dtype))
         dx, dweight, dbias = (
             np.empty_like(self.x),
@@ -110,7 +116,14 @@ class LayerNorm(Function):
 
     fresh_grads = True
 
-    def forward(self, x, weight=None, bias=None, normalized_ndim=1, eps=1e-5):
+    def forward(
+        self,
+        x: Array,
+        weight: Array | None = None,
+        bias: Array | None = None,
+        normalized_ndim: int = 1,
+        eps: float = 1e-5,
+    ) -> Array:
         self.saves = tuple(range(min(len(self.parents), 2)))  # backward reads x and γ
         self.shape = x.shape
         d = int(np.prod(x.shape[x.ndim - normalized_ndim :]))
@@ -125,7 +138,7 @@ class LayerNorm(Function):
         )
         return out.reshape(self.shape)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> tuple[Array | None, ...]:
         g = np.ascontiguousarray(g, dtype=self.x.dtype).reshape(self.x.shape)
         dx, dweight, dbias = (
             np.empty_like(self.x),

@@ -16,15 +16,20 @@ array.
 """
 
 import math
+from collections.abc import Sequence
 from types import SimpleNamespace
+from typing import Any
 
 import numba
 import numpy as np
+import numpy.typing as npt
 
 from . import kernels
 
+Array = npt.NDArray[Any]
 
-def _sizes_fit(name, theta, used):
+
+def _sizes_fit(name: str, theta: Array, used: tuple[Array, ...]) -> None:
     """The twin's size check: each used buffer (and ∇) has θ's size, as the kernel checks."""
     if any(a.size != theta.size for a in used):
         raise ValueError(f"{name}: theta, grad and the state buffers differ in size")
@@ -37,20 +42,20 @@ def _sizes_fit(name, theta, used):
 
 @numba.njit(cache=True, error_model="numpy")
 def adam_update(
-    theta,
-    grad,
-    exp_avg,
-    exp_avg_sq,
-    beta1,
-    one_minus_beta1,
-    beta2,
-    one_minus_beta2,
-    step_size,
-    bias_correction2_sqrt,
-    eps,
-    weight_decay,
-    decay,
-):
+    theta: Array,
+    grad: Array,
+    exp_avg: Array,
+    exp_avg_sq: Array,
+    beta1: float,
+    one_minus_beta1: float,
+    beta2: float,
+    one_minus_beta2: float,
+    step_size: float,
+    bias_correction2_sqrt: float,
+    eps: float,
+    weight_decay: float,
+    decay: float,
+) -> None:
     """`weight_decay` is Adam's L2 term in the gradient (0 for AdamW); `decay` is AdamW's
     factor 1 − lr·wd on θ (1 for Adam)."""
     if grad.size != theta.size or exp_avg.size != theta.size or exp_avg_sq.size != theta.size:
@@ -69,20 +74,20 @@ def adam_update(
 
 
 def adam_update_numpy(
-    theta,
-    grad,
-    exp_avg,
-    exp_avg_sq,
-    beta1,
-    one_minus_beta1,
-    beta2,
-    one_minus_beta2,
-    step_size,
-    bias_correction2_sqrt,
-    eps,
-    weight_decay,
-    decay,
-):
+    theta: Array,
+    grad: Array,
+    exp_avg: Array,
+    exp_avg_sq: Array,
+    beta1: float,
+    one_minus_beta1: float,
+    beta2: float,
+    one_minus_beta2: float,
+    step_size: float,
+    bias_correction2_sqrt: float,
+    eps: float,
+    weight_decay: float,
+    decay: float,
+) -> None:
     _sizes_fit("adam_update", theta, (grad, exp_avg, exp_avg_sq))
     g = grad + weight_decay * theta if weight_decay != 0 else grad
     if decay != 1:
@@ -99,19 +104,19 @@ def adam_update_numpy(
 
 @numba.njit(cache=True, error_model="numpy")
 def rmsprop_update(
-    theta,
-    grad,
-    square_avg,
-    grad_avg,
-    momentum_buffer,
-    lr,
-    alpha,
-    one_minus_alpha,
-    eps,
-    weight_decay,
-    momentum,
-    centered,
-):
+    theta: Array,
+    grad: Array,
+    square_avg: Array,
+    grad_avg: Array,
+    momentum_buffer: Array,
+    lr: float,
+    alpha: float,
+    one_minus_alpha: float,
+    eps: float,
+    weight_decay: float,
+    momentum: float,
+    centered: bool,
+) -> None:
     """`grad_avg` is used only when `centered`, `momentum_buffer` only when momentum > 0."""
     if (
         grad.size != theta.size
@@ -140,19 +145,19 @@ def rmsprop_update(
 
 
 def rmsprop_update_numpy(
-    theta,
-    grad,
-    square_avg,
-    grad_avg,
-    momentum_buffer,
-    lr,
-    alpha,
-    one_minus_alpha,
-    eps,
-    weight_decay,
-    momentum,
-    centered,
-):
+    theta: Array,
+    grad: Array,
+    square_avg: Array,
+    grad_avg: Array,
+    momentum_buffer: Array,
+    lr: float,
+    alpha: float,
+    one_minus_alpha: float,
+    eps: float,
+    weight_decay: float,
+    momentum: float,
+    centered: bool,
+) -> None:
     _sizes_fit(
         "rmsprop_update",
         theta,
@@ -182,7 +187,9 @@ def rmsprop_update_numpy(
 
 
 @numba.njit(cache=True, error_model="numpy")
-def adagrad_update(theta, grad, state_sum, clr, eps, weight_decay):
+def adagrad_update(
+    theta: Array, grad: Array, state_sum: Array, clr: float, eps: float, weight_decay: float
+) -> None:
     if grad.size != theta.size or state_sum.size != theta.size:
         raise ValueError("adagrad_update: theta, grad and the state buffers differ in size")
     for i in range(theta.size):
@@ -194,7 +201,9 @@ def adagrad_update(theta, grad, state_sum, clr, eps, weight_decay):
         theta[i] = theta[i] - clr * g / (math.sqrt(s) + eps)
 
 
-def adagrad_update_numpy(theta, grad, state_sum, clr, eps, weight_decay):
+def adagrad_update_numpy(
+    theta: Array, grad: Array, state_sum: Array, clr: float, eps: float, weight_decay: float
+) -> None:
     _sizes_fit("adagrad_update", theta, (grad, state_sum))
     g = grad + weight_decay * theta if weight_decay != 0 else grad
     state_sum += g * g
@@ -208,13 +217,13 @@ numba_kernels = SimpleNamespace(**{name: globals()[name] for name in KERNEL_NAME
 numpy_kernels = SimpleNamespace(**{name: globals()[name + "_numpy"] for name in KERNEL_NAMES})
 
 
-def active():
+def active() -> SimpleNamespace:
     """The twins when `kernels.select("numpy")` (or TINYGRAD_HLCV_KERNELS=numpy) chose
     them, else the Numba kernels."""
     return numpy_kernels if kernels.active is kernels.numpy_kernels else numba_kernels
 
 
-def update(name, arrays, scalars):
+def update(name: str, arrays: Sequence[Array], scalars: Sequence[float]) -> None:
     """Run kernel `name` on `arrays` (θ first, then ∇ and the buffers; empty ones unused)
     and `scalars`: on 1-D views if every non-empty array is C-contiguous with θ's dtype and
     shape, else the twin on the arrays as they are (any layout; NumPy casts)."""

@@ -16,8 +16,11 @@ Needs `hypothesis` (the `dev` extra); the framework itself does not import this 
 """
 
 import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -26,7 +29,13 @@ from .engine import Tensor, no_grad
 from .gradcheck import GradcheckError, format_errors, max_relative_error, numerical_grad
 
 
-def values(low=-3.0, high=3.0, margin=0.0, kinks=(0.0,), step=None):
+def values(
+    low: float = -3.0,
+    high: float = 3.0,
+    margin: float = 0.0,
+    kinks: Sequence[float] = (0.0,),
+    step: float | None = None,
+) -> st.SearchStrategy[float]:
     """Floats in [low, high] that keep at least `margin` away from each of `kinks` (ReLU's
     kink at 0, relu6's at 0 and 6, a divisor's pole), so central differences never step
     across one. With `step`, only multiples of `step`: distinct values then differ by at
@@ -37,28 +46,37 @@ def values(low=-3.0, high=3.0, margin=0.0, kinks=(0.0,), step=None):
         edges.append((start, k - margin))
         start = k + margin
     edges.append((start, high))
-    parts = [_interval(a, b, step) for a, b in edges if a <= b]
-    parts = [p for p in parts if p is not None]
+    intervals = [_interval(a, b, step) for a, b in edges if a <= b]
+    parts = [p for p in intervals if p is not None]
     if not parts:
         raise ValueError(f"no values in [{low}, {high}] keep {margin} away from {kinks}")
     return st.one_of(*parts)
 
 
-def _interval(low, high, step):
+def _interval(low: float, high: float, step: float | None) -> st.SearchStrategy[float] | None:
     if step is None:
         return st.floats(low, high, allow_nan=False, allow_infinity=False)
     first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
     return st.integers(first, last).map(lambda k: k * step) if first <= last else None
 
 
-def shapes(min_dims=0, max_dims=3, min_side=1, max_side=5):
+def shapes(
+    min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 5
+) -> st.SearchStrategy[tuple[int, ...]]:
     """Array shapes, batch size 1 and scalars (0-d) included."""
     return hnp.array_shapes(
         min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
     )
 
 
-def arrays(shape=None, dtype=np.float64, low=-3.0, high=3.0, margin=0.0, **shape_options):
+def arrays(
+    shape: tuple[int, ...] | None = None,
+    dtype: npt.DTypeLike = np.float64,
+    low: float = -3.0,
+    high: float = 3.0,
+    margin: float = 0.0,
+    **shape_options: int,
+) -> st.SearchStrategy[npt.NDArray[Any]]:
     """Float arrays of a given or drawn shape, with values from `values`."""
     return hnp.arrays(
         dtype,
@@ -69,8 +87,15 @@ def arrays(shape=None, dtype=np.float64, low=-3.0, high=3.0, margin=0.0, **shape
 
 @st.composite
 def broadcastable_arrays(
-    draw, count=2, dtype=np.float64, low=-3.0, high=3.0, margin=0.0, max_dims=3, max_side=4
-):
+    draw: st.DrawFn,
+    count: int = 2,
+    dtype: npt.DTypeLike = np.float64,
+    low: float = -3.0,
+    high: float = 3.0,
+    margin: float = 0.0,
+    max_dims: int = 3,
+    max_side: int = 4,
+) -> tuple[npt.NDArray[Any], ...]:
     """A tuple of `count` arrays whose shapes broadcast together (in either direction)."""
     drawn = draw(
         hnp.mutually_broadcastable_shapes(
@@ -80,10 +105,10 @@ def broadcastable_arrays(
     return tuple(draw(arrays(s, dtype, low, high, margin)) for s in drawn.input_shapes)
 
 
-def dims(ndim, none=True, keep_tuple=False):
+def dims(ndim: int, none: bool = True, keep_tuple: bool = False) -> st.SearchStrategy[Any]:
     """A `dim` argument for a tensor of `ndim` axes: an axis in [-ndim, ndim), or None
     (the whole tensor) if `none`, or a tuple of distinct axes if `keep_tuple`."""
-    options = [st.none()] if none or ndim == 0 else []
+    options: list[st.SearchStrategy[Any]] = [st.none()] if none or ndim == 0 else []
     if ndim:
         options.append(st.integers(-ndim, ndim - 1))
         if keep_tuple:
@@ -92,7 +117,14 @@ def dims(ndim, none=True, keep_tuple=False):
 
 
 @st.composite
-def mlp_architectures(draw, min_layers=2, max_layers=5, max_width=8, max_batch=6, num_classes=None):
+def mlp_architectures(
+    draw: st.DrawFn,
+    min_layers: int = 2,
+    max_layers: int = 5,
+    max_width: int = 8,
+    max_batch: int = 6,
+    num_classes: int | None = None,
+) -> dict[str, Any]:
     """A small MLP: layer sizes [D, H1, ..., C], activation, dropout p and batch size."""
     layers = draw(st.integers(min_layers, max_layers))
     widths = draw(st.lists(st.integers(2, max_width), min_size=layers + 1, max_size=layers + 1))
@@ -106,7 +138,7 @@ def mlp_architectures(draw, min_layers=2, max_layers=5, max_width=8, max_batch=6
     }
 
 
-def outputs(result):
+def outputs(result: Any) -> list[Any]:
     """An op's result as a flat list: a Tensor, or a tuple/list of them (max with a dim,
     split, unbind)."""
     if isinstance(result, (tuple, list)):
@@ -114,7 +146,17 @@ def outputs(result):
     return [result]
 
 
-def assert_grads_match(fn, inputs, *, h=1e-4, order=4, rtol=1e-6, atol=1e-9, seed=0, strided=False):
+def assert_grads_match(
+    fn: Callable[..., Any],
+    inputs: Sequence[npt.ArrayLike],
+    *,
+    h: float = 1e-4,
+    order: int = 4,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    seed: int = 0,
+    strided: bool = False,
+) -> dict[str, float]:
     """Check the autodiff gradient of `fn(*tensors)` w.r.t. each input against
     central differences (float64).
 
@@ -133,7 +175,7 @@ def assert_grads_match(fn, inputs, *, h=1e-4, order=4, rtol=1e-6, atol=1e-9, see
         for out in outputs(fn(*tensors))
     ]
 
-    def scalar(leaves=tensors):
+    def scalar(leaves: list[Tensor] = tensors) -> Tensor:
         total = Tensor(np.float64(0.0))
         for out, w in zip(outputs(fn(*leaves)), weights):
             if isinstance(out, Tensor) and out.dtype.kind == "f":
@@ -157,30 +199,30 @@ def assert_grads_match(fn, inputs, *, h=1e-4, order=4, rtol=1e-6, atol=1e-9, see
 
 
 def op_test(
-    op,
-    reference,
+    op: Callable[..., Any],
+    reference: Callable[..., Any],
     *,
-    arity=1,
-    shapes=None,
-    low=-3.0,
-    high=3.0,
-    margin=0.0,
-    kinks=(0.0,),
-    step=None,
-    elements=None,
-    unique=False,
-    kwargs=None,
-    min_dims=0,
-    max_dims=3,
-    min_side=0,
-    max_side=4,
-    grad=True,
-    rtol=1e-7,
-    atol=1e-10,
-    grad_rtol=1e-6,
-    grad_atol=1e-9,
-    h=1e-4,
-):
+    arity: int = 1,
+    shapes: st.SearchStrategy[tuple[tuple[int, ...], ...]] | None = None,
+    low: float = -3.0,
+    high: float = 3.0,
+    margin: float = 0.0,
+    kinks: Sequence[float] = (0.0,),
+    step: float | None = None,
+    elements: dict[int, st.SearchStrategy[Any]] | None = None,
+    unique: bool = False,
+    kwargs: Any = None,
+    min_dims: int = 0,
+    max_dims: int = 3,
+    min_side: int = 0,
+    max_side: int = 4,
+    grad: bool = True,
+    rtol: float = 1e-7,
+    atol: float = 1e-10,
+    grad_rtol: float = 1e-6,
+    grad_atol: float = 1e-9,
+    h: float = 1e-4,
+) -> Callable[[], None]:
     """A hypothesis test of `op` (Tensors → Tensor(s)) against `reference` (arrays →
     array(s)), in the style of MyGrad's test factory: use it as a module-level test.
 
@@ -207,7 +249,7 @@ def op_test(
     operand_elements = _operand_elements(elements, values(low, high, margin, kinks, step))
 
     @given(data=st.data())
-    def test(data):
+    def test(data: st.DataObject) -> None:
         inputs, options = _draw_example(data, shapes, operand_elements, unique, kwargs)
         expected = reference(*[a.copy() for a in inputs], **options)
         strided = data.draw(st.booleans(), label="non-contiguous inputs")
@@ -219,7 +261,9 @@ def op_test(
     return test
 
 
-def _broadcastable_shapes(arity, min_dims, max_dims, min_side, max_side):
+def _broadcastable_shapes(
+    arity: int, min_dims: int, max_dims: int, min_side: int, max_side: int
+) -> st.SearchStrategy[tuple[tuple[int, ...], ...]]:
     """op_test's default shapes: `arity` shapes that broadcast together, as a tuple."""
     return hnp.mutually_broadcastable_shapes(
         num_shapes=arity,
@@ -230,14 +274,22 @@ def _broadcastable_shapes(arity, min_dims, max_dims, min_side, max_side):
     ).map(lambda drawn: drawn.input_shapes)
 
 
-def _operand_elements(elements, default):
+def _operand_elements(
+    elements: dict[int, st.SearchStrategy[Any]] | None, default: st.SearchStrategy[Any]
+) -> Callable[[int], st.SearchStrategy[Any]]:
     """Operand i's value strategy: its override in `elements` ({index: strategy}), else the
     default (copied now, so a later change to the caller's dict does not alter the test)."""
     per_operand = dict(elements or {})
     return lambda i: per_operand.get(i, default)
 
 
-def _draw_example(data, shapes, operand_elements, unique, kwargs):
+def _draw_example(
+    data: st.DataObject,
+    shapes: st.SearchStrategy[tuple[tuple[int, ...], ...]],
+    operand_elements: Callable[[int], st.SearchStrategy[Any]],
+    unique: bool,
+    kwargs: Any,
+) -> tuple[list[npt.NDArray[Any]], dict[str, Any]]:
     """op_test's float64 operands and keyword options, each drawn under its own label so a
     failing example names them."""
     drawn_shapes = data.draw(shapes, label="shapes")
@@ -251,7 +303,15 @@ def _draw_example(data, shapes, operand_elements, unique, kwargs):
     return inputs, data.draw(_options(kwargs, inputs), label="kwargs")
 
 
-def _assert_op_values(op, inputs, options, expected, strided, rtol, atol):
+def _assert_op_values(
+    op: Callable[..., Any],
+    inputs: list[npt.NDArray[Any]],
+    options: dict[str, Any],
+    expected: Any,
+    strided: bool,
+    rtol: float,
+    atol: float,
+) -> None:
     """`op` gives the reference's outputs and leaves its inputs as they were (a kernel that
     writes into its input would corrupt the caller's arrays and the gradient check)."""
     tensors = [Tensor(strided_view(a) if strided else a.copy()) for a in inputs]
@@ -261,25 +321,33 @@ def _assert_op_values(op, inputs, options, expected, strided, rtol, atol):
         assert np.array_equal(before, after.data), "the op changed its input in place"
 
 
-def _assert_op_grads(op, inputs, options, strided, h, rtol, atol):
+def _assert_op_grads(
+    op: Callable[..., Any],
+    inputs: list[npt.NDArray[Any]],
+    options: dict[str, Any],
+    strided: bool,
+    h: float,
+    rtol: float,
+    atol: float,
+) -> None:
     """`op`'s gradients with the drawn options match central differences."""
     assert_grads_match(
         lambda *t: op(*t, **options), inputs, h=h, rtol=rtol, atol=atol, strided=strided
     )
 
 
-def strided_view(array):
+def strided_view(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """A non-contiguous view with array's values (every other entry of a wider array)."""
     if array.ndim == 0:
         return array.copy()
     return np.stack([array, array], axis=-1)[..., 0]
 
 
-def _name(fn):
+def _name(fn: Any) -> str:
     return getattr(fn, "__qualname__", type(fn).__name__)
 
 
-def _options(kwargs, inputs):
+def _options(kwargs: Any, inputs: list[npt.NDArray[Any]]) -> st.SearchStrategy[dict[str, Any]]:
     """The strategy of the keyword options dict (see op_test)."""
     if kwargs is None:
         return st.just({})
@@ -299,7 +367,9 @@ def _options(kwargs, inputs):
     )
 
 
-def assert_outputs_match(result, expected, rtol=1e-7, atol=1e-10):
+def assert_outputs_match(
+    result: Any, expected: Any, rtol: float = 1e-7, atol: float = 1e-10
+) -> None:
     """The Tensor(s) `result` have the shapes, dtypes and values of the array(s) `expected`."""
     got, want = outputs(result), outputs(expected)
     assert len(got) == len(want), f"the op returned {len(got)} tensors, expected {len(want)}"

@@ -1,7 +1,10 @@
 """Embedding: a table of vectors looked up by integer index, and its function `embedding`,
 as PyTorch's (without max_norm, scale_grad_by_freq and sparse gradients)."""
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from ..convert import is_whole, shown, with_article
 from ..dtypes import FLOAT_DTYPES, check_float_dtype, get_default_dtype
@@ -19,11 +22,17 @@ class EmbeddingLookup(Function):
 
     fresh_grads = True
 
-    def forward(self, weight, *, indices, padding_idx=None):
+    def forward(
+        self,
+        weight: npt.NDArray[Any],
+        *,
+        indices: npt.NDArray[np.int64],
+        padding_idx: int | None = None,
+    ) -> npt.NDArray[Any]:
         self.rows, self.indices, self.padding_idx = weight.shape[0], indices, padding_idx
         return weight[indices]
 
-    def backward(self, g):
+    def backward(self, g: npt.NDArray[Any]) -> npt.NDArray[Any]:
         dw = np.zeros((self.rows, g.shape[-1]), dtype=g.dtype)
         np.add.at(dw, self.indices.reshape(-1), g.reshape(-1, g.shape[-1]))
         if self.padding_idx is not None:
@@ -31,7 +40,7 @@ class EmbeddingLookup(Function):
         return dw
 
 
-def _check_padding_idx(padding_idx, num_embeddings, what):
+def _check_padding_idx(padding_idx: int | None, num_embeddings: int, what: str) -> int | None:
     """padding_idx as None or an index in [0, num_embeddings) (negative ones count from the
     end, as in PyTorch)."""
     if padding_idx is None:
@@ -45,7 +54,7 @@ def _check_padding_idx(padding_idx, num_embeddings, what):
     return int(padding_idx) % num_embeddings
 
 
-def _indices(input, num_embeddings, what):
+def _indices(input: Any, num_embeddings: int, what: str) -> npt.NDArray[np.int64]:
     """The indices as a new int64 array, each in [0, num_embeddings)."""
     raw = input.data if isinstance(input, Tensor) else input
     try:
@@ -70,7 +79,9 @@ def _indices(input, num_embeddings, what):
     return indices.astype(np.int64)
 
 
-def embedding(input, weight, padding_idx=None):
+def embedding(
+    input: Any, weight: Tensor | npt.NDArray[Any], padding_idx: int | None = None
+) -> Tensor:
     """The rows of `weight` (num_embeddings, embedding_dim) at the integer `input` indices (any
     shape): an output of shape input.shape + (embedding_dim,). The row padding_idx, if given,
     gets no gradient."""
@@ -105,15 +116,15 @@ class Embedding(Module):
 
     def __init__(
         self,
-        num_embeddings,
-        embedding_dim,
-        padding_idx=None,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
         *,
-        dtype=None,
-        generator=None,
-        _weight=None,
-        _freeze=False,
-    ):
+        dtype: Any = None,
+        generator: np.random.Generator | None = None,
+        _weight: npt.NDArray[Any] | None = None,
+        _freeze: bool = False,
+    ) -> None:
         for name, value in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
             if not is_whole(value) or value < 1:
                 raise ConfigError(
@@ -138,7 +149,12 @@ class Embedding(Module):
         self.weight = Tensor(weight, requires_grad=True)
 
     @classmethod
-    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
+    def from_pretrained(
+        cls,
+        embeddings: Tensor | npt.NDArray[Any],
+        freeze: bool = True,
+        padding_idx: int | None = None,
+    ) -> "Embedding":
         """An Embedding whose table is a copy of `embeddings` (2-D, float32 or float64);
         frozen (no gradient) unless freeze=False. The padding row is kept as given."""
         table = np.array(embeddings.data if isinstance(embeddings, Tensor) else embeddings)
@@ -152,11 +168,14 @@ class Embedding(Module):
                 f"Embedding.from_pretrained: embeddings of shape {table.shape}; "
                 "expected a 2-D (num_embeddings, embedding_dim) table"
             )
-        return cls(*table.shape, padding_idx=padding_idx, _weight=table, _freeze=freeze)
+        num_embeddings, embedding_dim = table.shape
+        return cls(
+            num_embeddings, embedding_dim, padding_idx=padding_idx, _weight=table, _freeze=freeze
+        )
 
-    def forward(self, indices):
+    def forward(self, indices: Any) -> Tensor:
         return embedding(indices, self.weight, self.padding_idx)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
         return f"{self.num_embeddings}, {self.embedding_dim}{padding}"

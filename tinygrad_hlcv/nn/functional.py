@@ -7,7 +7,10 @@ also takes integers), of one dtype with the other arrays of the op, of the shape
 op needs.
 """
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from .. import fused
 from ..convert import is_real, is_whole, shown, with_article
@@ -19,7 +22,7 @@ from .embedding import embedding  # noqa: F401  (public here, as in torch.nn.fun
 from .normalization import batch_norm, layer_norm  # noqa: F401
 
 
-def _as_tensor(x, what, name="input"):
+def _as_tensor(x: Any, what: str, name: str = "input") -> Tensor:
     """x as a Tensor; a NumPy array becomes a constant Tensor (no gradient)."""
     if isinstance(x, Tensor):
         return x
@@ -33,7 +36,7 @@ def _as_tensor(x, what, name="input"):
     )
 
 
-def _float_tensor(x, what, name="input"):
+def _float_tensor(x: Any, what: str, name: str = "input") -> Tensor:
     """x as a float32 or float64 Tensor: the dtypes the kernels are for."""
     x = _as_tensor(x, what, name)
     if x.dtype not in FLOAT_DTYPES:
@@ -44,7 +47,11 @@ def _float_tensor(x, what, name="input"):
     return x
 
 
-def linear(x, weight, bias=None):
+def linear(
+    x: Tensor | npt.NDArray[Any],
+    weight: Tensor | npt.NDArray[Any],
+    bias: Tensor | npt.NDArray[Any] | None = None,
+) -> Tensor:
     """x W + b: x of shape (batch, in_features), W stored (in_features, out_features),
     b of shape (out_features,) or None, all of one float dtype (as PyTorch's F.linear,
     with W transposed). NumPy arrays are taken as constants."""
@@ -62,7 +69,7 @@ def linear(x, weight, bias=None):
         )
     if x.shape[0] == 0:
         raise ShapeError(f"Linear: empty batch (input shape {x.shape}); expected at least one row")
-    parents = (x, weight)
+    parents: tuple[Tensor, ...] = (x, weight)
     if bias is not None:
         bias = _float_tensor(bias, "Linear", "bias")
         if bias.shape != (weight.shape[1],):
@@ -81,7 +88,7 @@ def linear(x, weight, bias=None):
     return fused.Linear.apply(*parents)
 
 
-def relu(x):
+def relu(x: Tensor | npt.NDArray[Any]) -> Tensor:
     """max(x, 0) element-wise; its derivative at 0 is 0, as in PyTorch. Integer tensors
     stay integers, as PyTorch's and Tensor.relu; a bool tensor is refused."""
     x = _as_tensor(x, "ReLU")
@@ -90,21 +97,21 @@ def relu(x):
     return fused.ReLU.apply(x)
 
 
-def check_negative_slope(negative_slope):
+def check_negative_slope(negative_slope: float) -> None:
     if not is_real(negative_slope):
         raise ConfigError(
             f"LeakyReLU: negative_slope must be a finite number, got {shown(negative_slope)}"
         )
 
 
-def leaky_relu(x, negative_slope=0.01):
+def leaky_relu(x: Tensor | npt.NDArray[Any], negative_slope: float = 0.01) -> Tensor:
     """x where x > 0, else negative_slope·x (derivative negative_slope at 0, as PyTorch)."""
     check_negative_slope(negative_slope)
     x = _float_tensor(x, "LeakyReLU")
     return fused.LeakyReLU.apply(x, negative_slope=negative_slope)
 
 
-def check_dropout_p(p):
+def check_dropout_p(p: float) -> None:
     if not is_real(p) or not 0 <= p < 1:
         raise ConfigError(
             f"Dropout: p is the probability of dropping a unit and must be a "
@@ -112,7 +119,7 @@ def check_dropout_p(p):
         )
 
 
-def _check_generator(generator):
+def _check_generator(generator: np.random.Generator | None) -> None:
     if generator is not None and not callable(getattr(generator, "random", None)):
         raise ConfigError(
             f"Dropout: generator must be a numpy.random.Generator "
@@ -121,7 +128,9 @@ def _check_generator(generator):
         )
 
 
-def dropout_mask(shape, p, generator=None):
+def dropout_mask(
+    shape: Any, p: float, generator: np.random.Generator | None = None
+) -> npt.NDArray[np.bool_]:
     """A 0/1 (bool) mask of `shape` (a size or a tuple of sizes) keeping each entry with
     probability 1 - p."""
     shape = (shape,) if is_whole(shape) else tuple(shape) if isinstance(shape, list) else shape
@@ -133,7 +142,7 @@ def dropout_mask(shape, p, generator=None):
     return generator.random(shape) >= p
 
 
-def _check_mask(mask, x):
+def _check_mask(mask: Tensor | npt.NDArray[Any], x: Tensor) -> npt.NDArray[np.bool_]:
     """The mask as a C-contiguous bool array of x's shape."""
     mask = mask.data if isinstance(mask, Tensor) else mask
     if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
@@ -154,7 +163,13 @@ def _check_mask(mask, x):
     return np.ascontiguousarray(mask)
 
 
-def dropout(x, p, training=True, generator=None, mask=None):
+def dropout(
+    x: Tensor | npt.NDArray[Any],
+    p: float,
+    training: bool = True,
+    generator: np.random.Generator | None = None,
+    mask: Tensor | npt.NDArray[np.bool_] | None = None,
+) -> Tensor:
     """Drop each entry with probability p and scale the rest by 1/(1-p) (training only).
     A given `mask` (bool, x's shape) is used instead of drawing one."""
     check_dropout_p(p)
@@ -166,7 +181,7 @@ def dropout(x, p, training=True, generator=None, mask=None):
     return fused.Dropout.apply(x, mask=mask, scale=1.0 / (1.0 - p))
 
 
-def check_labels(labels, n, num_classes):
+def check_labels(labels: Any, n: int, num_classes: int) -> npt.NDArray[np.int64]:
     """Labels as a 1-D int64 array of length n with values in [0, num_classes)."""
     labels = labels.data if isinstance(labels, Tensor) else labels
     try:
@@ -199,7 +214,7 @@ def check_labels(labels, n, num_classes):
     return labels.astype(np.int64, copy=False)
 
 
-def softmax_cross_entropy(logits, labels):
+def softmax_cross_entropy(logits: Tensor | npt.NDArray[Any], labels: Any) -> Tensor:
     """Mean over the batch of -log softmax(logits)[label]: logits (batch, classes) of a
     float dtype, labels `batch` integers in [0, classes)."""
     logits = _float_tensor(logits, "softmax cross-entropy", "logits")

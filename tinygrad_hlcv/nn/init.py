@@ -17,6 +17,7 @@ fan_in = shape[1]·∏kernel, fan_out = shape[0]·∏kernel.
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 from ..convert import is_real, shown, with_article
 from ..engine import Tensor, no_grad
@@ -51,7 +52,7 @@ _LINEAR = (
 )
 
 
-def calculate_gain(nonlinearity, param=None):
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """The factor PyTorch scales an init's standard deviation by for `nonlinearity`: 1 for
     linear (and conv) and sigmoid, 5/3 for tanh, √2 for relu, √(2/(1 + slope²)) for
     leaky_relu (slope `param`, 0.01 by default), 3/4 for selu."""
@@ -77,7 +78,7 @@ def calculate_gain(nonlinearity, param=None):
     )
 
 
-def calculate_fan_in_and_fan_out(tensor):
+def calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight in this framework's layout (see the module's docstring):
     (shape[0], shape[1]) for a 2-D (in, out) weight; for (out, in, *kernel),
     (shape[1]·∏kernel, shape[0]·∏kernel)."""
@@ -98,7 +99,9 @@ def calculate_fan_in_and_fan_out(tensor):
 _calculate_fan_in_and_fan_out = calculate_fan_in_and_fan_out  # PyTorch's (private) name
 
 
-def uniform_(tensor, a=0.0, b=1.0, generator=None):
+def uniform_(
+    tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: np.random.Generator | None = None
+) -> Tensor:
     """Fill with values drawn uniformly from [a, b)."""
     _check_float(tensor, "uniform_")
     if not (is_real(a) and is_real(b) and a <= b):
@@ -108,7 +111,12 @@ def uniform_(tensor, a=0.0, b=1.0, generator=None):
     return _fill(tensor, _generator(generator, "uniform_").uniform(a, b, tensor.shape))
 
 
-def normal_(tensor, mean=0.0, std=1.0, generator=None):
+def normal_(
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """Fill with values drawn from N(mean, std²)."""
     _check_float(tensor, "normal_")
     if not (is_real(mean) and is_real(std) and std >= 0):
@@ -119,7 +127,7 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
     return _fill(tensor, _generator(generator, "normal_").normal(mean, std, tensor.shape))
 
 
-def constant_(tensor, val):
+def constant_(tensor: Tensor, val: float) -> Tensor:
     """Fill with the number `val`."""
     _check_tensor(tensor, "constant_")
     if not isinstance(val, (int, float, np.integer, np.floating, bool, np.bool_)):
@@ -127,17 +135,19 @@ def constant_(tensor, val):
     return _fill(tensor, np.full(tensor.shape, val))
 
 
-def zeros_(tensor):
+def zeros_(tensor: Tensor) -> Tensor:
     """Fill with 0."""
     return constant_(tensor, 0)
 
 
-def ones_(tensor):
+def ones_(tensor: Tensor) -> Tensor:
     """Fill with 1."""
     return constant_(tensor, 1)
 
 
-def xavier_uniform_(tensor, gain=1.0, generator=None):
+def xavier_uniform_(
+    tensor: Tensor, gain: float = 1.0, generator: np.random.Generator | None = None
+) -> Tensor:
     """Glorot: uniform on ±gain·√(6/(fan_in + fan_out))."""
     bound = math.sqrt(3.0) * _xavier_std(tensor, gain, "xavier_uniform_")
     return _fill(
@@ -145,13 +155,21 @@ def xavier_uniform_(tensor, gain=1.0, generator=None):
     )
 
 
-def xavier_normal_(tensor, gain=1.0, generator=None):
+def xavier_normal_(
+    tensor: Tensor, gain: float = 1.0, generator: np.random.Generator | None = None
+) -> Tensor:
     """Glorot: N(0, std²) with std = gain·√(2/(fan_in + fan_out))."""
     std = _xavier_std(tensor, gain, "xavier_normal_")
     return _fill(tensor, _generator(generator, "xavier_normal_").normal(0.0, std, tensor.shape))
 
 
-def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+def kaiming_uniform_(
+    tensor: Tensor,
+    a: float = 0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """He: uniform on ±gain·√(3/fan), fan = fan_in or fan_out (`mode`), gain =
     calculate_gain(nonlinearity, a) (a: the leaky_relu slope that follows this layer)."""
     bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity, "kaiming_uniform_")
@@ -160,13 +178,21 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gene
     )
 
 
-def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+def kaiming_normal_(
+    tensor: Tensor,
+    a: float = 0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: np.random.Generator | None = None,
+) -> Tensor:
     """He: N(0, std²) with std = gain/√fan (see kaiming_uniform_)."""
     std = _kaiming_std(tensor, a, mode, nonlinearity, "kaiming_normal_")
     return _fill(tensor, _generator(generator, "kaiming_normal_").normal(0.0, std, tensor.shape))
 
 
-def orthogonal_(tensor, gain=1.0, generator=None):
+def orthogonal_(
+    tensor: Tensor, gain: float = 1.0, generator: np.random.Generator | None = None
+) -> Tensor:
     """A (semi-)orthogonal matrix times gain, as PyTorch's: the tensor is taken as
     shape[0] rows of the rest flattened, and the fewer of its rows or columns come out
     orthonormal (Q of the QR of a normal matrix, signs fixed by R's diagonal so that Q is
@@ -194,14 +220,14 @@ def orthogonal_(tensor, gain=1.0, generator=None):
 # ----- helpers ----------------------------------------------------------------------------
 
 
-def _check_tensor(tensor, what):
+def _check_tensor(tensor: Tensor, what: str) -> None:
     if not isinstance(tensor, Tensor):
         raise DTypeError(
             f"nn.init.{what}: expected a Tensor, got {with_article(type(tensor).__name__)}"
         )
 
 
-def _check_float(tensor, what):
+def _check_float(tensor: Tensor, what: str) -> None:
     _check_tensor(tensor, what)
     if tensor.dtype.kind != "f":
         raise DTypeError(
@@ -210,12 +236,12 @@ def _check_float(tensor, what):
         )
 
 
-def _check_gain(gain, what):
+def _check_gain(gain: float, what: str) -> None:
     if not is_real(gain):
         raise ConfigError(f"nn.init.{what}: gain must be a finite number, got {shown(gain)}")
 
 
-def _generator(generator, what):
+def _generator(generator: np.random.Generator | None, what: str) -> np.random.Generator:
     if generator is None:
         return default_generator()
     if not isinstance(generator, np.random.Generator):
@@ -227,7 +253,7 @@ def _generator(generator, what):
     return generator
 
 
-def _xavier_std(tensor, gain, what):
+def _xavier_std(tensor: Tensor, gain: float, what: str) -> float:
     _check_float(tensor, what)
     _check_gain(gain, what)
     fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
@@ -236,7 +262,7 @@ def _xavier_std(tensor, gain, what):
     return gain * math.sqrt(2.0 / (fan_in + fan_out))
 
 
-def _kaiming_std(tensor, a, mode, nonlinearity, what):
+def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str, what: str) -> float:
     _check_float(tensor, what)
     if mode not in ("fan_in", "fan_out"):
         raise ConfigError(f"nn.init.{what}: mode must be 'fan_in' or 'fan_out', got {shown(mode)}")
@@ -246,7 +272,7 @@ def _kaiming_std(tensor, a, mode, nonlinearity, what):
     return gain / math.sqrt(fan) if fan else 0.0
 
 
-def _fill(tensor, values):
+def _fill(tensor: Tensor, values: npt.ArrayLike) -> Tensor:
     """Write `values` into the tensor's data in place and count the change: refused, with
     the tensor unchanged, if its dtype cannot hold them."""
     if not tensor.data.flags.writeable:

@@ -11,8 +11,10 @@ inside functions); nn.functional re-exports the loss functions at its end.
 """
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import fused
 from ..convert import is_real, is_whole, shown, with_article
@@ -25,22 +27,25 @@ from .module import Module
 
 REDUCTIONS = ("mean", "sum", "none")
 
+# An input, a target or a weight: a Tensor, or a NumPy array taken as a constant.
+TensorLike = Tensor | npt.NDArray[Any]
+
 
 # ----- argument checks ----------------------------------------------------------------------
 
 
-def _check_reduction(reduction, what):
+def _check_reduction(reduction: str, what: str) -> None:
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         raise ConfigError(
             f"{what}: reduction must be 'mean', 'sum' or 'none', got {shown(reduction)}"
         )
 
 
-def _reduce(loss, reduction):
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
 
 
-def _same_dtype(t, x, what, name):
+def _same_dtype(t: Tensor, x: Tensor, what: str, name: str) -> Tensor:
     """t in x's dtype: a constant is converted, a tensor that needs a gradient must match."""
     if t.dtype == x.dtype:
         return t
@@ -52,7 +57,7 @@ def _same_dtype(t, x, what, name):
     return Tensor(t.data.astype(x.dtype))
 
 
-def _input_and_target(input, target, what):
+def _input_and_target(input: TensorLike, target: TensorLike, what: str) -> tuple[Tensor, Tensor]:
     """Float input and target Tensors of one shape and dtype (arrays are constants)."""
     x = F._float_tensor(input, what, "input")
     y = F._float_tensor(target, what, "target")
@@ -65,7 +70,9 @@ def _input_and_target(input, target, what):
     return x, _same_dtype(y, x, what, "target")
 
 
-def _broadcast_weight(weight, x, what, name="weight"):
+def _broadcast_weight(
+    weight: TensorLike | None, x: Tensor, what: str, name: str = "weight"
+) -> Tensor | None:
     """An optional float weight Tensor that broadcasts to x's shape (not beyond it)."""
     if weight is None:
         return None
@@ -81,7 +88,7 @@ def _broadcast_weight(weight, x, what, name="weight"):
     return _same_dtype(w, x, what, name)
 
 
-def _check_in_unit_interval(t, what, name, error):
+def _check_in_unit_interval(t: Tensor, what: str, name: str, error: type[Exception]) -> None:
     data = t.data
     if data.size and not (np.all(data >= 0) and np.all(data <= 1)):
         raise error(
@@ -95,7 +102,9 @@ def _check_in_unit_interval(t, what, name, error):
         )
 
 
-def _class_weight(weight, x, num_classes, what):
+def _class_weight(
+    weight: TensorLike | None, x: Tensor, num_classes: int, what: str
+) -> npt.NDArray[Any] | None:
     """The per-class weight as a constant array of x's dtype (PyTorch gives it no gradient)."""
     if weight is None:
         return None
@@ -108,7 +117,7 @@ def _class_weight(weight, x, num_classes, what):
     return w.astype(x.dtype, copy=False)
 
 
-def _class_input(input, what):
+def _class_input(input: TensorLike, what: str) -> Tensor:
     """A float input with classes along dim 1 (or dim 0 of a single 1-D sample)."""
     x = F._float_tensor(input, what, "input")
     if x.ndim == 0 or (x.ndim >= 2 and x.shape[1] == 0) or (x.ndim == 1 and x.shape[0] == 0):
@@ -119,7 +128,9 @@ def _class_input(input, what):
     return x
 
 
-def _class_targets(target, shape, ignore_index, what):
+def _class_targets(
+    target: Any, shape: tuple[int, ...], ignore_index: int, what: str
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """Integer class indices of the input's shape without the class dim, each in [0, C) or
     ignore_index: (int64 labels, bool mask of the entries that count)."""
     data = target.data if isinstance(target, Tensor) else target
@@ -154,12 +165,18 @@ def _class_targets(target, shape, ignore_index, what):
     return data.astype(np.int64), counted
 
 
-def _check_ignore_index(ignore_index, what):
+def _check_ignore_index(ignore_index: int, what: str) -> None:
     if not is_whole(ignore_index):
         raise ConfigError(f"{what}: ignore_index must be an integer, got {shown(ignore_index)}")
 
 
-def _nll(logp, labels, counted, weight, reduction):
+def _nll(
+    logp: Tensor,
+    labels: npt.NDArray[np.int64],
+    counted: npt.NDArray[np.bool_],
+    weight: npt.NDArray[Any] | None,
+    reduction: str,
+) -> Tensor:
     """-w[y] logp[n, y] per entry (0 where ignored); 'mean' divides by Σ w[y] of the entries
     that count, as PyTorch. logp has classes along dim 1, labels its other dims."""
     safe = np.where(counted, labels, 0)
@@ -171,7 +188,7 @@ def _nll(logp, labels, counted, weight, reduction):
     return loss.sum() if reduction == "sum" else loss
 
 
-def _batched(x, target):
+def _batched(x: Tensor, target: Any) -> tuple[Tensor, Any]:
     """A single sample (C,) with a 0-d target as a batch of one."""
     if x.ndim == 1:
         return x.reshape(1, x.shape[0]), np.reshape(
@@ -180,14 +197,14 @@ def _batched(x, target):
     return x, target
 
 
-def _unbatched(loss, single, reduction):
+def _unbatched(loss: Tensor, single: bool, reduction: str) -> Tensor:
     return loss.reshape(()) if single and reduction == "none" else loss
 
 
 # ----- functions ----------------------------------------------------------------------------
 
 
-def mse_loss(input, target, *, reduction="mean"):
+def mse_loss(input: TensorLike, target: TensorLike, *, reduction: str = "mean") -> Tensor:
     """(input - target)² per entry, reduced."""
     _check_reduction(reduction, "mse_loss")
     x, y = _input_and_target(input, target, "mse_loss")
@@ -195,14 +212,16 @@ def mse_loss(input, target, *, reduction="mean"):
     return _reduce(d * d, reduction)
 
 
-def l1_loss(input, target, *, reduction="mean"):
+def l1_loss(input: TensorLike, target: TensorLike, *, reduction: str = "mean") -> Tensor:
     """|input - target| per entry (derivative 0 where they are equal, as PyTorch)."""
     _check_reduction(reduction, "l1_loss")
     x, y = _input_and_target(input, target, "l1_loss")
     return _reduce((x - y).abs(), reduction)
 
 
-def smooth_l1_loss(input, target, *, reduction="mean", beta=1.0):
+def smooth_l1_loss(
+    input: TensorLike, target: TensorLike, *, reduction: str = "mean", beta: float = 1.0
+) -> Tensor:
     """0.5 d²/β where |d| < β, else |d| - 0.5 β (d = input - target); β = 0 is l1_loss."""
     _check_reduction(reduction, "smooth_l1_loss")
     if not is_real(beta) or beta < 0:
@@ -214,7 +233,9 @@ def smooth_l1_loss(input, target, *, reduction="mean", beta=1.0):
     return _reduce(where(d.data < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction)
 
 
-def huber_loss(input, target, *, reduction="mean", delta=1.0):
+def huber_loss(
+    input: TensorLike, target: TensorLike, *, reduction: str = "mean", delta: float = 1.0
+) -> Tensor:
     """0.5 d² where |d| < δ, else δ (|d| - 0.5 δ): smooth_l1_loss with β = δ, times δ."""
     _check_reduction(reduction, "huber_loss")
     if not is_real(delta) or delta <= 0:
@@ -224,13 +245,19 @@ def huber_loss(input, target, *, reduction="mean", delta=1.0):
     return _reduce(where(d.data < delta, d * d * 0.5, (d - 0.5 * delta) * delta), reduction)
 
 
-def _clamped_log(p):
+def _clamped_log(p: Tensor) -> Tensor:
     """max(log p, -100) as PyTorch's BCE, with no log(0) and no 0·∞ in the gradient: p is
     first raised to the smallest positive float (whose log is below -100 in both dtypes)."""
     return p.clamp(min=np.finfo(p.dtype).smallest_subnormal).log().clamp(min=-100.0)
 
 
-def binary_cross_entropy(input, target, weight=None, *, reduction="mean"):
+def binary_cross_entropy(
+    input: TensorLike,
+    target: TensorLike,
+    weight: TensorLike | None = None,
+    *,
+    reduction: str = "mean",
+) -> Tensor:
     """-w (y log p + (1 - y) log(1 - p)) for probabilities p = input and targets y in [0, 1],
     each log clamped at -100 as PyTorch (so p = 0 or 1 gives a finite loss)."""
     _check_reduction(reduction, "binary_cross_entropy")
@@ -243,8 +270,13 @@ def binary_cross_entropy(input, target, weight=None, *, reduction="mean"):
 
 
 def binary_cross_entropy_with_logits(
-    input, target, weight=None, *, reduction="mean", pos_weight=None
-):
+    input: TensorLike,
+    target: TensorLike,
+    weight: TensorLike | None = None,
+    *,
+    reduction: str = "mean",
+    pos_weight: TensorLike | None = None,
+) -> Tensor:
     """BCE of σ(x), stable for any logit x:  (1 - y) x + (1 + (pw - 1) y) log(1 + e⁻ˣ),
     times the weight; pos_weight pw (broadcast over the input, e.g. one per class) weighs
     the positive term. d/dx = σ(x)(1 + (pw - 1) y) - pw y."""
@@ -258,7 +290,14 @@ def binary_cross_entropy_with_logits(
     return _reduce(loss if w is None else loss * w, reduction)
 
 
-def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean"):
+def nll_loss(
+    input: TensorLike,
+    target: Any,
+    weight: TensorLike | None = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
     """-w[y] input[n, y] for log-probabilities `input` (N, C) or (N, C, d1, ...) or (C,) and
     class indices `target` (N,) / (N, d1, ...) / (); entries equal to ignore_index count 0,
     and 'mean' divides by the summed weight of those that count."""
@@ -274,8 +313,14 @@ def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean")
 
 
 def cross_entropy(
-    input, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0
-):
+    input: TensorLike,
+    target: Any,
+    weight: TensorLike | None = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
     """nll_loss of log_softmax(input) over the classes (dim 1, or 0 for a single sample).
 
     `target` holds class indices (integers, the input's shape without the class dim) or
@@ -304,14 +349,21 @@ def cross_entropy(
     return _cross_entropy_labels(x, labels, counted, weight, reduction, label_smoothing)
 
 
-def _check_label_smoothing(label_smoothing, what):
+def _check_label_smoothing(label_smoothing: float, what: str) -> None:
     if not is_real(label_smoothing) or not 0 <= label_smoothing <= 1:
         raise ConfigError(
             f"{what}: label_smoothing must be a number in [0, 1], got {shown(label_smoothing)}"
         )
 
 
-def _cross_entropy_labels(x, labels, counted, weight, reduction, label_smoothing):
+def _cross_entropy_labels(
+    x: Tensor,
+    labels: npt.NDArray[np.int64],
+    counted: npt.NDArray[np.bool_],
+    weight: TensorLike | None,
+    reduction: str,
+    label_smoothing: float,
+) -> Tensor:
     """Composed from Tensor ops for class-index targets: the cases the fused kernel does not
     cover (class weight, ignored entries, smoothing, other reductions, a single sample, 3+ dims)."""
     num_classes = x.shape[1] if x.ndim > 1 else x.shape[0]
@@ -327,7 +379,13 @@ def _cross_entropy_labels(x, labels, counted, weight, reduction, label_smoothing
     return _unbatched(loss, single, reduction)
 
 
-def _smoothing_loss(logp, labels, counted, weight, reduction):
+def _smoothing_loss(
+    logp: Tensor,
+    labels: npt.NDArray[np.int64],
+    counted: npt.NDArray[np.bool_],
+    weight: npt.NDArray[Any] | None,
+    reduction: str,
+) -> Tensor:
     """PyTorch's smoothing term: -Σ_c w_c logp_c per entry, 0 where ignored; 'mean' divides by
     the same Σ w[y] as the nll part, so the two mix as PyTorch's loss does."""
     num_classes = logp.shape[1]
@@ -339,7 +397,14 @@ def _smoothing_loss(logp, labels, counted, weight, reduction):
     return smooth.sum() if reduction == "sum" else smooth
 
 
-def _cross_entropy_probabilities(x, target, weight, ignore_index, reduction, label_smoothing):
+def _cross_entropy_probabilities(
+    x: Tensor,
+    target: TensorLike,
+    weight: TensorLike | None,
+    ignore_index: int,
+    reduction: str,
+    label_smoothing: float,
+) -> Tensor:
     """-Σ_c w_c y_c logp_c per sample, for class-probability targets y of x's shape."""
     what = "cross_entropy"
     if ignore_index != -100:
@@ -365,7 +430,7 @@ def _cross_entropy_probabilities(x, target, weight, ignore_index, reduction, lab
 # ----- modules ------------------------------------------------------------------------------
 
 
-def _weight_buffer(module, name, weight, what):
+def _weight_buffer(module: Module, name: str, weight: TensorLike | None, what: str) -> None:
     """Keep an optional weight as a buffer (converted by .to(), never a parameter)."""
     if weight is not None and not isinstance(weight, Tensor):
         weight = F._float_tensor(weight, what, name)
@@ -373,7 +438,7 @@ def _weight_buffer(module, name, weight, what):
 
 
 class _Loss(Module):
-    def __init__(self, reduction="mean"):
+    def __init__(self, reduction: str = "mean") -> None:
         _check_reduction(reduction, type(self).__name__)
         self.reduction = reduction
 
@@ -381,59 +446,70 @@ class _Loss(Module):
 class MSELoss(_Loss):
     """Mean squared error: mse_loss."""
 
-    def forward(self, input, target):
+    def forward(self, input: TensorLike, target: TensorLike) -> Tensor:
         return mse_loss(input, target, reduction=self.reduction)
 
 
 class L1Loss(_Loss):
     """Mean absolute error: l1_loss."""
 
-    def forward(self, input, target):
+    def forward(self, input: TensorLike, target: TensorLike) -> Tensor:
         return l1_loss(input, target, reduction=self.reduction)
 
 
 class SmoothL1Loss(_Loss):
     """smooth_l1_loss with threshold beta."""
 
-    def __init__(self, *, reduction="mean", beta=1.0):
+    def __init__(self, *, reduction: str = "mean", beta: float = 1.0) -> None:
         super().__init__(reduction)
         self.beta = beta
 
-    def forward(self, input, target):
+    def forward(self, input: TensorLike, target: TensorLike) -> Tensor:
         return smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
 
 
 class HuberLoss(_Loss):
     """huber_loss with threshold delta."""
 
-    def __init__(self, *, reduction="mean", delta=1.0):
+    def __init__(self, *, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction)
         self.delta = delta
 
-    def forward(self, input, target):
+    def forward(self, input: TensorLike, target: TensorLike) -> Tensor:
         return huber_loss(input, target, reduction=self.reduction, delta=self.delta)
 
 
 class BCELoss(_Loss):
     """binary_cross_entropy of probabilities, with an optional weight."""
 
-    def __init__(self, weight=None, *, reduction="mean"):
+    weight: Tensor | None  # a buffer
+
+    def __init__(self, weight: TensorLike | None = None, *, reduction: str = "mean") -> None:
         super().__init__(reduction)
         _weight_buffer(self, "weight", weight, "BCELoss")
 
-    def forward(self, input, target):
+    def forward(self, input: TensorLike, target: TensorLike) -> Tensor:
         return binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
 
 
 class BCEWithLogitsLoss(_Loss):
     """binary_cross_entropy_with_logits, with optional weight and pos_weight."""
 
-    def __init__(self, weight=None, *, reduction="mean", pos_weight=None):
+    weight: Tensor | None  # a buffer
+    pos_weight: Tensor | None  # a buffer
+
+    def __init__(
+        self,
+        weight: TensorLike | None = None,
+        *,
+        reduction: str = "mean",
+        pos_weight: TensorLike | None = None,
+    ) -> None:
         super().__init__(reduction)
         _weight_buffer(self, "weight", weight, "BCEWithLogitsLoss")
         _weight_buffer(self, "pos_weight", pos_weight, "BCEWithLogitsLoss")
 
-    def forward(self, input, target):
+    def forward(self, input: TensorLike, target: TensorLike) -> Tensor:
         return binary_cross_entropy_with_logits(
             input, target, self.weight, reduction=self.reduction, pos_weight=self.pos_weight
         )
@@ -442,13 +518,17 @@ class BCEWithLogitsLoss(_Loss):
 class NLLLoss(_Loss):
     """nll_loss of log-probabilities, with optional class weight and ignore_index."""
 
-    def __init__(self, weight=None, *, ignore_index=-100, reduction="mean"):
+    weight: Tensor | None  # a buffer
+
+    def __init__(
+        self, weight: TensorLike | None = None, *, ignore_index: int = -100, reduction: str = "mean"
+    ) -> None:
         super().__init__(reduction)
         _check_ignore_index(ignore_index, "NLLLoss")
         _weight_buffer(self, "weight", weight, "NLLLoss")
         self.ignore_index = ignore_index
 
-    def forward(self, input, target):
+    def forward(self, input: TensorLike, target: Any) -> Tensor:
         return nll_loss(
             input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction
         )
@@ -457,7 +537,16 @@ class NLLLoss(_Loss):
 class CrossEntropyLoss(_Loss):
     """cross_entropy of logits: class indices or probabilities as targets."""
 
-    def __init__(self, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    weight: Tensor | None  # a buffer
+
+    def __init__(
+        self,
+        weight: TensorLike | None = None,
+        *,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ) -> None:
         super().__init__(reduction)
         _check_ignore_index(ignore_index, "CrossEntropyLoss")
         _check_label_smoothing(label_smoothing, "CrossEntropyLoss")
@@ -465,7 +554,7 @@ class CrossEntropyLoss(_Loss):
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 
-    def forward(self, input, target):
+    def forward(self, input: TensorLike, target: Any) -> Tensor:
         return cross_entropy(
             input,
             target,
@@ -486,11 +575,11 @@ class SoftmaxCrossEntropy(Module):
     `loss_fn(logits, labels)` takes N×C float logits and N integer labels in [0, C).
     """
 
-    def forward(self, logits, labels):
+    def forward(self, logits: TensorLike, labels: Any) -> Tensor:
         return F.softmax_cross_entropy(logits, labels)
 
 
-def l2_penalty(weights, lam):
+def l2_penalty(weights: Module | TensorLike | Iterable[TensorLike], lam: float) -> Tensor:
     """λ Σ_l ‖W_l‖²_F as a Tensor: add it to the data loss to get the derivation's J~.
 
     `weights` is a model, whose Linear layers' weights (not biases) are meant, one

@@ -7,6 +7,8 @@ need no gradient, saved in the state dict, and updated in place by each training
 forward; in eval mode it normalises with them instead of the batch's.
 """
 
+from typing import Any, cast
+
 import numpy as np
 
 from .. import normalization
@@ -19,7 +21,7 @@ from .module import Module
 __all__ = ["BatchNorm1d", "LayerNorm", "batch_norm", "layer_norm"]
 
 
-def _float_input(x, what, name="input"):
+def _float_input(x: Tensor | np.ndarray, what: str, name: str = "input") -> Tensor:
     """x as a float32 or float64 Tensor; a NumPy array becomes a constant Tensor."""
     if isinstance(x, np.ndarray):
         x = Tensor(x)
@@ -36,7 +38,9 @@ def _float_input(x, what, name="input"):
     return x
 
 
-def _parameter(p, what, name, shape, dtype):
+def _parameter(
+    p: Tensor | np.ndarray | None, what: str, name: str, shape: tuple[int, ...], dtype: np.dtype
+) -> Tensor | None:
     """An optional weight or bias: None, or a float Tensor of `shape` and `dtype`."""
     if p is None:
         return None
@@ -51,28 +55,28 @@ def _parameter(p, what, name, shape, dtype):
     return p
 
 
-def _affine_parents(x, weight, bias):
+def _affine_parents(x: Tensor, weight: Tensor | None, bias: Tensor | None) -> tuple[Tensor, ...]:
     """The op's inputs: x, then γ and β if given (γ = 1 stands in for a bias alone)."""
     if weight is None and bias is not None:
         weight = Tensor(np.ones(bias.shape, dtype=bias.dtype))
     return (x,) + tuple(p for p in (weight, bias) if p is not None)
 
 
-def _check_eps(eps, what):
+def _check_eps(eps: float, what: str) -> None:
     if not is_real(eps) or eps <= 0:
         raise ConfigError(
             f"{what}: eps must be a small positive number (e.g. 1e-5), got {shown(eps)}"
         )
 
 
-def _check_momentum(momentum, what, none=False):
+def _check_momentum(momentum: Any, what: str, none: bool = False) -> None:
     if (momentum is None and none) or (is_real(momentum) and 0 <= momentum <= 1):
         return
     expected = "a number in [0, 1]" + (", or None for a cumulative average" if none else "")
     raise ConfigError(f"{what}: momentum must be {expected}, got {shown(momentum)}")
 
 
-def _running(stat, what, name, c):
+def _running(stat: Tensor | None, what: str, name: str, c: int) -> Tensor:
     """A running statistic: a float Tensor of C entries whose data can be updated in place."""
     if not isinstance(stat, Tensor) or stat.dtype not in FLOAT_DTYPES:
         got = (
@@ -89,7 +93,7 @@ def _running(stat, what, name, c):
     return stat
 
 
-def _batch_norm_input(x, what, training):
+def _batch_norm_input(x: Tensor | np.ndarray, what: str, training: bool) -> Tensor:
     """x as a float (N, C) or (N, C, L) Tensor with more than one value per feature when
     normalising with batch statistics."""
     x = _float_input(x, what)
@@ -107,9 +111,39 @@ def _batch_norm_input(x, what, training):
     return x
 
 
+def _running_stats(
+    running_mean: Tensor | None, running_var: Tensor | None, what: str, c: int, training: bool
+) -> tuple[Tensor, ...]:
+    """The checked running statistics (mean, var), or () without them (training only)."""
+    if (running_mean is None) != (running_var is None):
+        raise ConfigError(
+            f"{what}: running_mean and running_var go together; expected both or neither"
+        )
+    if running_mean is None and not training:
+        raise ConfigError(
+            f"{what}: evaluation (training=False) normalises with the running "
+            "statistics; expected running_mean and running_var, or training=True"
+        )
+    return (
+        ()
+        if running_mean is None
+        else (
+            _running(running_mean, what, "running_mean", c),
+            _running(running_var, what, "running_var", c),
+        )
+    )
+
+
 def batch_norm(
-    input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5
-):
+    input: Tensor | np.ndarray,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | np.ndarray | None = None,
+    bias: Tensor | np.ndarray | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
     """Batch normalisation of an (N, C) or (N, C, L) input per feature c: (x − μ)/√(σ² + ε)·γ
     + β. With `training`, μ and σ² are the batch's and the running statistics (if not None)
     move towards them by `momentum`, in place; without, μ and σ² are the running ones."""
@@ -120,23 +154,7 @@ def batch_norm(
     bias = _parameter(bias, what, "bias", (c,), x.dtype)
     _check_eps(eps, what)
     _check_momentum(momentum, what)
-    if (running_mean is None) != (running_var is None):
-        raise ConfigError(
-            f"{what}: running_mean and running_var go together; expected both or neither"
-        )
-    if running_mean is None and not training:
-        raise ConfigError(
-            f"{what}: evaluation (training=False) normalises with the running "
-            "statistics; expected running_mean and running_var, or training=True"
-        )
-    stats = (
-        ()
-        if running_mean is None
-        else (
-            _running(running_mean, what, "running_mean", c),
-            _running(running_var, what, "running_var", c),
-        )
-    )
+    stats = _running_stats(running_mean, running_var, what, c, training)
     arrays = dict(zip(("running_mean", "running_var"), (s.data for s in stats)))
     out = normalization.BatchNorm.apply(
         *_affine_parents(x, weight, bias),
@@ -151,7 +169,9 @@ def batch_norm(
     return out
 
 
-def _normalized_shape(normalized_shape, what):
+def _normalized_shape(
+    normalized_shape: int | tuple[int, ...] | list[int], what: str
+) -> tuple[int, ...]:
     shape = normalized_shape if isinstance(normalized_shape, (tuple, list)) else (normalized_shape,)
     if not shape or not all(is_whole(n) and n >= 1 for n in shape):
         raise ConfigError(
@@ -161,7 +181,13 @@ def _normalized_shape(normalized_shape, what):
     return tuple(int(n) for n in shape)
 
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+def layer_norm(
+    input: Tensor | np.ndarray,
+    normalized_shape: int | tuple[int, ...] | list[int],
+    weight: Tensor | np.ndarray | None = None,
+    bias: Tensor | np.ndarray | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
     """Layer normalisation over the last dims of `input` (those of `normalized_shape`), each
     sample with its own mean and variance: (x − μ)/√(σ² + ε) ⊙ γ + β."""
     what = "layer_norm"
@@ -180,7 +206,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     )
 
 
-def _flag(value, what, name):
+def _flag(value: bool, what: str, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise ConfigError(f"{what}: {name} must be True or False, got {shown(value)}")
     return bool(value)
@@ -197,15 +223,19 @@ class BatchNorm1d(Module):
     (β = 0) if `affine`.
     """
 
+    running_mean: Tensor | None  # buffers: None without track_running_stats
+    running_var: Tensor | None
+    num_batches_tracked: Tensor | None
+
     def __init__(
         self,
-        num_features,
-        eps=1e-5,
-        momentum=0.1,
-        affine=True,
-        track_running_stats=True,
-        dtype=None,
-    ):
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        dtype: Any = None,
+    ) -> None:
         if not is_whole(num_features) or num_features < 1:
             raise ConfigError(
                 f"BatchNorm1d: num_features must be a positive integer, got {shown(num_features)}"
@@ -227,7 +257,7 @@ class BatchNorm1d(Module):
             "num_batches_tracked", Tensor(np.array(0, dtype=np.int64)) if tracked else None
         )
 
-    def reset_running_stats(self):
+    def reset_running_stats(self) -> None:
         """Running mean 0, running variance 1, no batches tracked."""
         if self.track_running_stats:
             for stat, value in (
@@ -235,18 +265,20 @@ class BatchNorm1d(Module):
                 (self.running_var, 1),
                 (self.num_batches_tracked, 0),
             ):
+                stat = cast(Tensor, stat)  # tracked: not None
                 stat.data[...] = value
                 stat._version += 1
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         """The running statistics reset, γ = 1 and β = 0."""
         self.reset_running_stats()
         if self.affine:
             for p, value in ((self.weight, 1), (self.bias, 0)):
+                p = cast(Tensor, p)  # affine: not None
                 p.data[...] = value
                 p._version += 1
 
-    def forward(self, x):
+    def forward(self, x: Tensor | np.ndarray) -> Tensor:
         batch_stats = self.training or not self.track_running_stats
         x = _batch_norm_input(x, "BatchNorm1d", batch_stats)
         if x.shape[1] != self.num_features:
@@ -256,8 +288,9 @@ class BatchNorm1d(Module):
             )
         momentum = 0.0 if self.momentum is None else self.momentum
         counting = self.training and self.track_running_stats
+        tracked = cast(Tensor, self.num_batches_tracked)  # used only when counting
         if counting and self.momentum is None:  # the cumulative average over the batches seen
-            momentum = 1.0 / (int(self.num_batches_tracked.item()) + 1)
+            momentum = 1.0 / (int(tracked.item()) + 1)
         out = batch_norm(
             x,
             self.running_mean,
@@ -269,11 +302,11 @@ class BatchNorm1d(Module):
             self.eps,
         )
         if counting:  # after the checks of batch_norm: a refused input changes nothing
-            self.num_batches_tracked.data[...] += 1
-            self.num_batches_tracked._version += 1
+            tracked.data[...] += 1
+            tracked._version += 1
         return out
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
             f"affine={self.affine}, track_running_stats={self.track_running_stats}"
@@ -285,7 +318,14 @@ class LayerNorm(Module):
     mean and variance, in training and eval alike; then ⊙ weight (γ = 1) + bias (β = 0)
     if `elementwise_affine` (`bias=False`: γ only)."""
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=None):
+    def __init__(
+        self,
+        normalized_shape: int | tuple[int, ...] | list[int],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        dtype: Any = None,
+    ) -> None:
         self.normalized_shape = _normalized_shape(normalized_shape, "LayerNorm")
         _check_eps(eps, "LayerNorm")
         self.eps = float(eps)
@@ -298,10 +338,10 @@ class LayerNorm(Module):
             Tensor(np.zeros(shape, dtype), requires_grad=True) if affine and with_bias else None
         )
 
-    def forward(self, x):
+    def forward(self, x: Tensor | np.ndarray) -> Tensor:
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (
             f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
         )

@@ -10,6 +10,8 @@ import contextlib
 import os
 import pickle
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 from ..errors import TinygradError
 
@@ -23,7 +25,7 @@ class CheckpointError(TinygradError, ValueError):
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
     """Yield a temporary path to write; on success it replaces `path` atomically,
     on failure it is deleted. The temporary name keeps the suffix (for matplotlib)."""
     path = os.fspath(path)
@@ -41,16 +43,16 @@ def atomic_path(path):
             os.remove(tmp)
 
 
-def atomic_write_bytes(path, data):
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(data)
 
 
-def atomic_write_text(path, text):
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def save_checkpoint(path, state):
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
     """Pickle a dict of training state (NumPy arrays, numbers, lists) atomically.
 
     Test-only: with $TINYGRAD_HLCV_TEST_CHECKPOINT_HOOK set to "mid-write:N" or "saved:N",
@@ -76,7 +78,7 @@ def save_checkpoint(path, state):
         _wait_for_the_test()
 
 
-def _test_pause():
+def _test_pause() -> tuple[str, int] | None:
     """The test hook's (phase, N), or None when it is not set."""
     hook = os.environ.get(TEST_HOOK)
     if not hook:
@@ -87,13 +89,13 @@ def _test_pause():
     return phase, int(count)
 
 
-def _wait_for_the_test(announcement=None):
+def _wait_for_the_test(announcement: str | None = None) -> None:
     if announcement:
         print(announcement, flush=True)
     sys.stdin.readline()
 
 
-def load_checkpoint(path):
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint written by save_checkpoint (only load files you trust: it
     is a pickle). Raises CheckpointError naming the file if it is not one."""
     path = os.fspath(path)

@@ -17,14 +17,17 @@ with the validation accuracy.
 import contextlib
 import functools
 import math
+import os
 import signal
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from types import SimpleNamespace
+from types import FrameType, SimpleNamespace
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from tqdm.auto import tqdm
 
 from ..convert import is_real, is_whole, shown
@@ -32,8 +35,14 @@ from ..creation import from_numpy
 from ..engine import Tensor, no_grad
 from ..errors import ConfigError, TinygradError
 from ..nn.loss import l2_penalty
+from ..nn.module import Module
+from ..optim.optimizer import Optimizer
 from ..random import default_generator
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+Array = npt.NDArray[Any]
+LossFn = Callable[..., Tensor]  # loss_fn(outputs, targets) -> a scalar Tensor
+Metric = Callable[[Any, Any], float]  # metric(outputs, targets) -> a number
 
 TRAIN_ACCURACY_SUBSET = 1000
 
@@ -60,7 +69,7 @@ class FitResult:
     interrupted: bool = False
 
 
-def predict(model, X, batch_size=1000):
+def predict(model: Module, X: Array, batch_size: int = 1000) -> Array:
     """Class predictions in eval mode, batch by batch, recording no graph."""
     was_training = model.training
     model.eval()
@@ -76,7 +85,7 @@ def predict(model, X, batch_size=1000):
         model.train(was_training)
 
 
-def evaluate(model, X, y, batch_size=1000):
+def evaluate(model: Module, X: Array, y: Array, batch_size: int = 1000) -> float:
     """Accuracy of `model` on (X, y), in eval mode, batched, with no graph."""
     if len(X) != len(y) or len(X) == 0:
         raise ConfigError(
@@ -86,7 +95,7 @@ def evaluate(model, X, y, batch_size=1000):
     return float((predict(model, X, batch_size) == np.asarray(y)).mean())
 
 
-def _rows(X):
+def _rows(X: Array) -> Array:
     """Flatten image batches (N, H, W, C) into rows (N, H·W·C) for the first Linear layer."""
     return X if X.ndim == 2 else X.reshape(len(X), -1)
 
@@ -94,17 +103,19 @@ def _rows(X):
 class Trainer:
     """Everything that changes during training, so it can be saved and restored whole."""
 
+    best_state: dict[str, Array] | None  # the best epoch's weights
+
     def __init__(
         self,
-        model,
-        loss_fn,
-        optimizer,
-        batches,
+        model: Module,
+        loss_fn: LossFn,
+        optimizer: Optimizer,
+        batches: Any,
         *,
-        reg=0.0,
-        schedule=None,
-        iterations_per_epoch=None,
-    ):
+        reg: float = 0.0,
+        schedule: Any = None,
+        iterations_per_epoch: int | None = None,
+    ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         if not (is_real(reg) and reg >= 0):
             raise ConfigError(
@@ -122,7 +133,7 @@ class Trainer:
         self.history = History()
         self.best_val_acc, self.best_epoch, self.best_state = -1.0, 0, None
 
-    def step(self):
+    def step(self) -> float:
         """One minibatch step; returns the loss J~.
 
         NumPy's overflow warnings are silenced here: a step that overflows makes the loss
@@ -145,7 +156,7 @@ class Trainer:
         self.history.loss.append(value)
         return value
 
-    def _likely_cause(self, xb):
+    def _likely_cause(self, xb: Array) -> str:
         if not np.isfinite(xb).all():
             return "the training batch holds NaN or Inf values: check the data"
         if not all(np.isfinite(p.data).all() for p in self.model.parameters()):
@@ -155,7 +166,7 @@ class Trainer:
             )
         return f"lower the learning rate (now {self.optimizer.lr:g})"
 
-    def end_epoch(self, X_train, y_train, X_val, y_val):
+    def end_epoch(self, X_train: Array, y_train: Array, X_val: Array, y_val: Array) -> None:
         if not all(np.isfinite(p.data).all() for p in self.model.parameters()):
             raise DivergedError(
                 f"the weights became NaN or Inf by iteration {self.iteration}; "
@@ -171,7 +182,7 @@ class Trainer:
         if self.schedule is not None:
             self.schedule.step()
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -183,7 +194,7 @@ class Trainer:
             "best": (self.best_val_acc, self.best_epoch, self.best_state),
         }
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         try:
             self.model.load_state_dict(state["model"])
         except ValueError as err:
@@ -199,25 +210,25 @@ class Trainer:
 
 
 def fit_cifar(
-    model,
-    loss_fn,
-    optimizer,
-    batches,
-    X_train,
-    y_train,
-    X_val,
-    y_val,
+    model: Module,
+    loss_fn: LossFn,
+    optimizer: Optimizer,
+    batches: Any,
+    X_train: Array,
+    y_train: Array,
+    X_val: Array,
+    y_val: Array,
     *,
-    iterations,
-    reg=0.0,
-    schedule=None,
-    iterations_per_epoch=None,
-    checkpoint=None,
-    resume=False,
-    extra_state=None,
-    progress=True,
-    restore_best=True,
-):
+    iterations: int,
+    reg: float = 0.0,
+    schedule: Any = None,
+    iterations_per_epoch: int | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    extra_state: dict[str, Any] | None = None,
+    progress: bool = True,
+    restore_best: bool = True,
+) -> FitResult:
     """The course's loop: train for `iterations` steps (see the module docstring for epochs).
 
     `batches` gives training batches via `next_batch()` (a data.BatchIterator).
@@ -249,20 +260,28 @@ def fit_cifar(
     return _fit_result(trainer, start, stopped and trainer.iteration < iterations)
 
 
-def _resume(trainer, checkpoint):
+def _resume(trainer: Trainer, checkpoint: str | os.PathLike[str] | None) -> None:
     """Continue from `checkpoint`'s saved state: resuming without a file is a user's mistake."""
     if checkpoint is None:
         raise ConfigError("resume=True needs a checkpoint path")
     trainer.load_state_dict(load_checkpoint(checkpoint))
 
 
-def _save_checkpoint(trainer, checkpoint, extra_state):
+def _save_checkpoint(
+    trainer: Trainer, checkpoint: str | os.PathLike[str] | None, extra_state: dict[str, Any] | None
+) -> None:
     """Save the whole training state (plus `extra_state`) so a run can resume; no path, no-op."""
     if checkpoint is not None:
         save_checkpoint(checkpoint, {**trainer.state_dict(), "extra": extra_state or {}})
 
 
-def _train_iterations(trainer, iterations, data, save, progress):
+def _train_iterations(
+    trainer: Trainer,
+    iterations: int,
+    data: tuple[Array, Array, Array, Array],
+    save: Callable[[], None],
+    progress: bool,
+) -> bool:
     """Step up to `iterations`, ending an epoch (and saving) every `iterations_per_epoch` steps
     and at the last one; a Ctrl-C stops after a step and saves. Returns whether it stopped."""
     bar = tqdm(
@@ -291,7 +310,9 @@ def _train_iterations(trainer, iterations, data, save, progress):
     return stop.requested
 
 
-def _end_epoch(trainer, data, loss, bar):
+def _end_epoch(
+    trainer: Trainer, data: tuple[Array, Array, Array, Array], loss: float, bar: tqdm
+) -> None:
     """Measure the epoch (accuracies, best weights, schedule) and show it on the bar."""
     trainer.end_epoch(*data)
     bar.set_postfix(
@@ -301,7 +322,7 @@ def _end_epoch(trainer, data, loss, bar):
     )
 
 
-def _fit_result(trainer, start, interrupted):
+def _fit_result(trainer: Trainer, start: float, interrupted: bool) -> FitResult:
     """The FitResult of a finished (or interrupted) `fit_cifar` run that started at `start`."""
     return FitResult(
         trainer.history,
@@ -326,7 +347,14 @@ COURSE_OPTIONS = {
 }
 
 
-def fit(model, loss_fn, optimizer, train_data, *course_args, **options):
+def fit(
+    model: Module,
+    loss_fn: LossFn,
+    optimizer: Optimizer,
+    train_data: Any,
+    *course_args: Any,
+    **options: Any,
+) -> "FitHistory | FitResult":
     """Train `model`; two call forms, told apart by their arguments.
 
     fit(model, loss_fn, optimizer, train_data, *, epochs, val_data=None, batch_size=32,
@@ -363,28 +391,28 @@ class FitHistory:
     best: float | None
     seconds: float
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> list[float]:
         return self.history[name]
 
 
 def fit_epochs(
-    model,
-    loss_fn,
-    optimizer,
-    train_data,
+    model: Module,
+    loss_fn: LossFn,
+    optimizer: Optimizer,
+    train_data: Any,
     *,
-    epochs,
-    val_data=None,
-    batch_size=32,
-    shuffle=True,
-    metrics=(),
-    monitor="val_loss",
-    mode=None,
-    scheduler=None,
-    scheduler_step="epoch",
-    restore_best=True,
-    progress=True,
-):
+    epochs: int,
+    val_data: Any = None,
+    batch_size: int = 32,
+    shuffle: bool = True,
+    metrics: Any = (),
+    monitor: str | None = "val_loss",
+    mode: str | None = None,
+    scheduler: Any = None,
+    scheduler_step: str = "epoch",
+    restore_best: bool = True,
+    progress: bool = True,
+) -> FitHistory:
     """Train for `epochs` passes over `train_data`; returns a FitHistory.
 
     Data (`train_data`, `val_data`): a pair of arrays `(X, y)`, cut into `batch_size`
@@ -429,24 +457,26 @@ def fit_epochs(
 class _BestEpoch:
     """The monitored quantity's best epoch so far and its weights, to restore at the end."""
 
-    def __init__(self, monitor, mode):
+    def __init__(self, monitor: str | None, mode: str | None) -> None:
         self.monitor, self.mode = monitor, mode
         self.value: float | None = None
         self.epoch: int | None = None
-        self.state = None
+        self.state: dict[str, Array] | None = None
 
-    def update(self, means, epoch, model):
+    def update(self, means: dict[str, float], epoch: int, model: Module) -> None:
         """Keep this epoch's weights if its monitored value beats the best so far."""
         if self.monitor is not None and _better(means[self.monitor], self.value, self.mode):
             self.value, self.epoch, self.state = means[self.monitor], epoch, model.state_dict()
 
-    def restore(self, model):
+    def restore(self, model: Module) -> None:
         """Give `model` the best epoch's weights (none kept when nothing was monitored)."""
         if self.state is not None:
             model.load_state_dict(self.state)
 
 
-def _train_and_val(train_data, val_data, batch_size, shuffle, epochs):
+def _train_and_val(
+    train_data: Any, val_data: Any, batch_size: int, shuffle: bool, epochs: int
+) -> tuple[Iterable[Any], Iterable[Any] | None]:
     """Both data sets as re-iterable batches (val None without val_data); validation batches
     are never shuffled, as their order does not change the result."""
     train = _batches(train_data, "train_data", batch_size, shuffle, epochs)
@@ -454,20 +484,29 @@ def _train_and_val(train_data, val_data, batch_size, shuffle, epochs):
     return train, val
 
 
-def _empty_history(named, val):
+def _empty_history(named: dict[str, Metric], val: Iterable[Any] | None) -> dict[str, list[float]]:
     """One empty list per recorded name, in the order they are shown: training values,
     validation values (when there are validation batches), then 'lr'."""
     keys = ["loss", *named] + (["val_loss", *(f"val_{n}" for n in named)] if val else [])
     return {key: [] for key in [*keys, "lr"]}
 
 
-def _epochs_bar(train, epochs, progress):
+def _epochs_bar(train: Any, epochs: int, progress: bool) -> tqdm:
     """A progress bar counting batches; its total is known only when `train` has a length."""
     total = epochs * len(train) if hasattr(train, "__len__") else None
     return tqdm(total=total, disable=not progress, unit="batch", dynamic_ncols=True)
 
 
-def _run_epoch(model, loss_fn, optimizer, data, named, epoch, bar, batch_scheduler):
+def _run_epoch(
+    model: Module,
+    loss_fn: LossFn,
+    optimizer: Optimizer,
+    data: tuple[Iterable[Any], Iterable[Any] | None],
+    named: dict[str, Metric],
+    epoch: int,
+    bar: tqdm,
+    batch_scheduler: Any,
+) -> dict[str, float]:
     """Train one epoch on `data`'s training batches, then validate if there are validation
     batches; returns the epoch's values by their recorded names ('loss', 'val_loss', ...)."""
     train, val = data
@@ -477,7 +516,7 @@ def _run_epoch(model, loss_fn, optimizer, data, named, epoch, bar, batch_schedul
     return means
 
 
-def _record(history, means, bar):
+def _record(history: dict[str, list[float]], means: dict[str, float], bar: tqdm) -> None:
     """Append the epoch's values to the history (its names, 'lr' apart: that is recorded at
     the epoch's start) and show them on the bar."""
     for key, values in history.items():
@@ -486,7 +525,7 @@ def _record(history, means, bar):
     bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
 
 
-def _check_options(epochs, batch_size, scheduler, scheduler_step):
+def _check_options(epochs: int, batch_size: int, scheduler: Any, scheduler_step: str) -> None:
     if not (is_whole(epochs) and epochs >= 1):
         raise ConfigError(f"epochs must be an integer >= 1, got {shown(epochs)}")
     if not (is_whole(batch_size) and batch_size >= 1):
@@ -500,7 +539,16 @@ def _check_options(epochs, batch_size, scheduler, scheduler_step):
         )
 
 
-def _train_epoch(model, loss_fn, optimizer, batches, named, epoch, bar, batch_scheduler):
+def _train_epoch(
+    model: Module,
+    loss_fn: LossFn,
+    optimizer: Optimizer,
+    batches: Iterable[Any],
+    named: dict[str, Metric],
+    epoch: int,
+    bar: tqdm,
+    batch_scheduler: Any,
+) -> dict[str, float]:
     """One pass of optimizer steps; returns the batch-size-weighted means of the loss and
     the metrics."""
     model.train()
@@ -511,13 +559,7 @@ def _train_epoch(model, loss_fn, optimizer, batches, named, epoch, bar, batch_sc
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             outputs = model(x)
             loss = loss_fn(outputs, y)
-            value = _scalar(loss)
-            if not math.isfinite(value):
-                raise DivergedError(
-                    f"training loss became {value} in epoch {epoch}; lower "
-                    f"the learning rate (now {optimizer.lr:g}) or check the "
-                    f"data for NaN or Inf"
-                )
+            value = _finite_loss(loss, epoch, optimizer)
             loss.backward()
             optimizer.step()
         if batch_scheduler is not None:
@@ -537,13 +579,29 @@ def _train_epoch(model, loss_fn, optimizer, batches, named, epoch, bar, batch_sc
     return {k: v / count for k, v in sums.items()}
 
 
-def _validate(model, loss_fn, batches, named):
+def _finite_loss(loss: Tensor, epoch: int, optimizer: Optimizer) -> float:
+    """The loss as a number; a NaN or Inf one (the training diverged) is a DivergedError."""
+    value = _scalar(loss)
+    if not math.isfinite(value):
+        raise DivergedError(
+            f"training loss became {value} in epoch {epoch}; lower "
+            f"the learning rate (now {optimizer.lr:g}) or check the "
+            f"data for NaN or Inf"
+        )
+    return value
+
+
+def _validate(
+    model: Module, loss_fn: LossFn, batches: Iterable[Any], named: dict[str, Metric]
+) -> dict[str, float]:
     """The loss (batch-size-weighted mean of the batch losses) and the metrics on all of
     `batches` at once, in eval mode, recording no graph."""
     was_training = model.training
     model.eval()
     try:
-        total, outputs, targets = 0.0, [], []
+        total = 0.0
+        outputs: Any = []  # the batches' outputs (and targets), then one array of them all
+        targets: Any = []
         with no_grad():
             for x, y in _pairs(batches, "val_data"):
                 out = model(_as_input(x))
@@ -564,13 +622,13 @@ def _validate(model, loss_fn, batches, named):
 class _ArrayBatches:
     """(X, y) arrays as minibatches, in a new random order on each pass if `shuffle`."""
 
-    def __init__(self, X, y, batch_size, shuffle):
+    def __init__(self, X: Array, y: Array, batch_size: int, shuffle: bool) -> None:
         self.X, self.y, self.batch_size, self.shuffle = X, y, batch_size, shuffle
 
-    def __len__(self):
+    def __len__(self) -> int:
         return -(-len(self.X) // self.batch_size)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[Array, Array]]:
         n = len(self.X)
         order = default_generator().permutation(n) if self.shuffle else np.arange(n)
         for i in range(0, n, self.batch_size):
@@ -578,7 +636,7 @@ class _ArrayBatches:
             yield self.X[rows], self.y[rows]
 
 
-def _batches(data, name, batch_size, shuffle, epochs):
+def _batches(data: Any, name: str, batch_size: int, shuffle: bool, epochs: int) -> Iterable[Any]:
     if (
         isinstance(data, (tuple, list))
         and len(data) == 2
@@ -605,7 +663,7 @@ def _batches(data, name, batch_size, shuffle, epochs):
     return data
 
 
-def _pairs(batches, name):
+def _pairs(batches: Iterable[Any], name: str) -> Iterator[Any]:
     for batch in batches:
         if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
             raise ConfigError(
@@ -617,7 +675,7 @@ def _pairs(batches, name):
         yield batch
 
 
-def _named_metrics(metrics):
+def _named_metrics(metrics: Any) -> dict[str, Metric]:
     if isinstance(metrics, dict):
         named = dict(metrics)
     elif callable(metrics):
@@ -646,7 +704,9 @@ def _named_metrics(metrics):
     return named
 
 
-def _monitor_rule(monitor, mode, named, has_val):
+def _monitor_rule(
+    monitor: str | None, mode: str | None, named: dict[str, Metric], has_val: bool
+) -> tuple[str | None, str | None]:
     """The (monitor, mode) that picks the best epoch; monitor None when off."""
     if mode not in (None, "min", "max"):
         raise ConfigError(f"mode must be 'min', 'max' or None (inferred), got {shown(mode)}")
@@ -674,21 +734,21 @@ def _monitor_rule(monitor, mode, named, has_val):
     return monitor, mode
 
 
-def _better(value, best, mode):
+def _better(value: float, best: float | None, mode: str | None) -> bool:
     if not math.isfinite(value):
         return False
     return best is None or (value < best if mode == "min" else value > best)
 
 
-def _as_input(x):
+def _as_input(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else from_numpy(np.asarray(x))
 
 
-def _array(a):
+def _array(a: Any) -> Array:
     return a.data if isinstance(a, Tensor) else np.asarray(a)
 
 
-def _scalar(loss):
+def _scalar(loss: Any) -> float:
     if not isinstance(loss, Tensor) or loss.data.size != 1:
         raise ConfigError(
             f"loss_fn must return a scalar Tensor, got "
@@ -698,7 +758,7 @@ def _scalar(loss):
 
 
 @contextlib.contextmanager
-def _stop_on_ctrl_c():
+def _stop_on_ctrl_c() -> Iterator[SimpleNamespace]:
     """The first Ctrl-C asks the loop to stop after the current step (so the saved state
     is consistent); a second one interrupts at once."""
     stop = SimpleNamespace(requested=False)
@@ -706,7 +766,7 @@ def _stop_on_ctrl_c():
         yield stop
         return
 
-    def handler(signum, frame):
+    def handler(signum: int, frame: FrameType | None) -> None:
         if stop.requested:
             raise KeyboardInterrupt
         stop.requested = True
