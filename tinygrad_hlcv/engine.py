@@ -10,10 +10,15 @@ This module holds only that machinery; the ops live in `ops.py` (primitive)
 and `fused.py` (the layers' fused ops), which it imports at the bottom.
 """
 
+from __future__ import annotations
+
 import contextlib
 import numbers
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import kernels
 from .convert import to_array
@@ -27,12 +32,14 @@ from .errors import (
     TinygradError,
 )
 
+Array = npt.NDArray[Any]
+
 _grad_enabled = True
 _anomaly_mode = False
 
 
 @contextlib.contextmanager
-def no_grad():
+def no_grad() -> Iterator[None]:
     """Within this block ops record no graph: for evaluation and weight updates."""
     global _grad_enabled
     previous, _grad_enabled = _grad_enabled, False
@@ -42,13 +49,13 @@ def no_grad():
         _grad_enabled = previous
 
 
-def is_grad_enabled():
+def is_grad_enabled() -> bool:
     """Whether ops record a graph now (False inside `no_grad()`)."""
     return _grad_enabled
 
 
 @contextlib.contextmanager
-def detect_anomaly():
+def detect_anomaly() -> Iterator[None]:
     """Within this block every op checks its forward output and its backward
     gradients for NaN/Inf and raises AnomalyError naming the first op that made one.
     It costs a pass over every array, so it is off by default (as in PyTorch)."""
@@ -80,7 +87,47 @@ class Tensor:
 
     __array_ufunc__ = None  # `ndarray + Tensor` must defer to Tensor.__radd__
 
-    def __init__(self, data, requires_grad=False, dtype=None):
+    data: Array
+    grad: Array | None
+    requires_grad: bool
+    _ctx: Function | None
+    _freed: bool
+    _versions: VersionCounter
+
+    if TYPE_CHECKING:  # the methods the op modules register, declared for the type checker
+
+        def __getattr__(self, name: str) -> Any: ...
+        def __add__(self, other: Any) -> Tensor: ...
+        def __radd__(self, other: Any) -> Tensor: ...
+        def __sub__(self, other: Any) -> Tensor: ...
+        def __rsub__(self, other: Any) -> Tensor: ...
+        def __mul__(self, other: Any) -> Tensor: ...
+        def __rmul__(self, other: Any) -> Tensor: ...
+        def __truediv__(self, other: Any) -> Tensor: ...
+        def __rtruediv__(self, other: Any) -> Tensor: ...
+        def __pow__(self, other: Any) -> Tensor: ...
+        def __rpow__(self, other: Any) -> Tensor: ...
+        def __matmul__(self, other: Any) -> Tensor: ...
+        def __rmatmul__(self, other: Any) -> Tensor: ...
+        def __lt__(self, other: Any) -> Tensor: ...
+        def __le__(self, other: Any) -> Tensor: ...
+        def __gt__(self, other: Any) -> Tensor: ...
+        def __ge__(self, other: Any) -> Tensor: ...
+        def __and__(self, other: Any) -> Tensor: ...
+        def __or__(self, other: Any) -> Tensor: ...
+        def __xor__(self, other: Any) -> Tensor: ...
+        def __neg__(self) -> Tensor: ...
+        def __abs__(self) -> Tensor: ...
+        def __invert__(self) -> Tensor: ...
+        def __getitem__(self, index: Any) -> Tensor: ...
+        def __setitem__(self, index: Any, value: Any) -> None: ...
+        def __len__(self) -> int: ...
+        def __iter__(self) -> Iterator[Tensor]: ...
+        def __float__(self) -> float: ...
+        def __int__(self) -> int: ...
+        def __bool__(self) -> bool: ...
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data = to_array(data.data if isinstance(data, Tensor) else data, dtype)
         if isinstance(data, (np.ndarray, np.generic)) and np.may_share_memory(self.data, data):
             self.data = self.data.copy()
@@ -97,12 +144,12 @@ class Tensor:
         self._versions = data._versions if shares else VersionCounter()
 
     @property
-    def _version(self):
+    def _version(self) -> int:
         """How many times the data was changed in place (`t._version += 1` after a change)."""
         return self._versions.value
 
     @_version.setter
-    def _version(self, value):
+    def _version(self, value: int) -> None:
         self._versions.value = value
 
     # ----- plain array behaviour -------------------------------------------------
@@ -113,14 +160,14 @@ class Tensor:
     is_leaf = property(lambda self: self._ctx is None and not self._freed)
 
     @classmethod
-    def _sharing(cls, array):
+    def _sharing(cls, array: Array) -> Tensor:
         """A leaf that holds `array` itself, not a copy (from_numpy)."""
         t = cls.__new__(cls)
         t.data, t.requires_grad, t.grad, t._ctx, t._freed = array, False, None, None, False
         t._versions = VersionCounter()
         return t
 
-    def numpy(self):
+    def numpy(self) -> Array:
         """The underlying array (shared, not copied). Refused while a graph is being
         recorded through this tensor: an op applied to that array would be invisible to
         backward(), so the layers before it would silently get no gradient."""
@@ -133,18 +180,18 @@ class Tensor:
             )
         return self.data
 
-    def item(self):
+    def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
             raise ShapeError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.item()
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> Array:
         if dtype is not None and np.dtype(dtype) != self.data.dtype:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         body = np.array2string(
             self.data, precision=4, separator=", ", threshold=20, prefix="Tensor("
         )
@@ -155,12 +202,12 @@ class Tensor:
             extra += ", requires_grad=True"
         return f"Tensor({body}{extra})"
 
-    def detach(self):
+    def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data (and version counter), cut off from the graph."""
         return Tensor(self)
 
     # ----- autodiff ------------------------------------------------------------
-    def backward(self, grad=None, retain_graph=False):
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         """Add d(self)/d(leaf) · grad into `.grad` of every leaf that requires grad.
 
         Without `grad`, self must be a scalar (the gradient is 1). The graph is
@@ -179,7 +226,7 @@ class Tensor:
             )
         run_backward(self, self._seed_gradient(grad), retain_graph)
 
-    def _seed_gradient(self, grad):
+    def _seed_gradient(self, grad: Any) -> Array:
         """The gradient backward() starts from, as a new array of self's shape and dtype."""
         if grad is None:
             if self.data.size != 1:
@@ -202,7 +249,7 @@ class Tensor:
             )
         return grad
 
-    def _take_grad(self, g, owned):
+    def _take_grad(self, g: Array, owned: bool) -> None:
         """Add g into self.grad (a leaf). A leaf keeps g itself only if the engine owns
         it: an array a graph still holds must never become a user's `.grad`."""
         if self.grad is None:
@@ -210,7 +257,7 @@ class Tensor:
         else:
             self.grad = np.asarray(self.grad + g)
 
-    def _operand(self, other):
+    def _operand(self, other: Any) -> Tensor:
         """Wrap a number or array operand. A Python or NumPy number (bools too) takes this
         tensor's dtype if it is a float tensor, else the default float dtype: a number
         never changes a float tensor's dtype (`x + np.int64(1)` stays float32)."""
@@ -250,7 +297,7 @@ class Function:
     saved array): the engine may then add an input's other gradients into them in
     place instead of allocating a sum (a weight-sized array per step for Linear)."""
 
-    saves = ()
+    saves: tuple[int, ...] = ()
     """The positions of the inputs whose arrays backward() reads (Mul: `(0, 1)`; Add: `()`);
     a class attribute, or set by forward() when it depends on the inputs (L2Penalty).
     Every op must declare them (tests/test_engine_invariants.py checks each op): the
@@ -260,18 +307,21 @@ class Function:
     saves_output = False
     """True if backward() reads the op's own output array (Exp, ReLU): checked the same way."""
 
-    def __init__(self, *parents):
+    input_makers: tuple[Function | None, ...]
+    saved_versions: tuple[int, ...]
+
+    def __init__(self, *parents: Tensor) -> None:
         self.parents = parents
         self.needs_input_grad = tuple(p.requires_grad for p in parents)
         self.saved_versions = ()
 
-    def saved_tensors(self, output):
+    def saved_tensors(self, output: Tensor) -> list[tuple[str, Tensor]]:
         """(what it is, tensor) for each tensor whose array backward() reads."""
         saved = [(f"input {i}", self.parents[i]) for i in self.saves]
         return saved + [("output", output)] if self.saves_output else saved
 
     @classmethod
-    def apply(cls, *parents, **options):
+    def apply(cls, *parents: Tensor, **options: Any) -> Tensor:
         """Run the op on the parents' arrays; record it in the graph if any needs grad."""
         ctx = cls(*parents)
         arrays = [p.data for p in parents]
@@ -294,10 +344,10 @@ class Function:
             ctx.saved_versions = tuple(t._version for _, t in ctx.saved_tensors(result))
         return result
 
-    def forward(self, *arrays, **options):
+    def forward(self, *arrays: Any, **options: Any) -> Any:
         raise NotImplementedError
 
-    def backward(self, grad):
+    def backward(self, grad: Any) -> Any:
         raise NotImplementedError
 
 
@@ -306,11 +356,11 @@ class VersionCounter:
 
     __slots__ = ("value",)
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.value = 0
 
 
-def _version_counter_of(out, parents):
+def _version_counter_of(out: Array, parents: tuple[Tensor, ...]) -> VersionCounter:
     """An op's output that views an input's data (reshape, transpose, a slice) shares
     that input's counter, as in PyTorch: changing either in place changes both."""
     if out.base is not None:
@@ -320,7 +370,9 @@ def _version_counter_of(out, parents):
     return VersionCounter()
 
 
-def _refused(op, err, arrays, options):
+def _refused(
+    op: type[Function], err: Exception, arrays: list[Array], options: dict[str, Any]
+) -> Exception:
     """The framework's error for inputs NumPy refused inside op's forward."""
     inputs = ", ".join(f"{a.shape} {a.dtype}" for a in arrays)
     given = "".join(f", {k}={v!r}" for k, v in options.items() if not isinstance(v, np.ndarray))
@@ -336,28 +388,26 @@ def _refused(op, err, arrays, options):
 # ----- the reverse pass --------------------------------------------------------------
 
 
-def run_backward(root, grad, retain_graph=False):
+def run_backward(root: Tensor, grad: Array, retain_graph: bool = False) -> None:
     """Reverse-mode autodiff: from d(root) = grad to the `.grad` of every leaf."""
     sums = {id(root): GradientSum(root, grad)}
     for node in reverse_topological_order(root):
-        total = sums.pop(id(node), None)
-        if total is not None and node._ctx is None:
+        total, ctx = sums.pop(id(node), None), node._ctx
+        if total is not None and ctx is None:
             node._take_grad(*total.result())
-        elif total is not None:
-            ctx = node._ctx
-            grads = _input_grads(node, total.result()[0])
+        elif total is not None and ctx is not None:
+            grads = _input_grads(ctx, node, total.result()[0])
             for parent, needed, g in zip(ctx.parents, ctx.needs_input_grad, grads):
                 if g is not None and needed:
                     sums.setdefault(id(parent), GradientSum(parent)).add(g, ctx.fresh_grads)
-        if node._ctx is not None and not retain_graph:
+        if ctx is not None and not retain_graph:
             node._ctx, node._freed = None, True
 
 
-def _input_grads(node, g):
-    """node._ctx.backward(g) as a tuple, after checking that nothing it saved was changed
-    in place; in anomaly mode each gradient is materialised and checked for NaN/Inf, so
-    the error names the op that made it."""
-    ctx = node._ctx
+def _input_grads(ctx: Function, node: Tensor, g: Array) -> tuple[Any, ...]:
+    """ctx.backward(g) (ctx made node) as a tuple, after checking that nothing it saved
+    was changed in place; in anomaly mode each gradient is materialised and checked for
+    NaN/Inf, so the error names the op that made it."""
     _check_saved_versions(ctx, node)
     with _anomaly_checks():
         grads = ctx.backward(g)
@@ -371,7 +421,7 @@ def _input_grads(node, g):
     return grads
 
 
-def _check_saved_versions(ctx, output):
+def _check_saved_versions(ctx: Function, output: Tensor) -> None:
     """GraphError if a tensor ctx saved for backward was changed in place after ctx ran."""
     op = type(ctx).__name__
     for (what, t), then in zip(ctx.saved_tensors(output), ctx.saved_versions):
@@ -385,7 +435,7 @@ def _check_saved_versions(ctx, output):
             )
 
 
-def reverse_topological_order(root):
+def reverse_topological_order(root: Tensor) -> list[Tensor]:
     """Nodes reachable from root through inputs that require grad, each after every
     node that uses it. An explicit stack instead of recursion: depth is unbounded."""
     order, visited = [], set()
@@ -410,7 +460,7 @@ def reverse_topological_order(root):
     return order
 
 
-def _inputs_to_follow(ctx):
+def _inputs_to_follow(ctx: Function) -> Iterator[Tensor]:
     """The inputs of an op that needed a gradient when it ran. Each must still be the
     result of the op that made it then: an in-place op on it since (`y.mul_(2)` after
     `z = y + 1`) would send z's gradient through the new op, a wrong result, so refuse."""
@@ -442,10 +492,13 @@ class GradientSum:
 
     __slots__ = ("tensor", "total", "owned", "scaled")
 
-    def __init__(self, tensor, seed=None):
+    total: Any
+    scaled: list[ScaledGrad]
+
+    def __init__(self, tensor: Tensor, seed: Array | None = None) -> None:
         self.tensor, self.total, self.owned, self.scaled = tensor, seed, seed is not None, []
 
-    def add(self, g, fresh=False):
+    def add(self, g: Any, fresh: bool = False) -> None:
         if isinstance(g, ScaledGrad):
             self.scaled.append(g)
             return
@@ -463,14 +516,14 @@ class GradientSum:
         else:
             self.total, self.owned = self.total + reduced, True
 
-    def result(self):
+    def result(self) -> tuple[Any, bool]:
         """(the summed gradient, whether the engine owns that array)."""
         for extra in self.scaled:
             self._fold(extra)
         self.scaled = []
         return self.total, self.owned
 
-    def _fold(self, extra):
+    def _fold(self, extra: ScaledGrad) -> None:
         """total += extra.factor * extra.array, in place and in one pass when owned."""
         g, a = self.total, extra.array
         if g is None:
@@ -496,14 +549,14 @@ class ScaledGrad:
 
     __slots__ = ("factor", "array")
 
-    def __init__(self, factor, array):
+    def __init__(self, factor: Any, array: Array) -> None:
         self.factor, self.array = factor, array
 
-    def materialize(self):
+    def materialize(self) -> Array:
         return self.array * self.factor
 
 
-def _unbroadcast(grad, shape):
+def _unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
     """Sum a broadcast gradient back down to an operand's shape."""
     if grad.shape == shape:
         return grad
@@ -517,12 +570,12 @@ def _unbroadcast(grad, shape):
 # ----- anomaly mode --------------------------------------------------------------------
 
 
-def _anomaly_checks():
+def _anomaly_checks() -> contextlib.AbstractContextManager[Any]:
     """In anomaly mode NumPy's own warnings are silenced: _check_finite names the op."""
     return np.errstate(all="ignore") if _anomaly_mode else contextlib.nullcontext()
 
 
-def _check_finite(array, what):
+def _check_finite(array: Array, what: str) -> None:
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         bad_mask = ~np.isfinite(array)
         bad = "NaN" if np.isnan(array).any() else "Inf"

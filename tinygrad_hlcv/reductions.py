@@ -169,7 +169,7 @@ class Prod(Function):
     """z = Π a over `dims`;  dz/da_i = Π_{j≠i} a_j, computed as the product of the entries
     before i times the product of those after i, so that zeros need no division."""
 
-    saves = (0,)  # type: ignore[assignment]  # until engine: saves: tuple[int, ...]
+    saves = (0,)
 
     def forward(self, a: Array, dims: Dims, keepdim: bool) -> Array:
         self.a, self.dims, self.keepdim = a, dims, keepdim
@@ -511,7 +511,7 @@ class VectorNorm(Function):
     or n = 0). p = inf: max |a|, p = -inf: min |a| (the gradient split between ties);
     p = 0: the number of non-zero entries (gradient 0)."""
 
-    saves, saves_output = (0,), True  # type: ignore[assignment]  # as Prod.saves
+    saves, saves_output = (0,), True
 
     def forward(self, a: Array, dims: Dims, keepdim: bool, p: float) -> Array:
         self.a, self.dims, self.keepdim, self.p = a, dims, keepdim, p
@@ -588,7 +588,7 @@ class LogSumExp(Function):
     """z = log Σ exp(a) over `dims`, computed as m + log Σ exp(a - m);  dz/da = exp(a - z)
     (the softmax)."""
 
-    saves, saves_output = (0,), True  # type: ignore[assignment]  # as Prod.saves
+    saves, saves_output = (0,), True
 
     def forward(self, a: Array, dims: Dims, keepdim: bool) -> Array:
         self.a, self.dims, self.keepdim = a, dims, keepdim

@@ -594,8 +594,8 @@ def l2_penalty(weights: Module | TensorLike | Iterable[TensorLike], lam: float) 
             f"l2_penalty: weights must be a model, a weight tensor or a list of "
             f"them, got {with_article(type(weights).__name__)}"
         )
-    weights = [F._float_tensor(w, "l2_penalty", f"weight {i}") for i, w in enumerate(weights)]
-    if not weights:
+    tensors = [F._float_tensor(w, "l2_penalty", f"weight {i}") for i, w in enumerate(weights)]
+    if not tensors:
         raise ConfigError(
             "l2_penalty: no weights given; expected at least one weight tensor "
             "(a model with a Linear layer)"
@@ -604,4 +604,4 @@ def l2_penalty(weights: Module | TensorLike | Iterable[TensorLike], lam: float) 
         raise ConfigError(
             f"l2_penalty: the strength λ must be a finite number >= 0, got {shown(lam)}"
         )
-    return fused.L2Penalty.apply(*weights, lam=float(lam))
+    return fused.L2Penalty.apply(*tensors, lam=float(lam))
