@@ -22,17 +22,22 @@ Timings: docs/performance.md.
 
 import os
 from types import SimpleNamespace
+from typing import Any
 
 import numba
 import numpy as np
+import numpy.typing as npt
 
 from .errors import ConfigError
+
+Array = npt.NDArray[Any]
+Scalar = float | np.generic  # a Python number or a NumPy scalar of the arrays' dtype
 
 # ---- ReLU: a = max(z, 0); da/dz = 1 where z > 0, else 0 (0 at z = 0, as PyTorch) ----
 
 
 @numba.njit(cache=True)
-def relu_forward(z, out):
+def relu_forward(z: Array, out: Array) -> None:
     if out.size != z.size:
         raise ValueError("relu_forward: z and out differ in size")
     for i in range(z.size):  # NaN stays NaN, as in the twin
@@ -42,14 +47,14 @@ def relu_forward(z, out):
             out[i] = z[i]
 
 
-def relu_forward_numpy(z, out):
+def relu_forward_numpy(z: Array, out: Array) -> None:
     if out.size != z.size:
         raise ValueError("relu_forward: z and out differ in size")
     np.maximum(z, 0, out=out)
 
 
 @numba.njit(cache=True)
-def relu_backward(g, a, out):
+def relu_backward(g: Array, a: Array, out: Array) -> None:
     """Uses the forward output a: a > 0 exactly where z > 0. As PyTorch's
     threshold_backward: 0 where a <= 0 even for a NaN or Inf δ (not 0·δ = NaN), δ
     where a is NaN."""
@@ -59,7 +64,7 @@ def relu_backward(g, a, out):
         out[i] = 0 if a[i] <= 0 else g[i]
 
 
-def relu_backward_numpy(g, a, out):
+def relu_backward_numpy(g: Array, a: Array, out: Array) -> None:
     if g.size != out.size or a.size != out.size:
         raise ValueError("relu_backward: g, a and out differ in size")
     np.copyto(out, np.where(a <= 0, 0, g))
@@ -69,7 +74,7 @@ def relu_backward_numpy(g, a, out):
 
 
 @numba.njit(cache=True)
-def leaky_relu_forward(z, slope, out):
+def leaky_relu_forward(z: Array, slope: Scalar, out: Array) -> None:
     """NaN stays NaN (NaN·α), as in PyTorch and the twin."""
     if out.size != z.size:
         raise ValueError("leaky_relu_forward: z and out differ in size")
@@ -77,14 +82,14 @@ def leaky_relu_forward(z, slope, out):
         out[i] = z[i] if z[i] > 0 else z[i] * slope
 
 
-def leaky_relu_forward_numpy(z, slope, out):
+def leaky_relu_forward_numpy(z: Array, slope: Scalar, out: Array) -> None:
     if out.size != z.size:
         raise ValueError("leaky_relu_forward: z and out differ in size")
     np.multiply(z, np.where(z > 0, 1, slope).astype(z.dtype), out=out)
 
 
 @numba.njit(cache=True)
-def leaky_relu_backward(g, z, slope, out):
+def leaky_relu_backward(g: Array, z: Array, slope: Scalar, out: Array) -> None:
     """As PyTorch's `z > 0 ? δ : δ·α`: a NaN z takes the slope, and δ·α is NaN for a
     NaN δ (and for an infinite δ when α = 0)."""
     if g.size != out.size or z.size != out.size:
@@ -93,7 +98,7 @@ def leaky_relu_backward(g, z, slope, out):
         out[i] = g[i] if z[i] > 0 else g[i] * slope
 
 
-def leaky_relu_backward_numpy(g, z, slope, out):
+def leaky_relu_backward_numpy(g: Array, z: Array, slope: Scalar, out: Array) -> None:
     if g.size != out.size or z.size != out.size:
         raise ValueError("leaky_relu_backward: g, z and out differ in size")
     np.multiply(g, np.where(z > 0, 1, slope).astype(g.dtype), out=out)
@@ -103,7 +108,7 @@ def leaky_relu_backward_numpy(g, z, slope, out):
 
 
 @numba.njit(cache=True)
-def masked_scale(x, mask, scale, out):
+def masked_scale(x: Array, mask: Array, scale: Scalar, out: Array) -> None:
     """out = x * (mask * scale), mask a contiguous bool array (dropout's). It is read
     as its 0/1 bytes, so the loop multiplies instead of branching and vectorises; a
     dropped NaN or Inf gives NaN (x·0), as PyTorch's x·mask·scale and the twin."""
@@ -116,7 +121,7 @@ def masked_scale(x, mask, scale, out):
         out[i] = x[i] * (keep[i] * scale)
 
 
-def masked_scale_numpy(x, mask, scale, out):
+def masked_scale_numpy(x: Array, mask: Array, scale: Scalar, out: Array) -> None:
     if mask.itemsize != 1:
         raise ValueError("masked_scale: the mask must be a bool array")
     if mask.size != x.size or out.size != x.size:
@@ -128,7 +133,7 @@ def masked_scale_numpy(x, mask, scale, out):
 
 
 @numba.njit(cache=True)
-def bias_add(z, b):
+def bias_add(z: Array, b: Array) -> None:
     """In place: z[i, :] += b, b 1-D with one entry per column of z."""
     if b.shape[0] != z.shape[1]:
         raise ValueError("bias_add: b needs one entry per column of z")
@@ -137,14 +142,14 @@ def bias_add(z, b):
             z[i, j] += b[j]
 
 
-def bias_add_numpy(z, b):
+def bias_add_numpy(z: Array, b: Array) -> None:
     if b.shape != z.shape[1:]:
         raise ValueError("bias_add: b needs one entry per column of z")
     z += b
 
 
 @numba.njit(cache=True)
-def column_sum(g, out):
+def column_sum(g: Array, out: Array) -> None:
     """out[j] = Σ_i g[i, j], walking g in its memory order, four rows per sweep so
     that out is loaded and stored a quarter as often."""
     n, m = g.shape
@@ -160,7 +165,7 @@ def column_sum(g, out):
             out[j] += g[i, j]
 
 
-def column_sum_numpy(g, out):
+def column_sum_numpy(g: Array, out: Array) -> None:
     if out.shape != g.shape[1:]:
         raise ValueError("column_sum: out needs one entry per column of g")
     np.sum(g, axis=0, out=out)
@@ -172,7 +177,7 @@ def column_sum_numpy(g, out):
 
 
 @numba.njit(cache=True)
-def softmax_cross_entropy(z, labels, dz):
+def softmax_cross_entropy(z: Array, labels: Array, dz: Array) -> float:
     """Returns J (as float64) and writes ∂J/∂Z into dz. Shifting by the row maximum
     keeps every exp() in [0, 1], so finite logits of any size give a finite loss; a row
     with a NaN or +Inf logit gives NaN, as in PyTorch and the twin."""
@@ -203,7 +208,7 @@ def softmax_cross_entropy(z, labels, dz):
     return total / n
 
 
-def softmax_cross_entropy_numpy(z, labels, dz):
+def softmax_cross_entropy_numpy(z: Array, labels: Array, dz: Array) -> float:
     n, c = z.shape
     if n == 0 or c == 0 or labels.shape != (n,) or dz.shape != z.shape:
         raise ValueError(
@@ -228,7 +233,7 @@ def softmax_cross_entropy_numpy(z, labels, dz):
 
 
 @numba.njit(cache=True)
-def scaled_add(acc, factor, x):
+def scaled_add(acc: Array, factor: Scalar, x: Array) -> None:
     """In place: acc += factor·x. How the L2 penalty's gradient 2λW joins the weight
     gradient (engine.ScaledGrad) without a temporary 2λW."""
     if x.size != acc.size:
@@ -237,14 +242,23 @@ def scaled_add(acc, factor, x):
         acc[i] += factor * x[i]
 
 
-def scaled_add_numpy(acc, factor, x):
+def scaled_add_numpy(acc: Array, factor: Scalar, x: Array) -> None:
     if x.size != acc.size:
         raise ValueError("scaled_add: acc and x differ in size")
     acc += factor * x
 
 
 @numba.njit(cache=True)
-def sgd_update(theta, grad, velocity, lr, momentum, weight_decay, nesterov, first):
+def sgd_update(
+    theta: Array,
+    grad: Array,
+    velocity: Array,
+    lr: Scalar,
+    momentum: Scalar,
+    weight_decay: Scalar,
+    nesterov: bool,
+    first: bool,
+) -> None:
     """In place, one pass: PyTorch's SGD (see optim.SGD), with scalars of θ's dtype:
     g = ∇ + wd·θ;  v ← μv + g (v = g when `first`);  θ -= lr·(g + μv if nesterov else v).
     Without momentum (μ = 0) θ -= lr·g and `velocity` (then empty) is not touched."""
@@ -261,7 +275,16 @@ def sgd_update(theta, grad, velocity, lr, momentum, weight_decay, nesterov, firs
         theta[i] -= lr * g
 
 
-def sgd_update_numpy(theta, grad, velocity, lr, momentum, weight_decay, nesterov, first):
+def sgd_update_numpy(
+    theta: Array,
+    grad: Array,
+    velocity: Array,
+    lr: Scalar,
+    momentum: Scalar,
+    weight_decay: Scalar,
+    nesterov: bool,
+    first: bool,
+) -> None:
     if grad.size != theta.size or (momentum != 0 and velocity.size != theta.size):
         raise ValueError("sgd_update: theta, grad (and velocity, with momentum) differ in size")
     g = grad + weight_decay * theta if weight_decay != 0 else grad
@@ -293,7 +316,7 @@ numba_kernels = SimpleNamespace(**{name: globals()[name] for name in KERNEL_NAME
 numpy_kernels = SimpleNamespace(**{name: globals()[name + "_numpy"] for name in KERNEL_NAMES})
 
 
-def select(name):
+def select(name: str) -> SimpleNamespace:
     """Make the layers use the 'numba' kernels or their 'numpy' twins."""
     global active
     choices = {"numba": numba_kernels, "numpy": numpy_kernels}

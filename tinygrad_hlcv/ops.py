@@ -5,10 +5,18 @@ the output's broadcast shape; `Tensor.backward` reduces it to the input's shape.
 Backward passes never write into `g`: one gradient array may be handed to several inputs.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from .engine import Function, Tensor
 from .errors import ShapeError
+
+Array = npt.NDArray[Any]
+Grads = tuple[Array | None, ...]  # one gradient per input, None where none is needed
+Axis = int | tuple[int, ...] | None
 
 BROADCASTABLE = (
     "shapes that broadcast (NumPy broadcasting: in each trailing axis equal "
@@ -21,10 +29,10 @@ class Add(Function):
 
     expected = BROADCASTABLE
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         return a + b
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Grads:
         return g, g
 
 
@@ -33,10 +41,10 @@ class Sub(Function):
 
     expected = BROADCASTABLE
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         return a - b
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Grads:
         return g, (-g if self.needs_input_grad[1] else None)
 
 
@@ -46,11 +54,11 @@ class Mul(Function):
     expected = BROADCASTABLE
     saves = (0, 1)
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         self.a, self.b = a, b
         return a * b
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Grads:
         return (
             g * self.b if self.needs_input_grad[0] else None,
             g * self.a if self.needs_input_grad[1] else None,
@@ -63,11 +71,11 @@ class Div(Function):
     expected = BROADCASTABLE
     saves = (0, 1)
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         self.a, self.b = a, b
         return a / b
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Grads:
         ga = g / self.b
         return (
             ga if self.needs_input_grad[0] else None,
@@ -78,10 +86,10 @@ class Div(Function):
 class Neg(Function):
     """z = -a."""
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         return np.negative(a)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return -g
 
 
@@ -91,11 +99,11 @@ class Pow(Function):
 
     saves = (0,)
 
-    def forward(self, a, exponent):
+    def forward(self, a: Array, exponent: float) -> Array:
         self.a, self.p = a, exponent
         return a**exponent
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         if self.p == 0:
             return np.zeros_like(g)
         return g * (self.p * self.a ** (self.p - 1))
@@ -106,11 +114,11 @@ class Exp(Function):
 
     saves_output = True
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.out = np.exp(a)
         return self.out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g * self.out
 
 
@@ -119,11 +127,11 @@ class Log(Function):
 
     saves = (0,)
 
-    def forward(self, a):
+    def forward(self, a: Array) -> Array:
         self.a = a
         return np.log(a)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g / self.a
 
 
@@ -133,18 +141,18 @@ class MatMul(Function):
     expected = "2-D (n, k) @ (k, m)"
     saves = (0, 1)
 
-    def forward(self, a, b):
+    def forward(self, a: Array, b: Array) -> Array:
         self.a, self.b = a, b
         return a @ b
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Grads:
         return (
             g @ self.b.T if self.needs_input_grad[0] else None,
             self.a.T @ g if self.needs_input_grad[1] else None,
         )
 
 
-def _restore_reduced_axes(g, shape, axis, keepdims):
+def _restore_reduced_axes(g: Array, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> Array:
     """Give a reduction's gradient back the axes the reduction removed."""
     if axis is not None and not keepdims:
         g = np.expand_dims(g, tuple(np.atleast_1d(axis)))
@@ -156,11 +164,11 @@ def _restore_reduced_axes(g, shape, axis, keepdims):
 class Sum(Function):
     """z = Σ a over `axis`;  dz/da = 1 everywhere."""
 
-    def forward(self, a, axis=None, keepdims=False):
+    def forward(self, a: Array, axis: Axis = None, keepdims: bool = False) -> Array:
         self.shape, self.axis, self.keepdims = a.shape, axis, keepdims
         return np.asarray(a.sum(axis=axis, keepdims=keepdims))
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         g = _restore_reduced_axes(g, self.shape, self.axis, self.keepdims)
         return np.broadcast_to(g, self.shape)
 
@@ -173,7 +181,7 @@ class Max(Function):
 
     expected = "a non-empty tensor"
 
-    def forward(self, a, axis=None, keepdims=False):
+    def forward(self, a: Array, axis: Axis = None, keepdims: bool = False) -> Array:
         self.axis, self.keepdims = axis, keepdims
         out = np.asarray(a.max(axis=axis, keepdims=keepdims))
         top = out if keepdims else _restore_reduced_axes(out, a.shape, axis, keepdims)
@@ -182,7 +190,7 @@ class Max(Function):
             self.is_max |= np.isnan(a)
         return out
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         g = _restore_reduced_axes(g, self.is_max.shape, self.axis, self.keepdims)
         ties = self.is_max.sum(axis=self.axis, keepdims=True)
         return self.is_max * (g / ties)
@@ -193,22 +201,22 @@ class Reshape(Function):
 
     expected = "sizes whose product is the number of elements (one of them may be -1)"
 
-    def forward(self, a, shape):
+    def forward(self, a: Array, shape: int | Sequence[int]) -> Array:
         self.shape = a.shape
         return a.reshape(shape)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return g.reshape(self.shape)
 
 
 class Transpose(Function):
     """Permute axes (reverse them when `axes` is None); backward applies the inverse."""
 
-    def forward(self, a, axes=None):
+    def forward(self, a: Array, axes: Sequence[int] | None = None) -> Array:
         self.axes = axes
         return np.transpose(a, axes)
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         return np.transpose(
             g, None if self.axes is None else np.argsort(np.asarray(self.axes) % g.ndim)
         )  # axes may be < 0
@@ -220,25 +228,25 @@ class GetItem(Function):
 
     expected = "indices that fit the shape (integers, slices, None, ..., integer or bool arrays)"
 
-    def forward(self, a, index):
+    def forward(self, a: Array, index: Any) -> Array:
         self.shape, self.dtype = a.shape, a.dtype
         self.index = _plain_index(index)
         return np.asarray(a[self.index])
 
-    def backward(self, g):
+    def backward(self, g: Array) -> Array:
         full = np.zeros(self.shape, dtype=g.dtype)
         np.add.at(full, self.index, g)
         return full
 
 
-def _plain_index(index):
+def _plain_index(index: Any) -> Any:
     """Replace Tensors inside an index by their arrays."""
     if isinstance(index, tuple):
         return tuple(i.data if isinstance(i, Tensor) else i for i in index)
     return index.data if isinstance(index, Tensor) else index
 
 
-def matmul(a, b):
+def matmul(a: Tensor, b: Tensor) -> Tensor:
     """a @ b for 2-D tensors, after checking that the shapes fit."""
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ShapeError(
