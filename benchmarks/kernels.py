@@ -63,7 +63,7 @@ def _cases(np):
         out = np.empty(shape[1], dtype)
         return [g, out], g.nbytes + out.nbytes
 
-    def softmax_cross_entropy(shape, dtype, rng):
+    def softmax_cross_entropy_with_grad(shape, dtype, rng):
         z = rng.standard_normal(shape).astype(dtype)
         labels = rng.integers(0, shape[1], shape[0]).astype(np.int64)
         return [z, labels, np.empty_like(z)], 2 * z.nbytes + labels.nbytes
@@ -95,7 +95,7 @@ def _cases(np):
         "masked_scale": (ACTIVATION_SHAPES, masked_scale),
         "bias_add": (ACTIVATION_SHAPES, bias_add),
         "column_sum": (ACTIVATION_SHAPES, column_sum),
-        "softmax_cross_entropy": ([(200, 10)], softmax_cross_entropy),
+        "softmax_cross_entropy_with_grad": ([(200, 10)], softmax_cross_entropy_with_grad),
         "sgd_update": (WEIGHT_SHAPES, sgd_update),
         "sgd_update+momentum": (WEIGHT_SHAPES, sgd_update_momentum),
         "scaled_add": (WEIGHT_SHAPES, scaled_add),

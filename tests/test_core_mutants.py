@@ -351,9 +351,9 @@ def _f(*values, dtype=np.float64):
             "sgd_update: theta, grad (and velocity, with momentum) differ in size",
         ),
         (
-            "softmax_cross_entropy",
+            "softmax_cross_entropy_with_grad",
             lambda: (np.ones((2, 3)), np.array([0, 3]), np.ones((2, 3))),
-            "softmax_cross_entropy: a label is not in [0, c)",
+            "softmax_cross_entropy_with_grad: a label is not in [0, c)",
         ),
     ],
 )

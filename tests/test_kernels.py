@@ -285,13 +285,13 @@ def _misfits():
         ("bias_add", (z35.copy(), a1)),
         ("column_sum", (z35, a3)),
         ("column_sum", (z35, np.ones(7, f))),
-        ("softmax_cross_entropy", (z35, np.array([0, 1]), np.empty_like(z35))),
-        ("softmax_cross_entropy", (z35, np.array([0, 1, 2, 3]), np.empty_like(z35))),
-        ("softmax_cross_entropy", (z35, labels, np.empty((3, 4), f))),
-        ("softmax_cross_entropy", (z35, np.array([0, 5, 1]), np.empty_like(z35))),
-        ("softmax_cross_entropy", (z35, np.array([0, -1, 1]), np.empty_like(z35))),
-        ("softmax_cross_entropy", (np.ones((3, 0), f), labels, np.ones((3, 0), f))),
-        ("softmax_cross_entropy", (np.ones((0, 5), f), labels[:0], np.ones((0, 5), f))),
+        ("softmax_cross_entropy_with_grad", (z35, np.array([0, 1]), np.empty_like(z35))),
+        ("softmax_cross_entropy_with_grad", (z35, np.array([0, 1, 2, 3]), np.empty_like(z35))),
+        ("softmax_cross_entropy_with_grad", (z35, labels, np.empty((3, 4), f))),
+        ("softmax_cross_entropy_with_grad", (z35, np.array([0, 5, 1]), np.empty_like(z35))),
+        ("softmax_cross_entropy_with_grad", (z35, np.array([0, -1, 1]), np.empty_like(z35))),
+        ("softmax_cross_entropy_with_grad", (np.ones((3, 0), f), labels, np.ones((3, 0), f))),
+        ("softmax_cross_entropy_with_grad", (np.ones((0, 5), f), labels[:0], np.ones((0, 5), f))),
         ("scaled_add", (a5.copy(), f(2), a3)),
         ("scaled_add", (a3.copy(), f(2), a5)),
         ("sgd_update", (a5.copy(), a3, a5.copy(), f(0.1), f(0), f(0), False, False)),
@@ -353,7 +353,7 @@ def test_column_sum(shape, dtype, specials):
 def _softmax_ce_both(z, labels, strict=True):
     """Both versions' (loss, dz); `strict`: under np.errstate(all='raise'), warnings as
     errors (for finite logits; NaN and Inf make the twin warn about NaN, rightly)."""
-    fast, twin = both("softmax_cross_entropy")
+    fast, twin = both("softmax_cross_entropy_with_grad")
     dz_fast, dz_twin = np.full_like(z, 7), np.full_like(z, 7)
     with warnings.catch_warnings(), np.errstate(all="raise" if strict else "ignore"):
         warnings.simplefilter("error" if strict else "ignore")
@@ -682,7 +682,7 @@ def test_layers_use_the_selected_set(dtype, activation, kernel_set, monkeypatch)
         "masked_scale",
         "bias_add",
         "column_sum",
-        "softmax_cross_entropy",
+        "softmax_cross_entropy_with_grad",
         "scaled_add",
     }  # the L2 penalty's 2λW joins dW through scaled_add
     assert calls["numpy"] == used

@@ -111,7 +111,7 @@ class SoftmaxCrossEntropy(Function):
     def forward(self, logits: Array, labels: Array) -> Array:
         logits = np.ascontiguousarray(logits)
         self.dlogits = np.empty_like(logits)
-        loss = kernels.active.softmax_cross_entropy(logits, labels, self.dlogits)
+        loss = kernels.active.softmax_cross_entropy_with_grad(logits, labels, self.dlogits)
         return np.asarray(loss, dtype=logits.dtype)
 
     def backward(self, g: Array) -> tuple[Array, None]:

@@ -13,7 +13,7 @@ NumPy's BLAS.
 
 The callers (nn.functional, the engine, optim) check shapes and dtypes and say what
 the user got wrong. Each kernel still checks, in O(1) before its loop, that its
-arrays' sizes fit (and softmax_cross_entropy that every label indexes a column):
+arrays' sizes fit (and softmax_cross_entropy_with_grad that every label indexes a column):
 whatever it is given, a kernel raises ValueError rather than index past an array.
 Each twin raises the same ValueError where NumPy would broadcast instead. NaN and
 ±Inf give the same results in a kernel and its twin, PyTorch's (tests/test_kernels.py).
@@ -177,21 +177,21 @@ def column_sum_numpy(g: Array, out: Array) -> None:
 
 
 @numba.njit(cache=True)
-def softmax_cross_entropy(z: Array, labels: Array, dz: Array) -> float:
+def softmax_cross_entropy_with_grad(z: Array, labels: Array, dz: Array) -> float:
     """Returns J (as float64) and writes ∂J/∂Z into dz. Shifting by the row maximum
     keeps every exp() in [0, 1], so finite logits of any size give a finite loss; a row
     with a NaN or +Inf logit gives NaN, as in PyTorch and the twin."""
     n, c = z.shape
     if n == 0 or c == 0 or labels.shape[0] != n or dz.shape != z.shape:
         raise ValueError(
-            "softmax_cross_entropy: needs z of n >= 1 rows and c >= 1 columns, "
+            "softmax_cross_entropy_with_grad: needs z of n >= 1 rows and c >= 1 columns, "
             "n labels and dz of z's shape"
         )
     total = 0.0
     for i in range(n):
         y = labels[i]
         if y < 0 or y >= c:
-            raise ValueError("softmax_cross_entropy: a label is not in [0, c)")
+            raise ValueError("softmax_cross_entropy_with_grad: a label is not in [0, c)")
         m = z[i, 0]
         for j in range(1, c):
             if z[i, j] > m:
@@ -208,15 +208,15 @@ def softmax_cross_entropy(z: Array, labels: Array, dz: Array) -> float:
     return total / n
 
 
-def softmax_cross_entropy_numpy(z: Array, labels: Array, dz: Array) -> float:
+def softmax_cross_entropy_with_grad_numpy(z: Array, labels: Array, dz: Array) -> float:
     n, c = z.shape
     if n == 0 or c == 0 or labels.shape != (n,) or dz.shape != z.shape:
         raise ValueError(
-            "softmax_cross_entropy: needs z of n >= 1 rows and c >= 1 columns, "
+            "softmax_cross_entropy_with_grad: needs z of n >= 1 rows and c >= 1 columns, "
             "n labels and dz of z's shape"
         )
     if labels.min() < 0 or labels.max() >= c:
-        raise ValueError("softmax_cross_entropy: a label is not in [0, c)")
+        raise ValueError("softmax_cross_entropy_with_grad: a label is not in [0, c)")
     shifted = z - z.max(axis=1, keepdims=True)
     with np.errstate(under="ignore"):  # exp(-huge) -> 0 is intended, as in the kernel
         e = np.exp(shifted)
@@ -308,7 +308,7 @@ KERNEL_NAMES = (
     "masked_scale",
     "bias_add",
     "column_sum",
-    "softmax_cross_entropy",
+    "softmax_cross_entropy_with_grad",
     "scaled_add",
     "sgd_update",
 )
