@@ -6,8 +6,10 @@ to the leaves in reverse topological order, asks each Function for the
 gradients of its inputs, sums them per input (`GradientSum`), and adds the
 leaves' sums into their `.grad`, as PyTorch does.
 
-This module holds only that machinery; the ops live in `ops.py` (primitive)
-and `fused.py` (the layers' fused ops), which it imports at the bottom.
+This module holds only that machinery. The ops live in the op modules (ops.py for
+the primitive ones, fused.py for the layers' fused ones, elementwise.py,
+reductions.py, movement.py, linalg.py, creation.py for the rest of the Tensor API),
+which it imports at the bottom and which register the Tensor's methods.
 """
 
 from __future__ import annotations
