@@ -8,7 +8,9 @@ learn something in a few iterations (accuracies move, histories are not flat).
 import importlib.util
 import json
 import pickle
+import queue
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +86,16 @@ def mlp(sizes=(20, 16, 3), dropout=0.0, seed=0):
             if dropout:
                 layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
+
+
+def announcement(proc, prefix, timeout=120):
+    """The first line of the run's stdout that starts with `prefix` (the checkpoint test
+    hook's announcement that the run now waits), or None if the run ended first. The
+    timeout only guards against a hang."""
+    found = queue.Queue()
+
+    def read():
+        found.put(next((line.strip() for line in proc.stdout if line.startswith(prefix)), None))
+
+    threading.Thread(target=read, daemon=True).start()
+    return found.get(timeout=timeout)

@@ -3,17 +3,15 @@
 
 import csv
 import os
-import queue
 import re
 import signal
 import subprocess
-import threading
 import urllib.error
 
 import numpy as np
 import pytest
 
-from cifar_fakes import command, load_example, read_json
+from cifar_fakes import announcement, command, load_example, read_json
 from tinygrad_hlcv import nn, optim
 from tinygrad_hlcv.data import cifar10 as cifar_mod
 from tinygrad_hlcv.training.checkpoint import load_checkpoint
@@ -96,19 +94,6 @@ def test_cifar_mlp_trains_and_writes_report_files(data_dir, env, tmp_path):
     ]  # no temporary files left
 
 
-def _announcement(proc, prefix):
-    """The first line of the run's stdout that starts with `prefix` (the checkpoint test
-    hook's announcement that the run now waits), or None if the run ended first. The
-    timeout only guards against a hang."""
-    found = queue.Queue()
-
-    def read():
-        found.put(next((line.strip() for line in proc.stdout if line.startswith(prefix)), None))
-
-    threading.Thread(target=read, daemon=True).start()
-    return found.get(timeout=TIMEOUT)
-
-
 def test_resume_after_sigint_matches_uninterrupted_run(data_dir, env, tmp_path):
     """Ctrl-C at a moment no timing decides: the checkpoint test hook makes the run wait
     (for a line on stdin) right after its first save, at iteration 15; it gets SIGINT there,
@@ -133,7 +118,7 @@ def test_resume_after_sigint_matches_uninterrupted_run(data_dir, env, tmp_path):
     )
     try:
         checkpoint = split_out / "checkpoint.pkl"
-        assert _announcement(split, "checkpoint saved 1 ") == "checkpoint saved 1 15", (
+        assert announcement(split, "checkpoint saved 1 ") == "checkpoint saved 1 15", (
             split.communicate(timeout=TIMEOUT)
         )
         split.send_signal(signal.SIGINT)  # Ctrl-C, while it waits

@@ -10,12 +10,10 @@ import gc
 import hashlib
 import math
 import os
-import queue
 import random
 import signal
 import subprocess
 import tarfile
-import threading
 import tracemalloc
 import warnings
 import weakref
@@ -24,7 +22,7 @@ import numpy as np
 import pytest
 
 import tinygrad_hlcv as tg
-from cifar_fakes import command, load_example, mlp, read_json, write_fake_cifar
+from cifar_fakes import announcement, command, load_example, mlp, read_json, write_fake_cifar
 from tinygrad_hlcv import Tensor, detect_anomaly, kernels, nn, optim, reference
 from tinygrad_hlcv.data import BatchIterator, DataError, download_cifar10, load_cifar10
 from tinygrad_hlcv.errors import (
@@ -515,19 +513,6 @@ KILL_RUN = [
 TEST_HOOK = "TINYGRAD_HLCV_TEST_CHECKPOINT_HOOK"  # see training.checkpoint.save_checkpoint
 
 
-def _announcement(proc, prefix):
-    """The first line of the run's stdout that starts with `prefix` (the checkpoint test
-    hook's announcement that the run now waits), or None if the run ended first. The
-    timeout only guards against a hang."""
-    found = queue.Queue()
-
-    def read():
-        found.put(next((line.strip() for line in proc.stdout if line.startswith(prefix)), None))
-
-    threading.Thread(target=read, daemon=True).start()
-    return found.get(timeout=TIMEOUT)
-
-
 def test_sigkill_at_random_moments_never_breaks_the_checkpoint(data_dir, env, tmp_path):
     """SIGKILL (no handler can run) at seeded moments that no timing decides: the checkpoint
     test hook makes the N-th save of a run wait (for a line on stdin that never comes)
@@ -564,7 +549,7 @@ def test_sigkill_at_random_moments_never_breaks_the_checkpoint(data_dir, env, tm
                 if phase != "start-up":  # else killed at once: anywhere up to its wait
                     paused_at = last_iteration + 3 * n
                     assert (
-                        _announcement(proc, f"checkpoint {phase} {n} ")
+                        announcement(proc, f"checkpoint {phase} {n} ")
                         == f"checkpoint {phase} {n} {paused_at}"
                     ), proc.communicate(timeout=TIMEOUT)
                 proc.send_signal(signal.SIGKILL)
