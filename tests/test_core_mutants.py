@@ -5,7 +5,7 @@ framework's errors, the dtype a gradient comes back in, the NumPy twins' own che
 import numpy as np
 import pytest
 
-from tinygrad_hlcv import Tensor, detect_anomaly, fused, kernels, ops
+from tinygrad_hlcv import Tensor, detect_anomaly, fused, kernels, movement, ops
 from tinygrad_hlcv.engine import Function
 from tinygrad_hlcv.errors import AnomalyError, DTypeError, GraphError, IndexingError, ShapeError
 
@@ -70,10 +70,10 @@ def test_a_refused_option_is_named_with_its_value():
 def test_an_index_error_becomes_an_indexing_error_and_array_options_are_left_out():
     """NumPy's IndexError becomes IndexingError; an integer-array index is not printed."""
     with pytest.raises(IndexingError) as err:
-        ops.GetItem.apply(Tensor(np.ones(3)), index=np.array([0, 5]))
+        movement.GetItem.apply(Tensor(np.ones(3)), index=np.array([0, 5]))
     message = str(err.value)
     assert message.startswith("GetItem: cannot take inputs (3,) float64 (index 5 is out of bounds")
-    assert "index=" not in message and message.endswith(f"; expected {ops.GetItem.expected}")
+    assert "index=" not in message and message.endswith(f"; expected {movement.GetItem.expected}")
 
 
 class _Refuses(Function):
@@ -252,10 +252,10 @@ def test_transpose_op_forward_and_gradient(axes):
     [(None, False), (None, True), (1, False), (1, True), ((0, 2), False), ((0, 2), True)],
 )
 def test_max_op_forward_and_gradient(axis, keepdims):
-    """ops.Max reduces as np.max and sends the gradient to the maxima."""
+    """amax reduces as np.max and sends the gradient to the maxima."""
     a = rng.standard_normal((3, 4, 2))
     out = _check_grad(
-        lambda t: ops.Max.apply(t, axis=axis, keepdims=keepdims),
+        lambda t: t.amax(axis=axis, keepdims=keepdims),
         a,
         rng.standard_normal(np.max(a, axis=axis, keepdims=keepdims).shape),
     )
@@ -265,17 +265,17 @@ def test_max_op_forward_and_gradient(axis, keepdims):
 def test_max_op_splits_the_gradient_between_ties():
     """Tied maxima share the gradient evenly, per reduced slice."""
     x = Tensor(np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 2.0]]), requires_grad=True)
-    ops.Sum.apply(ops.Max.apply(x, axis=1)).backward()
+    ops.Sum.apply(x.amax(dim=1)).backward()
     assert x.grad.tolist() == [[0.0, 0.5, 0.5], [0.5, 0.0, 0.5]]
 
 
 @pytest.mark.parametrize("needs", [(True, True), (True, False), (False, True)])
 def test_matmul_op_gradient(needs):
-    """ops.MatMul: dA = G Bᵀ, dB = Aᵀ G, and no gradient for an input that needs none."""
+    """matmul: dA = G Bᵀ, dB = Aᵀ G, and no gradient for an input that needs none."""
     a, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
     g = rng.standard_normal((3, 2))
     ta, tb = Tensor(a, requires_grad=needs[0]), Tensor(b, requires_grad=needs[1])
-    out = ops.MatMul.apply(ta, tb)
+    out = ta @ tb
     np.testing.assert_allclose(out.data, a @ b)
     ops.Sum.apply(ops.Mul.apply(out, Tensor(g))).backward()
     if needs[0]:
@@ -285,15 +285,15 @@ def test_matmul_op_gradient(needs):
 
 
 def test_getitem_op_scatters_the_gradient_and_adds_repeats():
-    """ops.GetItem with a Tensor index: forward as NumPy, backward adds where an index
+    """GetItem with a Tensor index: forward as NumPy, backward adds where an index
     repeats, in the gradient's dtype."""
     a = np.arange(5.0, dtype=np.float32)
     x = Tensor(a, requires_grad=True)
-    out = ops.GetItem.apply(x, index=(Tensor(np.array([3, 1, 3])),))
+    out = x[Tensor(np.array([3, 1, 3]))]
     assert out.data.tolist() == [3.0, 1.0, 3.0]
     ops.Sum.apply(out).backward()
     assert x.grad.dtype == np.float32 and x.grad.tolist() == [0.0, 1.0, 0.0, 2.0, 0.0]
-    single = ops.GetItem.apply(Tensor(a), index=Tensor(np.array([4, 0])))
+    single = Tensor(a)[Tensor(np.array([4, 0]))]
     assert single.data.tolist() == [4.0, 0.0]
 
 

@@ -95,7 +95,7 @@ def test_dropout_is_x_times_the_mask_over_the_keep_probability(shape, p):
 def _cross_entropy(logits, labels):
     """mean_i -log softmax(z_i)[y_i], with log-softmax z - m - log Σ exp(z - m)."""
     n, c = logits.shape
-    shifted = logits - ops.Max.apply(logits, axis=(1,), keepdims=True)
+    shifted = logits - logits.amax(dim=1, keepdim=True)
     log_softmax = shifted - _sum(shifted.exp(), axis=1).log()
     one_hot = Tensor(np.eye(c)[labels])
     return _sum(log_softmax * one_hot) * (-1.0 / n)

@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .engine import Function, Tensor
-from .errors import ShapeError
+from .engine import Function
 
 Array = npt.NDArray[Any]
 Grads = tuple[Array | None, ...]  # one gradient per input, None where none is needed
@@ -135,23 +134,6 @@ class Log(Function):
         return g / self.a
 
 
-class MatMul(Function):
-    """Z = A B for 2-D A (n×k), B (k×m);  dA = G Bᵀ, dB = Aᵀ G."""
-
-    expected = "2-D (n, k) @ (k, m)"
-    saves = (0, 1)
-
-    def forward(self, a: Array, b: Array) -> Array:
-        self.a, self.b = a, b
-        return a @ b
-
-    def backward(self, g: Array) -> Grads:
-        return (
-            g @ self.b.T if self.needs_input_grad[0] else None,
-            self.a.T @ g if self.needs_input_grad[1] else None,
-        )
-
-
 def _restore_reduced_axes(g: Array, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> Array:
     """Give a reduction's gradient back the axes the reduction removed."""
     if axis is not None and not keepdims:
@@ -171,29 +153,6 @@ class Sum(Function):
     def backward(self, g: Array) -> Array:
         g = _restore_reduced_axes(g, self.shape, self.axis, self.keepdims)
         return np.broadcast_to(g, self.shape)
-
-
-class Max(Function):
-    """z = max a over `axis`; the gradient goes to the maximal entries, split evenly
-    between ties (as `torch.amax`). A slice holding NaN has the maximum NaN, and its
-    gradient goes to the NaN entries, as `torch.max()` does (torch.amax gives NaN to every
-    entry of the slice instead)."""
-
-    expected = "a non-empty tensor"
-
-    def forward(self, a: Array, axis: Axis = None, keepdims: bool = False) -> Array:
-        self.axis, self.keepdims = axis, keepdims
-        out = np.asarray(a.max(axis=axis, keepdims=keepdims))
-        top = out if keepdims else _restore_reduced_axes(out, a.shape, axis, keepdims)
-        self.is_max = a == top
-        if a.dtype.kind == "f":  # NaN != NaN; a slice with a NaN has no other maximum
-            self.is_max |= np.isnan(a)
-        return out
-
-    def backward(self, g: Array) -> Array:
-        g = _restore_reduced_axes(g, self.is_max.shape, self.axis, self.keepdims)
-        ties = self.is_max.sum(axis=self.axis, keepdims=True)
-        return self.is_max * (g / ties)
 
 
 class Reshape(Function):
@@ -220,36 +179,3 @@ class Transpose(Function):
         return np.transpose(
             g, None if self.axes is None else np.argsort(np.asarray(self.axes) % g.ndim)
         )  # axes may be < 0
-
-
-class GetItem(Function):
-    """z = a[index] for slices and integer arrays; the gradient is scattered back,
-    adding where an integer index repeats an entry."""
-
-    expected = "indices that fit the shape (integers, slices, None, ..., integer or bool arrays)"
-
-    def forward(self, a: Array, index: Any) -> Array:
-        self.shape, self.dtype = a.shape, a.dtype
-        self.index = _plain_index(index)
-        return np.asarray(a[self.index])
-
-    def backward(self, g: Array) -> Array:
-        full = np.zeros(self.shape, dtype=g.dtype)
-        np.add.at(full, self.index, g)
-        return full
-
-
-def _plain_index(index: Any) -> Any:
-    """Replace Tensors inside an index by their arrays."""
-    if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return index.data if isinstance(index, Tensor) else index
-
-
-def matmul(a: Tensor, b: Tensor) -> Tensor:
-    """a @ b for 2-D tensors, after checking that the shapes fit."""
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-        raise ShapeError(
-            f"matmul: cannot multiply shapes {a.shape} and {b.shape}; expected 2-D (n, k) @ (k, m)"
-        )
-    return MatMul.apply(a, b)
