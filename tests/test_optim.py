@@ -504,19 +504,31 @@ def test_bad_groups_say_what_was_expected(groups, message):
             (0.9, 1.0),
             "betas must be a pair (β1, β2) of numbers in [0, 1), got (0.9, 1.0)",
         ),
-        ("RMSprop", "centered", 1, "centered must be True or False, got 1"),
+        ("RMSprop", "centered", 0, "centered must be True or False, got 0"),  # == False
         ("Adagrad", "eps", None, "eps must be > 0 (a finite number), got None"),
     ],
 )
 def test_a_group_changed_to_a_bad_value_is_refused_at_the_next_step(name, key, value, message):
     a, b = two_params()
     opt = getattr(optim, name)([{"params": [a]}, {"params": [b]}], lr=0.1)
-    opt.param_groups[1][key] = value
     b.grad = GRADS[0].copy()
+    opt.step()  # checked once; step() checks again only what changed since
+    before = b.data.copy()
+    opt.param_groups[1][key] = value
     with pytest.raises(ConfigError) as info:
         opt.step()
     assert str(info.value) == f"optimizer parameter group 1: {message}"
-    np.testing.assert_array_equal(b.data, THETA0)
+    np.testing.assert_array_equal(b.data, before)
+
+
+def test_betas_changed_in_place_in_their_list_are_checked_again():
+    a, _ = two_params()
+    opt = optim.Adam([{"params": [a], "betas": [0.9, 0.999]}], lr=0.1)
+    a.grad = GRADS[0].copy()
+    opt.step()
+    opt.param_groups[0]["betas"][1] = 1.5
+    with pytest.raises(ConfigError, match=r"betas must be a pair .* got \[0.9, 1.5\]"):
+        opt.step()
 
 
 def test_a_schedule_may_take_a_groups_rate_to_zero():

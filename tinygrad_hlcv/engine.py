@@ -314,13 +314,14 @@ class Function:
 
     def __init__(self, *parents: Tensor) -> None:
         self.parents = parents
-        self.needs_input_grad = tuple(p.requires_grad for p in parents)
+        self.needs_input_grad = tuple([p.requires_grad for p in parents])
         self.saved_versions = ()
 
-    def saved_tensors(self, output: Tensor) -> list[tuple[str, Tensor]]:
-        """(what it is, tensor) for each tensor whose array backward() reads."""
-        saved = [(f"input {i}", self.parents[i]) for i in self.saves]
-        return saved + [("output", output)] if self.saves_output else saved
+    def saved_tensors(self, output: Tensor) -> list[Tensor]:
+        """The tensors whose arrays backward() reads: the inputs at `saves`, then the
+        output if `saves_output`."""
+        saved = [self.parents[i] for i in self.saves]
+        return saved + [output] if self.saves_output else saved
 
     @classmethod
     def apply(cls, *parents: Tensor, **options: Any) -> Tensor:
@@ -342,8 +343,8 @@ class Function:
         result.requires_grad = _grad_enabled and any(ctx.needs_input_grad)
         result._ctx = ctx if result.requires_grad else None
         if result.requires_grad:
-            ctx.input_makers = tuple(p._ctx for p in parents)
-            ctx.saved_versions = tuple(t._version for _, t in ctx.saved_tensors(result))
+            ctx.input_makers = tuple([p._ctx for p in parents])
+            ctx.saved_versions = tuple([t._versions.value for t in ctx.saved_tensors(result)])
         return result
 
     def forward(self, *arrays: Any, **options: Any) -> Any:
@@ -425,9 +426,10 @@ def _input_grads(ctx: Function, node: Tensor, g: Array) -> tuple[Any, ...]:
 
 def _check_saved_versions(ctx: Function, output: Tensor) -> None:
     """GraphError if a tensor ctx saved for backward was changed in place after ctx ran."""
-    op = type(ctx).__name__
-    for (what, t), then in zip(ctx.saved_tensors(output), ctx.saved_versions):
-        if t._version != then:
+    for k, (t, then) in enumerate(zip(ctx.saved_tensors(output), ctx.saved_versions)):
+        if t._versions.value != then:
+            op = type(ctx).__name__
+            what = f"input {ctx.saves[k]}" if k < len(ctx.saves) else "output"
             raise GraphError(
                 f"one of the tensors {op} saved for backward ({what}, shape "
                 f"{t.shape}) was changed in place (version {then}, now "
@@ -574,7 +576,10 @@ def _unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
 
 def _anomaly_checks() -> contextlib.AbstractContextManager[Any]:
     """In anomaly mode NumPy's own warnings are silenced: _check_finite names the op."""
-    return np.errstate(all="ignore") if _anomaly_mode else contextlib.nullcontext()
+    return np.errstate(all="ignore") if _anomaly_mode else _NO_CHECKS
+
+
+_NO_CHECKS = contextlib.nullcontext()  # reentrant: one for every op outside anomaly mode
 
 
 def _check_finite(array: Array, what: str) -> None:

@@ -53,6 +53,7 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
+        self._checked: dict[int, tuple[Any, ...]] = {}  # group -> the values last checked
         for group in _as_groups(params):
             self.add_param_group(group)
         require(
@@ -159,13 +160,21 @@ class Optimizer:
         loss = closure() if closure is not None else None
         first = 0
         for g, group in enumerate(self.param_groups):
-            self._check_hyperparameters(group, f"optimizer parameter group {g}: ")
+            self._check_if_changed(g, group)
             for i, p in enumerate(group["params"], start=first):
                 if p.grad is not None:
                     self._update(p.data, _gradient(p, i), self.state[p], group)
-                    p._version += 1
+                    p._versions.value += 1
             first += len(group["params"])
         return loss
+
+    def _check_if_changed(self, g: int, group: Mapping[str, Any]) -> None:
+        """Check group g's hyperparameters again if any changed since the last check (set
+        by a user or a schedule): equal values of the same types need no second check."""
+        values = tuple(_frozen(group.get(name)) for name in type(self).HYPERPARAMETERS)
+        if not all(map(_same, values, self._checked.get(g, (object(),) * len(values)))):
+            self._check_hyperparameters(group, f"optimizer parameter group {g}: ")
+            self._checked[g] = values
 
     def _update(
         self, theta: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: Mapping[str, Any]
@@ -368,6 +377,16 @@ def _gradient(p: Tensor, i: int) -> np.ndarray:
             f"parameter's shape {p.shape}"
         )
     return g
+
+
+def _frozen(value: Any) -> Any:
+    """A hyperparameter's value as it is now: a list (Adam's betas) is copied."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _same(a: Any, b: Any) -> bool:
+    """True if a and b are one object or equal values of one type (True is not 1)."""
+    return a is b or (type(a) is type(b) and bool(a == b))
 
 
 def _copied(buffers: Mapping[str, Any], dtype: np.dtype | None = None) -> dict[str, Any]:
