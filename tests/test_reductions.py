@@ -3,6 +3,8 @@
 (max with indices, ties, zeros in prod, var's correction, stable softmax); and parity with
 PyTorch on a representative set."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -353,3 +355,16 @@ def test_nan_is_the_extreme_and_gets_the_gradient():
     y = Tensor(np.array([np.nan, 1.0]), requires_grad=True)
     y.amin().backward()
     np.testing.assert_array_equal(y.grad, [1, 0])
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
+def test_an_empty_dim_warns_nothing_and_matches_numpy(name):
+    """Over a dim of size 0 NumPy would warn about log(0): the result is empty or -inf
+    (logsumexp of nothing), silently, as in PyTorch."""
+    x = Tensor(np.zeros((3, 0)), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = getattr(x, name)(dim=1)
+    assert out.shape == ((3,) if name == "logsumexp" else (3, 0))
+    if name == "logsumexp":
+        np.testing.assert_array_equal(out.data, [-np.inf] * 3)

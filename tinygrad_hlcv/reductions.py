@@ -638,7 +638,8 @@ class LogSoftmax(Function):
     def forward(self, a: Array, dim: int | None) -> Array:
         self.dim = dim
         shifted = a - _shift(a, dim)
-        self.out = shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
+        with np.errstate(divide="ignore"):  # an empty dim: log(0), as in logsumexp
+            self.out = shifted - np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
         return self.out
 
     def backward(self, g: Array) -> Array:
