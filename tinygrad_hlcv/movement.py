@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeGuard, cast
 import numpy as np
 import numpy.typing as npt
 
-from . import ops
+from . import creation, ops
 from .convert import normalize_axis, shown
 from .engine import Function, Tensor, _refused, is_grad_enabled, no_grad
 from .errors import ConfigError, DTypeError, GraphError, IndexingError, ShapeError
@@ -915,17 +915,6 @@ def _scalar(x: Tensor, what: str) -> Any:
 # ----- in-place changes --------------------------------------------------------------------------
 
 
-class Cast(Function):
-    """z = a as `dtype`, a new C-ordered array;  da = g (cast back to a's dtype by the
-    engine)."""
-
-    def forward(self, a: Array, dtype: npt.DTypeLike) -> Array:
-        return np.array(a, dtype=dtype, order="C")
-
-    def backward(self, g: Array) -> Array:
-        return g
-
-
 class SetItem(Function):
     """z = a with z[index] = value;  da = g with 0 at index, dvalue = g at index (summed
     where value was broadcast; where an integer array repeats an entry, only the write
@@ -1042,7 +1031,7 @@ def _record(t: Tensor, what: str, out_of_place: OutOfPlace) -> None:
     old = _snapshot(t) if view_of is None else view_of[1](_snapshot(view_of[0]))
     result = _check_shape(t, out_of_place(old), what)
     if result.dtype != t.dtype:
-        result = Cast.apply(result, dtype=t.dtype)
+        result = creation.Cast.apply(result, dtype=t.dtype)
     _redirect(result, t, old)
     if view_of is not None:  # write the view's new value back, and view the new base
         base, view, write_back = view_of
