@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: install train test toy lint ci mutation clean
+.PHONY: install train test toy lint ci docs docs-serve mutation clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,18 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 	$(PY) tools/budget.py
 
+# The documentation site (mkdocs, Material, mkdocstrings) into site/, strict: no broken link
+# or missing reference.
+$(VENV)/.docs: $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[docs]'
+	touch $@
+
+docs: $(VENV)/.docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+docs-serve: $(VENV)/.docs
+	$(VENV)/bin/mkdocs serve
+
 # Everything CI runs (.ci/run: lint, the suite, bounds-checked kernels, the NumPy kernel set).
 ci: $(VENV)/.installed
 	bash .ci/run
@@ -46,4 +58,4 @@ mutation: $(VENV)/.mutation
 	$(VENV)/bin/mutmut results
 
 clean:
-	rm -rf $(VENV) runs mutants .pytest_cache .hypothesis .mypy_cache .ruff_cache
+	rm -rf $(VENV) runs site mutants .pytest_cache .hypothesis .mypy_cache .ruff_cache

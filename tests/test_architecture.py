@@ -24,7 +24,7 @@ CORE = [
     "errors",
     "random",
 ]
-ABOVE_THE_CORE = {"nn", "optim", "training", "data", "gradcheck", "testing", "reference"}
+ABOVE_THE_CORE = {"nn", "optim", "training", "data", "gradcheck", "testing", "reference", "viz"}
 
 
 def imported_modules(path, module_level_only=False):

@@ -124,7 +124,19 @@ def tensor(data: object, dtype: DType = None, requires_grad: bool = False) -> Te
     """A new tensor holding a copy of `data` (a number, a nested list, an array or a Tensor).
 
     Without `dtype` a NumPy array keeps its dtype; Python data gets bool, int64 or the default
-    float dtype, as in `torch.tensor`."""
+    float dtype, as in `torch.tensor`.
+
+    Args:
+        data: a number, a (nested) list or tuple, a NumPy array or a Tensor; copied.
+        dtype: the dtype to convert to (a NumPy dtype, its name, or `tg.float32`, ...).
+        requires_grad: whether backward() should fill this tensor's `.grad` (float only).
+
+    Examples:
+        >>> tg.tensor([[1, 2], [3, 4]]).dtype, tg.tensor([0.5]).dtype
+        (dtype('int64'), dtype('float32'))
+        >>> tg.tensor(np.ones(2), requires_grad=True)
+        Tensor([1., 1.], dtype=float64, requires_grad=True)
+    """
     if isinstance(data, Tensor):
         data = data.data
     if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):

@@ -467,7 +467,12 @@ def _numeric(x: Tensor, where: str) -> Tensor:
 
 
 def relu(input: Tensor) -> Tensor:
-    """z = max(a, 0);  dz/da = [a > 0] (fused.ReLU on the kernels)."""
+    """z = max(a, 0);  dz/da = [a > 0] (fused.ReLU on the kernels).
+
+    Examples:
+        >>> tg.relu(tg.tensor([-1.0, 0.0, 2.0])).tolist()
+        [0.0, 0.0, 2.0]
+    """
     return fused.ReLU.apply(_numeric(_tensor_arg(input, "relu"), "relu"))
 
 

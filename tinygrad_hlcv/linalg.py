@@ -82,7 +82,14 @@ def _check(what: str, a: Tensor, b: Tensor, expected: str) -> None:
 
 def matmul(a: Operand, b: Operand) -> Tensor:
     """a @ b: 1-D · 1-D is a dot product, 2-D @ 2-D a matrix product, and N-D operands
-    are stacks of matrices in the last two dims whose batch dims broadcast."""
+    are stacks of matrices in the last two dims whose batch dims broadcast.
+
+    For Z = A B the gradients are dA = G Bᵀ and dB = Aᵀ G (G = ∂L/∂Z).
+
+    Examples:
+        >>> a, b = tg.ones(2, 3), tg.ones(3, 4)
+        >>> (a @ b).shape, tg.matmul(a, b)[0, 0].item()
+        ((2, 4), 3.0)"""
     a, b = _operands(a, b)
     _check("matmul", a, b, "(..., n, k) @ (..., k, m)")
     return MatMul.apply(a, b)

@@ -167,7 +167,11 @@ def _resolve(old: Shape, shape: Shape, what: str) -> Shape:
 
 def reshape(x: Tensor, *sizes: Sizes, shape: Sizes | None = None) -> Tensor:
     """x with a new shape of as many elements: reshape(2, 3), reshape((2, 3)) or
-    reshape(shape=(2, 3)); one size may be -1."""
+    reshape(shape=(2, 3)); one size may be -1.
+
+    Examples:
+        >>> tg.arange(6).reshape(2, -1).shape
+        (2, 3)"""
     if shape is not None and sizes:
         raise ConfigError("reshape: got sizes both as arguments and as shape=; expected one")
     sizes = _sizes("reshape", (shape,) if shape is not None else sizes)
@@ -723,6 +727,15 @@ def _ints_first(index: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
 
 
 def _getitem(x: Tensor, index: Any) -> Tensor:
+    """`x[index]`, as PyTorch and NumPy index: ints, slices, None, Ellipsis, and int or bool
+    arrays or tensors (advanced indexing). Basic indexing gives a view that shares x's data
+    (and version counter); either way the gradient is scattered back into x's shape.
+
+    Examples:
+        >>> x = tg.arange(6).reshape(2, 3)
+        >>> x[1, ::2].tolist(), x[x > 3].tolist()
+        ([3, 5], [4, 5])
+    """
     index = _plain(index)
     split = _ints_first(index)
     if split is not None:
@@ -765,7 +778,7 @@ class Gather(Function):
 
 def gather(x: Tensor, dim: int, index: Tensor | Array) -> Tensor:
     """Entries of x along `dim` picked by `index` (of x's number of dims, no larger than x
-    in the other dims): out[i][j] = x[index[i][j]][j] for dim 0."""
+    in the other dims): `out[i][j] = x[index[i][j]][j]` for dim 0."""
     d = _dim(x, dim, "gather")
     index = _index_array(index, "gather")
     if index.ndim != x.ndim or any(
@@ -801,7 +814,7 @@ class ScatterAdd(Function):
 
 def scatter_add(x: Tensor, dim: int, index: Tensor | Array, src: Tensor | Array) -> Tensor:
     """x with src's entries added at the places `index` names along `dim`:
-    out[index[i][j]][j] += src[i][j] for dim 0 (repeated places add up)."""
+    `out[index[i][j]][j] += src[i][j]` for dim 0 (repeated places add up)."""
     d = _dim(x, dim, "scatter_add")
     index, src = _index_array(index, "scatter_add"), _tensor(src, "scatter_add")
     if src.dtype != x.dtype:

@@ -139,7 +139,16 @@ def sum(
     axis: DimArg = None,
     keepdims: Keep = None,
 ) -> Tensor:
-    """Σ x over `dim` (every dim by default)."""
+    """Σ x over `dim` (every dim by default).
+
+    The gradient of a sum is the incoming gradient copied back over the summed dims.
+    `dim`/`keepdim` as PyTorch, or NumPy's `axis`/`keepdims`.
+
+    Examples:
+        >>> x = tg.tensor([[1.0, 2.0], [3.0, 4.0]])
+        >>> x.sum().item(), x.sum(dim=0).tolist(), x.sum(axis=1, keepdims=True).shape
+        (10.0, [4.0, 6.0], (2, 1))
+    """
     dims = _dims(x, "sum", dim, axis)
     return ops.Sum.apply(x, axis=dims, keepdims=_keep("sum", keepdim, keepdims))
 

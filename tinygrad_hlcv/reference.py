@@ -203,6 +203,15 @@ def mlp_loss_and_grads(
         J~ = J + λ Σ_l ‖W_l‖²_F                       (d: Loss; biases not penalized)
         ∂J~/∂W_l = A_lᵀ δ_{l+1} + 2λ W_l,  ∂J~/∂b_l = Σ_i δ_{l+1}[i, :]
         δ_l = (δ_{l+1} W_lᵀ ⊙ M_l / q) ⊙ φ'(Z_l),    ∂J/∂X = δ_2 W_1ᵀ
+
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> X, y = rng.normal(size=(5, 4)), np.array([0, 1, 2, 2, 1])
+        >>> Ws = [rng.normal(size=(4, 10)), rng.normal(size=(10, 3))]
+        >>> bs = [np.zeros(10), np.zeros(3)]
+        >>> loss, grads = mlp_loss_and_grads(X, y, Ws, bs, reg=0.05)
+        >>> sorted(grads), grads["W1"].shape
+        (['W1', 'W2', 'b1', 'b2'], (4, 10))
     """
     X = _validate(X, weights, biases, activation, dropout_masks, keep_prob)
     scores, inputs, pre = _forward(

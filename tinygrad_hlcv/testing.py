@@ -166,6 +166,13 @@ def assert_grads_match(
     Passes where |auto − num| ≤ atol + rtol·|num| entry-wise; otherwise raises
     GradcheckError with each input's max relative error. With `strided`, the autodiff
     pass sees the inputs as non-contiguous views (a kernel must not assume C order).
+
+    Returns {"input0": error, ...}, the max relative error of each input.
+
+    Examples:
+        >>> errors = assert_grads_match(lambda t: (t * t).tanh(), [np.linspace(-1, 1, 5)])
+        >>> errors["input0"] < 1e-8
+        True
     """
     arrays_ = [np.array(x, dtype=np.float64, copy=True) for x in inputs]
     tensors = [Tensor(a, requires_grad=True) for a in arrays_]

@@ -71,6 +71,7 @@ class Flatten(Module):
         return _tensor(x, "Flatten").flatten(self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
+        """The flattened dims, as repr() shows them."""
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
@@ -91,6 +92,7 @@ class Unflatten(Module):
         return _tensor(x, "Unflatten").unflatten(self.dim, self.unflattened_size)
 
     def extra_repr(self) -> str:
+        """The dim and the sizes it becomes, as repr() shows them."""
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
@@ -123,6 +125,7 @@ class GELU(Module):
         return _tensor(x, "GELU").gelu(approximate=self.approximate)
 
     def extra_repr(self) -> str:
+        """The approximation, as repr() shows it."""
         return f"approximate={self.approximate!r}"
 
 
@@ -143,6 +146,7 @@ class ELU(Module):
         return _tensor(x, "ELU").elu(self.alpha)
 
     def extra_repr(self) -> str:
+        """α, as repr() shows it."""
         return f"alpha={self.alpha}"
 
 
@@ -159,6 +163,7 @@ class Softplus(Module):
         return _tensor(x, "Softplus").softplus(self.beta, self.threshold)
 
     def extra_repr(self) -> str:
+        """β and the threshold, as repr() shows them."""
         return f"beta={self.beta}, threshold={self.threshold}"
 
 
@@ -173,6 +178,7 @@ class Softmax(Module):
         return _tensor(x, "Softmax").softmax(self.dim)
 
     def extra_repr(self) -> str:
+        """The dim, as repr() shows it."""
         return f"dim={self.dim}"
 
 
@@ -186,6 +192,7 @@ class LogSoftmax(Module):
         return _tensor(x, "LogSoftmax").log_softmax(self.dim)
 
     def extra_repr(self) -> str:
+        """The dim, as repr() shows it."""
         return f"dim={self.dim}"
 
 

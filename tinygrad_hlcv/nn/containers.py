@@ -153,7 +153,12 @@ class Sequential(_Layers):
 
     Indexable by position (`model[0]`, `model[-1]`); a slice is a Sequential of the same
     layer objects under their names, as in PyTorch. `del model[i]` and `insert` renumber
-    the layers 0, 1, ...; `append` names the new layer by the first free number."""
+    the layers 0, 1, ...; `append` names the new layer by the first free number.
+
+    Examples:
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> model(tg.ones(5, 4)).shape, type(model[-1]).__name__, len(model)
+        ((5, 2), 'Linear', 3)"""
 
     def __init__(self, *layers: Module | Mapping[str, Module]) -> None:
         named: list[tuple[Any, Any]]
@@ -230,20 +235,25 @@ class ModuleDict(Module):
         return key in self._as_dict()
 
     def keys(self) -> KeysView[str]:
+        """The layers' names, in insertion order."""
         return self._as_dict().keys()
 
     def values(self) -> ValuesView[Module]:
+        """The layers, in insertion order."""
         return self._as_dict().values()
 
     def items(self) -> ItemsView[str, Module]:
+        """(name, layer) pairs, in insertion order."""
         return self._as_dict().items()
 
     def pop(self, key: str) -> Module:
+        """Remove the layer `key` and return it (KeyError naming the keys if it is missing)."""
         module = self[key]
         del self[key]
         return module
 
     def clear(self) -> None:
+        """Remove every layer."""
         for key in list(self):
             del self[key]
 

@@ -177,5 +177,6 @@ class Embedding(Module):
         return embedding(indices, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
+        """The table's size and the padding index, as repr() shows them."""
         padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
         return f"{self.num_embeddings}, {self.embedding_dim}{padding}"

@@ -185,7 +185,17 @@ def kaiming_normal_(
     nonlinearity: str = "leaky_relu",
     generator: np.random.Generator | None = None,
 ) -> Tensor:
-    """He: N(0, std²) with std = gain/√fan (see kaiming_uniform_)."""
+    """He: N(0, std²) with std = gain/√fan (see kaiming_uniform_).
+
+    With `nonlinearity="relu"` (gain √2) and mode "fan_in", each ReLU layer keeps the
+    variance of its activations, so a deep ReLU net neither vanishes nor explodes at init.
+
+    Examples:
+        >>> layer = nn.Linear(1000, 500)
+        >>> w = nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+        >>> round(float(w.data.std()), 2)  # √(2/1000)
+        0.04
+    """
     std = _kaiming_std(tensor, a, mode, nonlinearity, "kaiming_normal_")
     return _fill(tensor, _generator(generator, "kaiming_normal_").normal(0.0, std, tensor.shape))
 

@@ -20,6 +20,21 @@ class Linear(Module):
     Initialisation, by default as PyTorch's: W and b uniform on ±1/√in_features
     (Kaiming-uniform with a = √5). With `init_std=s`: W ~ N(0, s²) and b = 0, the
     course exercise's init (s = 1e-4 there).
+
+    Gradients, with δ = ∂L/∂y: ∂L/∂W = xᵀ δ, ∂L/∂b = Σ_rows δ, ∂L/∂x = δ Wᵀ.
+
+    Args:
+        in_features: the size of each input row.
+        out_features: the size of each output row.
+        bias: whether to add the learned bias b.
+        init_std: if given, W ~ N(0, init_std²) and b = 0 instead of PyTorch's init.
+        dtype: float32 or float64 (the default float dtype if None).
+        generator: a NumPy Generator for the initial values (else the framework's).
+
+    Examples:
+        >>> layer = nn.Linear(3, 2)
+        >>> layer.weight.shape, layer(tg.ones(4, 3)).shape
+        ((3, 2), (4, 2))
     """
 
     def __init__(
@@ -58,6 +73,7 @@ class Linear(Module):
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
+        """The sizes, whether there is a bias, and the dtype, as repr() shows them."""
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={self.bias is not None}, dtype={self.weight.dtype}"
@@ -109,6 +125,7 @@ class LeakyReLU(Module):
         return F.leaky_relu(x, self.negative_slope)
 
     def extra_repr(self) -> str:
+        """The slope, as repr() shows it."""
         return f"negative_slope={self.negative_slope}"
 
 
@@ -131,6 +148,7 @@ class Dropout(Module):
         return F.dropout(t, self.p, mask=self.last_mask)
 
     def extra_repr(self) -> str:
+        """The drop probability, as repr() shows it."""
         return f"p={self.p}"
 
 

@@ -573,6 +573,13 @@ class SoftmaxCrossEntropy(Module):
     (log-softmax by the max-shift; never the log of an underflowed probability).
 
     `loss_fn(logits, labels)` takes N×C float logits and N integer labels in [0, C).
+    Its gradient with respect to the logits is (P − Y)/N, P the softmax probabilities
+    and Y the one-hot labels (computed in the forward pass, so the backward is free).
+
+    Examples:
+        >>> loss_fn = nn.SoftmaxCrossEntropy()
+        >>> round(loss_fn(tg.zeros(4, 10), np.array([0, 1, 2, 3])).item(), 4)  # log 10
+        2.3026
     """
 
     def forward(self, logits: TensorLike, labels: Any) -> Tensor:
@@ -581,6 +588,9 @@ class SoftmaxCrossEntropy(Module):
 
 def l2_penalty(weights: Module | TensorLike | Iterable[TensorLike], lam: float) -> Tensor:
     """λ Σ_l ‖W_l‖²_F as a Tensor: add it to the data loss to get the derivation's J~.
+
+    Its gradient with respect to each W_l is 2λ W_l. Example:
+    `loss = nn.SoftmaxCrossEntropy()(model(x), y) + nn.l2_penalty(model, 0.25)`.
 
     `weights` is a model, whose Linear layers' weights (not biases) are meant, one
     weight tensor, or an iterable of them: float32 or float64 Tensors of any shape

@@ -61,14 +61,29 @@ class Module:
     layers (Modules) as attributes in __init__, and define forward().
 
     Layers in a plain list or dict attribute are not registered (as in PyTorch): the
-    model would not train, save or convert them. Use nn.ModuleList / nn.ModuleDict."""
+    model would not train, save or convert them. Use nn.ModuleList / nn.ModuleDict.
+
+    Examples:
+        >>> class TwoLayer(nn.Module):
+        ...     def __init__(self):
+        ...         self.hidden, self.out = nn.Linear(4, 8), nn.Linear(8, 2)
+        ...     def forward(self, x):
+        ...         return self.out(self.hidden(x).relu())
+        >>> model = TwoLayer()
+        >>> [name for name, _ in model.named_parameters()]
+        ['hidden.weight', 'hidden.bias', 'out.weight', 'out.bias']
+        >>> model(tg.ones(3, 4)).shape
+        (3, 2)
+    """
 
     training = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the layer: `layer(x)` is `layer.forward(x)` (as PyTorch, without hooks)."""
         return self.forward(*args, **kwargs)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The layer's computation, from its inputs to its output: every layer defines it."""
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     # ----- attributes: parameters, buffers and sub-modules are found in vars(self) -----
@@ -209,6 +224,7 @@ class Module:
         return self._named_members(Module._own_buffers, prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        """The buffers (running statistics, fixed masks) that are not None, each once."""
         return (b for _, b in self.named_buffers(recurse=recurse))
 
     def _named_members(
@@ -293,16 +309,27 @@ class Module:
         return self
 
     def float(self: M) -> M:
+        """Convert the float parameters and buffers to float32 in place: `to(np.float32)`."""
         return self.to(np.float32)
 
     def double(self: M) -> M:
+        """Convert the float parameters and buffers to float64 in place: `to(np.float64)`,
+        for gradient checks."""
         return self.to(np.float64)
 
     # ----- saving and loading ------------------------------------------------------------
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """A plain dict of copies of every parameter's and persistent buffer's array, by
-        dotted name (a tied tensor under each of its names)."""
+        dotted name (a tied tensor under each of its names).
+
+        Examples:
+            >>> model = nn.Sequential(nn.Linear(3, 2))
+            >>> {name: array.shape for name, array in model.state_dict().items()}
+            {'0.weight': (3, 2), '0.bias': (2,)}
+            >>> model.load_state_dict(model.state_dict())
+            <All keys matched successfully>
+        """
         return {name: t.data.copy() for name, t in self._state_by_name()}
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:

@@ -127,7 +127,11 @@ def clip_grad_norm_(
     error_if_nonfinite: bool = False,
 ) -> Tensor:
     """Scale the gradients in place so that their total p-norm is at most max_norm;
-    return the total norm before clipping (a 0-d Tensor)."""
+    return the total norm before clipping (a 0-d Tensor).
+
+    Call it between `loss.backward()` and `opt.step()`. The total norm is
+    ‖(‖g_1‖_p, ‖g_2‖_p, ...)‖_p over every parameter's gradient; the scale factor is
+    max_norm / (total + 1e-6) when that is below 1, as in PyTorch."""
     params = _parameters(parameters, "clip_grad_norm_")
     MAX_NORM.check(max_norm, "clip_grad_norm_: ")
     total = get_total_norm(_grads(params, "clip_grad_norm_"), norm_type, error_if_nonfinite)
