@@ -155,11 +155,15 @@ class Tensor:
         self._versions.value = value
 
     # ----- plain array behaviour -------------------------------------------------
-    shape = property(lambda self: self.data.shape)
-    dtype = property(lambda self: self.data.dtype)
-    ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
-    is_leaf = property(lambda self: self._ctx is None and not self._freed)
+    shape = property(lambda self: self.data.shape, doc="The data's shape, a tuple of ints.")
+    dtype = property(lambda self: self.data.dtype, doc="The data's NumPy dtype.")
+    ndim = property(lambda self: self.data.ndim, doc="The number of dimensions.")
+    size = property(lambda self: self.data.size, doc="The number of elements.")
+    is_leaf = property(
+        lambda self: self._ctx is None and not self._freed,
+        doc="True for a tensor no recorded op made (a parameter, an input): backward() "
+        "fills its `.grad` if it requires grad.",
+    )
 
     @classmethod
     def _sharing(cls, array: Array) -> Tensor:
@@ -503,6 +507,7 @@ class GradientSum:
         self.tensor, self.total, self.owned, self.scaled = tensor, seed, seed is not None, []
 
     def add(self, g: Any, fresh: bool = False) -> None:
+        """Add one contribution; `fresh`: nothing else holds g, so it may be summed into."""
         if isinstance(g, ScaledGrad):
             self.scaled.append(g)
             return
@@ -557,6 +562,7 @@ class ScaledGrad:
         self.factor, self.array = factor, array
 
     def materialize(self) -> Array:
+        """factor * array, as a new array."""
         return self.array * self.factor
 
 

@@ -33,6 +33,7 @@ class Hyperparameter:
     words: str | None = None
 
     def accepts(self, value: object) -> bool:
+        """True if `value` is one this hyperparameter may take."""
         if self.flag:
             return isinstance(value, (bool, np.bool_))
         if self.choices:

@@ -98,6 +98,7 @@ def relu(x: Tensor | npt.NDArray[Any]) -> Tensor:
 
 
 def check_negative_slope(negative_slope: float) -> None:
+    """ConfigError unless LeakyReLU's slope is a finite number (the layer checks it once)."""
     if not is_real(negative_slope):
         raise ConfigError(
             f"LeakyReLU: negative_slope must be a finite number, got {shown(negative_slope)}"
@@ -112,6 +113,7 @@ def leaky_relu(x: Tensor | npt.NDArray[Any], negative_slope: float = 0.01) -> Te
 
 
 def check_dropout_p(p: float) -> None:
+    """ConfigError unless the dropout probability is in [0, 1)."""
     if not is_real(p) or not 0 <= p < 1:
         raise ConfigError(
             f"Dropout: p is the probability of dropping a unit and must be a "

@@ -34,6 +34,7 @@ ParamsT = Iterable[Tensor] | Iterable[Mapping[str, Any]]
 
 
 def require(condition: bool, message: str) -> None:
+    """ConfigError(message) unless condition holds."""
     if not condition:
         raise ConfigError(message)
 
