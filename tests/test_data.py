@@ -21,6 +21,7 @@ from tinygrad_hlcv.data import (
     split_cifar10,
 )
 from tinygrad_hlcv.data import cifar10 as cifar_mod
+from tinygrad_hlcv.errors import ConfigError, ShapeError
 
 PER_BATCH = 20
 REAL_DIR = os.environ.get("CIFAR10_DIR")  # read before the autouse fixture clears it
@@ -362,6 +363,18 @@ def test_augmentation_shape_and_exact_flips():
     assert all(xb.shape == (16, 32, 32, 3) for xb, _ in it.epoch())
     with pytest.raises(ValueError):
         BatchIterator(X.reshape(64, -1), np.zeros(64), 16, augment=True)
+
+
+def test_batch_iterator_refuses_bad_arguments_with_the_frameworks_errors():
+    X, y = _images(8), np.zeros(8)
+    with pytest.raises(ShapeError, match="lengths differ: 8 vs 7"):
+        BatchIterator(X, y[:7], 2)
+    with pytest.raises(ShapeError, match="empty dataset"):
+        BatchIterator(X[:0], y[:0], 2)
+    with pytest.raises(ConfigError, match="batch_size must be >= 1, got 0"):
+        BatchIterator(X, y, 0)
+    with pytest.raises(ShapeError, match=r"\(N, H, W, C\).*got shape \(8, 3072\)"):
+        BatchIterator(X.reshape(8, -1), y, 2, augment=True)
 
 
 def test_state_dict_roundtrip_reproduces_next_batches():

@@ -1,9 +1,12 @@
-"""CIFAR-10 data: loading/downloading, splits + preprocessing, minibatches.
+"""CIFAR-10 data: loading/downloading, splits + preprocessing, minibatches and their
+flip/crop augmentation.
 
-Pure NumPy + stdlib (+ tqdm for the download bar); of the rest of
-tinygrad_hlcv it uses only the exception base class.
+NumPy + stdlib (+ tqdm for the download bar), and Numba for the augmentation kernel;
+of the rest of tinygrad_hlcv it uses only the errors and the kernel-set switch
+(kernels.select / TINYGRAD_HLCV_KERNELS).
 """
 
+from .augment import FlipCrop, draw_flip_crop, flip_crop_batch, random_flip_crop
 from .batches import BatchIterator, augment_batch
 from .cifar10 import (
     CIFAR10,
@@ -36,4 +39,8 @@ __all__ = [
     "split_cifar10",
     "BatchIterator",
     "augment_batch",
+    "FlipCrop",
+    "draw_flip_crop",
+    "flip_crop_batch",
+    "random_flip_crop",
 ]

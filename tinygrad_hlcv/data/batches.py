@@ -8,28 +8,23 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..errors import ConfigError, ShapeError
+from .augment import check_images, random_flip_crop
+
 Batch = tuple[np.ndarray, np.ndarray]  # (images or rows, labels)
 
 
 def augment_batch(
     X: np.ndarray, rng: np.random.Generator, flip: bool = True, pad: int = 4
 ) -> np.ndarray:
-    """Random horizontal flips (p=0.5) and random crops of the zero-padded
-    (N, H, W, C) images, vectorized with fancy indexing. Returns a new array."""
-    if X.ndim != 4:
-        raise ValueError(f"augmentation needs images (N, H, W, C), got shape {X.shape}")
-    n, h, w, _ = X.shape
-    out = X.copy()
-    if flip:
-        m = rng.random(n) < 0.5
-        out[m] = out[m, :, ::-1]
-    if pad > 0:
-        padded = np.pad(out, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-        dy, dx = rng.integers(0, 2 * pad + 1, size=(2, n))
-        rows = (dy[:, None] + np.arange(h))[:, :, None]  # (N, H, 1)
-        cols = (dx[:, None] + np.arange(w))[:, None, :]  # (N, 1, W)
-        out = padded[np.arange(n)[:, None, None], rows, cols]
-    return out
+    """Random horizontal flips (p=0.5) and random crops of the zero-padded (N, H, W, C)
+    images, in one pass of the flip_crop kernel (data/augment.py). Returns a new array.
+
+    The random sequence is the one the earlier fancy-indexing version drew (flips, then
+    offsets), so a seed gives the same images as before. Refused (the framework's errors,
+    ValueError/TypeError subclasses): X not 4-D (ShapeError), a dtype other than uint8,
+    float32 or float64 (DTypeError), pad not an integer in 0..min(H, W) − 1 (ConfigError)."""
+    return random_flip_crop(X, rng, flip, pad)
 
 
 class BatchIterator:
@@ -41,7 +36,8 @@ class BatchIterator:
         code's np.random.choice(N, batch_size), for iteration-based schedules.
     it.next_batch(): endless stream for iteration-based loops (sample() if
         replacement=True, else consecutive shuffled epochs).
-    augment=True applies augment_batch to image-shaped X (N, H, W, C).
+    augment=True applies augment_batch to image-shaped X (N, H, W, C): one kernel pass
+        gathers the batch's images from X and flips and crops them.
     rng: None, an int seed or a np.random.Generator. state_dict() captures it;
     restoring it reproduces everything drawn afterwards (exact for sample()
     and next_batch() at any point, for epoch() between epochs).
@@ -59,13 +55,13 @@ class BatchIterator:
         drop_last: bool = False,
     ) -> None:
         if len(X) != len(y):
-            raise ValueError(f"X and y lengths differ: {len(X)} vs {len(y)}")
+            raise ShapeError(f"X and y lengths differ: {len(X)} vs {len(y)}")
         if len(X) == 0:
-            raise ValueError("cannot iterate over an empty dataset")
+            raise ShapeError("cannot iterate over an empty dataset")
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if augment and np.ndim(X) != 4:
-            raise ValueError(f"augment=True needs images (N, H, W, C), got shape {np.shape(X)}")
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        if augment:
+            check_images(X)  # images (N, H, W, C) of a dtype the kernel takes, larger than pad
         self.X, self.y, self.batch_size = X, y, int(batch_size)
         self.shuffle, self.replacement = shuffle, replacement
         self.augment, self.drop_last = augment, drop_last
@@ -80,10 +76,9 @@ class BatchIterator:
         return n // b if self.drop_last else -(-n // b)
 
     def _take(self, idx: np.ndarray) -> Batch:
-        xb, yb = self.X[idx], self.y[idx]
-        if self.augment:
-            xb = augment_batch(xb, self.rng)
-        return xb, yb
+        if self.augment:  # gathered, flipped and cropped in one pass
+            return random_flip_crop(self.X, self.rng, index=idx), self.y[idx]
+        return self.X[idx], self.y[idx]
 
     def sample(self) -> Batch:
         """One batch drawn uniformly with replacement."""
