@@ -3,12 +3,20 @@
     python examples/cifar_mlp.py                       # the default: best two-layer net
     python examples/cifar_mlp.py --preset deep_leaky   # 550-128-100 LeakyReLU
     python examples/cifar_mlp.py --hidden 550 128 100 --activation leaky_relu --optimizer adam
+    python examples/cifar_mlp.py --preset frontier     # the 10-minute recipe (issue 13)
 
 Data: --data-dir, else $CIFAR10_DIR, else the cache ($TINYGRAD_HLCV_DATA), else
 the official archive is downloaded. Writes to --out: metrics.json, curves.png,
 weights.png and checkpoint.pkl; --resume continues an interrupted run.
-Reports validation accuracy (1,000 images), and test accuracy on the course's
-first 1,000 test images and on the full 10,000.
+Reports validation accuracy (1,000 images; none with --num-val 0), and test accuracy on
+the course's first 1,000 test images and on the full 10,000 (with a model trained on
+flips, also with flip test-time augmentation). --time-budget SECONDS stops training
+once its steps have taken that long (loading, measuring and figures apart); the
+'onecycle' schedule then follows the elapsed fraction of the budget. metrics.json says
+how long loading, training, evaluating and the figures took.
+
+Training goes through the general `training.fit` (a batch stream: an epoch is
+`num_train // batch_size` draws, or one shuffled pass without --replacement).
 """
 
 import argparse
@@ -17,11 +25,17 @@ import os
 import sys
 import time
 
+import numpy as np
+
 import tinygrad_hlcv as tg
 from tinygrad_hlcv import nn, optim
 from tinygrad_hlcv.data import BatchIterator, prepare_cifar10
-from tinygrad_hlcv.training import evaluate, fit
+from tinygrad_hlcv.optim.lr_scheduler import BudgetedOneCycleLR
+from tinygrad_hlcv.training import evaluate, fit, predict
 from tinygrad_hlcv.training.checkpoint import atomic_write_text
+from tinygrad_hlcv.training.metrics import accuracy
+
+IMAGE_SHAPE = (32, 32, 3)  # prepare_cifar10's rows are HWC images, flattened
 
 # The derivation's reference configurations (course reports), plus our own recipe.
 PRESETS = {
@@ -53,6 +67,32 @@ PRESETS = {
         standardize=True,
         augment=True,
     ),
+    # issue 13: 3072-1024-1024-10, bias-free Linear -> BatchNorm1d -> ReLU, per-channel
+    # normalisation, flips and 4-pixel crops, Nesterov SGD with weight decay on the weight
+    # matrices, a one-cycle rate over a 570 s budget, label smoothing, all 50,000 images
+    "frontier": dict(
+        hidden=[1024, 1024],
+        batchnorm=True,
+        optimizer="nesterov",
+        momentum=0.9,
+        lr=0.1,
+        weight_decay=5e-4,
+        reg=0.0,
+        schedule="onecycle",
+        lr_decay=1.0,
+        label_smoothing=0.1,
+        batch_size=256,
+        epochs=None,
+        iters=None,
+        time_budget=570.0,
+        init_std=None,
+        normalize="channel",
+        augment=True,
+        replacement=False,
+        num_train=50000,
+        num_val=0,
+        checkpoint_every=10,  # a save takes ~0.25 s (34 MB), outside the budget
+    ),
 }
 DEFAULTS = dict(
     PRESETS["best_two_layer"],
@@ -70,6 +110,13 @@ DEFAULTS = dict(
     seed=0,
     num_train=49000,
     num_val=1000,
+    batchnorm=False,
+    weight_decay=0.0,
+    label_smoothing=0.0,
+    time_budget=None,
+    normalize="image",
+    replacement=True,
+    checkpoint_every=1,
 )
 
 
@@ -88,6 +135,17 @@ def _int_at_least(low):
     return parse
 
 
+def _seconds(text):
+    """An argparse type: a number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -102,7 +160,11 @@ def build_parser():
     p.add_argument("--momentum", type=float)
     p.add_argument("--lr", type=float, help="learning rate")
     p.add_argument("--lr-decay", type=float, help="per-epoch factor (exponential schedule)")
-    p.add_argument("--schedule", choices=["exponential", "cosine"])
+    p.add_argument(
+        "--schedule",
+        choices=["exponential", "cosine", "onecycle"],
+        help="onecycle: linear warm-up over 15%% of training to --lr, then linear decay to 0",
+    )
     p.add_argument("--reg", type=float, help="L2 strength λ in λ Σ‖W‖²")
     p.add_argument("--batch-size", type=_int_at_least(1))
     length = p.add_mutually_exclusive_group()
@@ -123,9 +185,16 @@ def build_parser():
     p.add_argument(
         "--augment", action="store_true", default=None, help="random flips and ±4-pixel crops"
     )
+    p.add_argument(
+        "--time-budget", type=_seconds, help="stop training after SECONDS of training steps"
+    )
+    p.add_argument("--weight-decay", type=float, help="SGD weight decay on the weight matrices")
+    p.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing ε")
     p.add_argument("--seed", type=_int_at_least(0))
     p.add_argument("--num-train", type=_int_at_least(1))
-    p.add_argument("--num-val", type=_int_at_least(1))
+    p.add_argument(
+        "--num-val", type=_int_at_least(0), help="validation images (0: none, no best epoch)"
+    )
     p.add_argument("--data-dir", help="CIFAR-10 python batches (default: $CIFAR10_DIR or download)")
     p.add_argument("--out", default=os.path.join("runs", "cifar_mlp"), help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pkl")
@@ -148,22 +217,41 @@ def config_from_args(args):
         config["pca"] = int(config["pca"])
     if config["pca"] and config["augment"]:
         raise SystemExit("error: --augment works on images and cannot be combined with --pca")
+    if config["schedule"] == "cosine" and not (config["iters"] or config["epochs"]):
+        raise SystemExit("error: --schedule cosine needs a length: --iters or --epochs")
     return config
 
 
 def build_model(config, in_features, num_classes=10):
+    """Linear -> activation (-> Dropout) per hidden layer, or with `batchnorm` bias-free
+    Linear -> BatchNorm1d -> activation; a Flatten first when the batches are images."""
     sizes = [in_features, *config["hidden"], num_classes]
-    layers = []
+    layers = [nn.Flatten()] if config["augment"] else []
     for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1], init_std=config["init_std"]))
-        if i < len(sizes) - 2:
+        hidden = i < len(sizes) - 2
+        bias = not (hidden and config["batchnorm"])
+        layers.append(nn.Linear(sizes[i], sizes[i + 1], bias, init_std=config["init_std"]))
+        if hidden:
+            if config["batchnorm"]:
+                layers.append(nn.BatchNorm1d(sizes[i + 1]))
             layers.append(nn.ReLU() if config["activation"] == "relu" else nn.LeakyReLU())
             if config["dropout"]:
                 layers.append(nn.Dropout(config["dropout"]))
     return nn.Sequential(*layers)
 
 
+def parameter_groups(model, weight_decay):
+    """The weight matrices with `weight_decay`, every other parameter (biases, BatchNorm's
+    scale and shift) without: decaying those only shrinks what normalisation undoes."""
+    named = list(model.named_parameters())
+    matrices = [p for _, p in named if p.ndim == 2]
+    others = [p for _, p in named if p.ndim != 2]
+    groups = [{"params": matrices, "weight_decay": weight_decay}]
+    return groups + ([{"params": others, "weight_decay": 0.0}] if others else [])
+
+
 def build_optimizer(config, params):
+    """The configuration's optimizer; `params` a list of tensors or of parameter groups."""
     kind = config["optimizer"]
     if kind == "adam":
         return optim.Adam(params, lr=config["lr"])
@@ -171,100 +259,190 @@ def build_optimizer(config, params):
     return optim.SGD(params, lr=config["lr"], momentum=momentum, nesterov=kind == "nesterov")
 
 
+def normalize_channels(splits):
+    """Per-channel normalisation in place: each colour channel of every split minus the
+    training set's channel mean, over its channel standard deviation. Returns (mean, std).
+    (Column sums over the rows, then per channel: a reduction over a last axis of 3 would
+    take seconds, this takes a fraction of one.)"""
+    X, channels = splits.X_train, IMAGE_SHAPE[-1]
+    first = X.mean(axis=0, dtype=np.float64).reshape(-1, channels).mean(axis=0)
+    second = np.einsum("ij,ij->j", X, X, dtype=np.float64).reshape(-1, channels).mean(axis=0)
+    mean, std = first, np.sqrt(second / len(X) - first**2)
+    pixels = X.shape[1] // channels  # the rows are HWC: the channel is the index mod 3
+    for rows in (splits.X_train, splits.X_val, splits.X_test):
+        rows -= np.tile(mean, pixels).astype(rows.dtype)
+        rows /= np.tile(std, pixels).astype(rows.dtype)
+    return mean, std
+
+
 def prepare_data(config, data_dir=None, log=print):
     """Seed the framework, load and preprocess CIFAR-10. Returns the splits, the (possibly
     image-shaped) training inputs, their batch iterator, the run's length in iterations
-    and the iterations per epoch. Call build_training right after: the seed set here is
-    what initialises the weights."""
+    (None when only a time budget ends it) and the iterations per epoch. Call
+    build_training right after: the seed set here is what initialises the weights."""
     tg.manual_seed(config["seed"])
     started = time.perf_counter()
+    by_channel = config["normalize"] == "channel"
     splits = prepare_cifar10(
         data_dir,
         num_train=config["num_train"],
         num_val=config["num_val"],
         num_test=None,
-        standardize=config["standardize"],
+        center=not by_channel,
+        standardize=config["standardize"] and not by_channel,
         pca=config["pca"],
     )
+    if by_channel:
+        splits.channel_stats = normalize_channels(splits)  # (mean, std) per channel
     log(
         f"data ready in {time.perf_counter() - started:.1f} s: {len(splits.X_train)} train, "
         f"{len(splits.X_val)} validation, {len(splits.X_test)} test, "
         f"{splits.X_train.shape[1]} features"
     )
-    X_train = splits.X_train.reshape(-1, 32, 32, 3) if config["augment"] else splits.X_train
+    X_train = splits.X_train.reshape(-1, *IMAGE_SHAPE) if config["augment"] else splits.X_train
     batches = BatchIterator(
         X_train,
         splits.y_train,
         config["batch_size"],
-        replacement=True,
+        replacement=config["replacement"],
         rng=config["seed"],
         augment=config["augment"],
     )
     iterations_per_epoch = max(len(splits.X_train) // config["batch_size"], 1)
-    iterations = config["iters"] or config["epochs"] * iterations_per_epoch
+    if not config["replacement"]:
+        iterations_per_epoch = len(batches)
+    iterations = config["iters"] or (config["epochs"] or 0) * iterations_per_epoch or None
     return splits, X_train, batches, iterations, iterations_per_epoch
 
 
 def build_training(config, in_features, iterations, iterations_per_epoch):
     """The model, its optimizer and the learning-rate schedule of a configuration."""
     model = build_model(config, in_features)
-    optimizer = build_optimizer(config, model.parameters())
-    if config["schedule"] == "cosine":
-        epochs = -(-iterations // iterations_per_epoch)
+    params = model.parameters()
+    if config["weight_decay"]:
+        params = parameter_groups(model, config["weight_decay"])
+    optimizer = build_optimizer(config, params)
+    if config["schedule"] == "onecycle":
+        schedule = BudgetedOneCycleLR(optimizer, max_lr=config["lr"], pct_start=0.15)
+    elif config["schedule"] == "cosine":
+        epochs = -(-(iterations or iterations_per_epoch) // iterations_per_epoch)
         schedule = optim.CosineAnnealingLR(optimizer, T_max=epochs)
     else:
         schedule = optim.ExponentialLR(optimizer, gamma=config["lr_decay"])
     return model, optimizer, schedule
 
 
-def run(config, data_dir=None, out="runs/cifar_mlp", resume=False, progress=True, log=print):
-    """Train one configuration; returns the metrics dict also written to out/metrics.json."""
-    started = time.perf_counter()
-    splits, X_train, batches, iterations, iterations_per_epoch = prepare_data(config, data_dir, log)
-    model, optimizer, schedule = build_training(
-        config, splits.X_train.shape[1], iterations, iterations_per_epoch
+def build_loss(config, model):
+    """Cross-entropy (label-smoothed if configured), plus the course's L2 term λ Σ‖W‖²."""
+    if config["label_smoothing"]:
+        cross_entropy = nn.CrossEntropyLoss(label_smoothing=config["label_smoothing"])
+    else:
+        cross_entropy = nn.SoftmaxCrossEntropy()
+    if not config["reg"]:
+        return cross_entropy
+    return lambda outputs, targets: (
+        cross_entropy(outputs, targets) + nn.l2_penalty(model, config["reg"])
     )
-    log(f"{model}\n{iterations} iterations, {iterations_per_epoch} per epoch")
 
+
+def train(config, splits, X_train, batches, plan, out, resume, progress, log=print):
+    """Train through training.fit; returns the model and fit's FitHistory."""
+    iterations, per_epoch = plan
+    model, optimizer, schedule = build_training(
+        config, splits.X_train.shape[1], iterations, per_epoch
+    )
+    length = f"{iterations} iterations" if iterations else "no iteration limit"
+    budget = f", time budget {config['time_budget']:g} s" if config["time_budget"] else ""
+    log(f"{model}\n{length}, {per_epoch} per epoch{budget}")
+    validate = len(splits.X_val) > 0
+    subset = slice(0, 1000)  # training accuracy on 1,000 images, in eval mode, to compare
+    train_subset = {"train": (X_train[subset], splits.y_train[subset])} if validate else None
     result = fit(
         model,
-        nn.SoftmaxCrossEntropy(),
+        build_loss(config, model),
         optimizer,
         batches,
-        X_train,
-        splits.y_train,
-        splits.X_val,
-        splits.y_val,
-        iterations=iterations,
-        reg=config["reg"],
-        schedule=schedule,
-        iterations_per_epoch=iterations_per_epoch,
+        epochs=None if iterations is None else -(-iterations // per_epoch),
+        max_steps=iterations,
+        steps_per_epoch=per_epoch,
+        time_budget=config["time_budget"],
+        batch_size=1000,  # for measuring
+        val_data=(splits.X_val, splits.y_val) if validate else None,
+        extra_eval=train_subset,  # (without validation: the epoch's running accuracy only)
+        metrics={"acc": accuracy},
+        monitor="val_acc",
+        scheduler=schedule,
+        scheduler_step="fraction" if config["schedule"] == "onecycle" else "epoch",
         checkpoint=os.path.join(out, "checkpoint.pkl"),
+        checkpoint_every=config["checkpoint_every"],
         resume=resume,
         extra_state={"config": config},
         progress=progress,
     )
+    return model, result
+
+
+def measure(config, model, splits):
+    """The accuracies a report gives: validation (if any), test (all and the first 1,000,
+    from one pass), and with a model trained on flips the test accuracy with flip TTA."""
+    correct = predict(model, splits.X_test) == splits.y_test
+    metrics = {
+        "val_acc": evaluate(model, splits.X_val, splits.y_val) if len(splits.X_val) else None,
+        "test_acc": float(correct.mean()),
+        "test_size": len(splits.X_test),
+        "test_acc_first_1000": float(correct[:1000].mean()),
+        "test_acc_tta": None,
+    }
+    if config["augment"]:
+        metrics["test_acc_tta"] = evaluate(
+            model, splits.X_test, splits.y_test, tta=True, image_shape=IMAGE_SHAPE
+        )
+    return metrics
+
+
+def run(config, data_dir=None, out="runs/cifar_mlp", resume=False, progress=True, log=print):
+    """Train one configuration; returns the metrics dict also written to out/metrics.json."""
+    started = time.perf_counter()
+    splits, X_train, batches, iterations, per_epoch = prepare_data(config, data_dir, log)
+    load_seconds = time.perf_counter() - started
+    plan = (iterations, per_epoch)
+    model, result = train(config, splits, X_train, batches, plan, out, resume, progress, log)
+    tick = time.perf_counter()
+    measured = measure(config, model, splits)
     metrics = {
         "config": config,
         "data": os.path.abspath(data_dir or os.environ.get("CIFAR10_DIR", "(cache or download)")),
-        "val_acc": evaluate(model, splits.X_val, splits.y_val),
-        "test_acc": evaluate(model, splits.X_test, splits.y_test),
-        "test_size": len(splits.X_test),
-        "test_acc_first_1000": evaluate(model, splits.X_test[:1000], splits.y_test[:1000]),
+        **measured,
         "best_epoch": result.best_epoch,
-        "iterations": result.iterations,
-        "interrupted": result.interrupted,
-        "train_seconds": result.seconds,
-        "ms_per_iteration": 1000 * result.seconds / max(result.iterations, 1),
-        "wall_seconds": time.perf_counter() - started,
-        "history": vars(result.history),
+        "epochs": len(result.history["lr"]),
+        "iterations": result.steps,
+        "interrupted": result.stopped == "interrupted",
+        "stopped": result.stopped,
+        "train_seconds": result.train_seconds,
+        "ms_per_iteration": 1000 * result.train_seconds / max(result.steps, 1),
+        "seconds": {
+            "load": load_seconds,
+            "train": result.train_seconds,
+            "epoch_eval": result.eval_seconds,
+            "eval": time.perf_counter() - tick,
+        },
+        "history": {**result.history, "step_loss": result.step_loss},
     }
+    write_report(config, model, splits, metrics, out)
+    metrics["wall_seconds"] = time.perf_counter() - started
     atomic_write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1))
+    return metrics
+
+
+def write_report(config, model, splits, metrics, out):
+    """metrics.json (first without the figures' time), curves.png and weights.png."""
+    atomic_write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1))
+    tick = time.perf_counter()
     # imported only now: matplotlib takes seconds to load, which a failed run need not wait
     from tinygrad_hlcv.training.plots import plot_training, plot_weight_grid
 
     plot_training(
-        result.history,
+        metrics["history"],
         os.path.join(out, "curves.png"),
         title=f"{config['hidden']} {config['activation']}, {config['optimizer']}",
     )
@@ -272,7 +450,7 @@ def run(config, data_dir=None, out="runs/cifar_mlp", resume=False, progress=True
     if splits.preprocessor.components_ is not None:  # back from PCA space to pixels
         first = splits.preprocessor.components_ @ first
     plot_weight_grid(first, os.path.join(out, "weights.png"))
-    return metrics
+    metrics["seconds"]["figures"] = time.perf_counter() - tick
 
 
 def main(argv=None):
@@ -288,17 +466,29 @@ def main(argv=None):
             f"interrupted after {metrics['iterations']} iterations; continue with "
             f"the same flags plus --resume --out {args.out}"
         )
-    print(f"validation accuracy: {metrics['val_acc']:.4f}")
+    report(metrics, args.out)
+    return 0
+
+
+def report(metrics, out):
+    """The accuracies and times, as the last lines of the output."""
+    val = metrics["val_acc"]
+    print(f"validation accuracy: {val:.4f}" if val is not None else "validation accuracy: none")
     print(
         f"test accuracy: {metrics['test_acc']:.4f} ({metrics['test_size']:,} images), "
         f"{metrics['test_acc_first_1000']:.4f} (first 1,000)"
     )
+    if metrics["test_acc_tta"] is not None:
+        print(f"test accuracy with flip TTA: {metrics['test_acc_tta']:.4f}")
+    seconds = metrics["seconds"]
     print(
-        f"training took {metrics['train_seconds']:.1f} s "
-        f"({metrics['ms_per_iteration']:.2f} ms/iteration); wrote metrics.json, curves.png, "
-        f"weights.png, checkpoint.pkl to {args.out}"
+        f"{metrics['epochs']} epochs, {metrics['iterations']} iterations (stopped by "
+        f"{metrics['stopped']}); seconds: load {seconds['load']:.1f}, train "
+        f"{seconds['train']:.1f} ({metrics['ms_per_iteration']:.2f} ms/iteration), "
+        f"epoch-end measuring {seconds['epoch_eval']:.1f}, evaluation {seconds['eval']:.1f}, "
+        f"figures {seconds['figures']:.1f}, wall {metrics['wall_seconds']:.1f}"
     )
-    return 0
+    print(f"wrote metrics.json, curves.png, weights.png, checkpoint.pkl to {out}")
 
 
 if __name__ == "__main__":

@@ -3,10 +3,12 @@
 
 import csv
 import os
+import pickle
 import re
 import signal
 import subprocess
 import urllib.error
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from cifar_fakes import announcement, command, load_example, read_json
 from tinygrad_hlcv import nn, optim
 from tinygrad_hlcv.data import cifar10 as cifar_mod
+from tinygrad_hlcv.optim import lr_scheduler
 from tinygrad_hlcv.training.checkpoint import load_checkpoint
 
 TIMEOUT = 120
@@ -77,7 +80,7 @@ def test_cifar_mlp_trains_and_writes_report_files(data_dir, env, tmp_path):
     assert config["hidden"] == [16] and config["iters"] == 30 and config["batch_size"] == 20
     assert config["num_train"] == 150 and config["num_val"] == 50
     history = metrics["history"]
-    assert len(history["loss"]) == 30
+    assert len(history["step_loss"]) == 30 and len(history["loss"]) == 5
     assert len(history["val_acc"]) == len(history["train_acc"]) == len(history["lr"]) == 5
     assert metrics["iterations"] == 30 and metrics["interrupted"] is False
     assert max(history["val_acc"]) > 0.2  # the fake classes are learnable; chance is 0.1
@@ -149,7 +152,7 @@ def test_resume_after_sigint_matches_uninterrupted_run(data_dir, env, tmp_path):
         b["test_acc"],
         b["best_epoch"],
     )
-    assert a["history"] == b["history"] and len(a["history"]["loss"]) == 240
+    assert a["history"] == b["history"] and len(a["history"]["step_loss"]) == 240
     ca, cb = load_checkpoint(full_out / "checkpoint.pkl"), load_checkpoint(checkpoint)
     assert ca["iteration"] == cb["iteration"] == 240
     assert states_equal(ca["model"], cb["model"])  # the last weights, bit for bit
@@ -271,6 +274,92 @@ def test_explicit_flags_override_the_preset(cifar_mlp):
     with pytest.raises(SystemExit) as exit_info:
         parse(["--iters", "5", "--epochs", "2"])  # mutually exclusive
     assert exit_info.value.code == 2
+
+
+# ----------------------------------------------------------------- the frontier preset
+
+
+def test_the_rows_cifar_mlp_feeds_the_model_are_hwc_images(cifar_mlp, data_dir):
+    """The official rows are channel-major (C, H, W); what the example trains on (and what
+    TTA mirrors along axis 2 of (N, 32, 32, 3)) is (H, W, C): checked pixel by pixel."""
+    with open(os.path.join(data_dir, "data_batch_1"), "rb") as f:
+        raw = pickle.load(f)["data"]
+    config = dict(cifar_mlp.DEFAULTS, num_train=40, num_val=0, normalize="channel")
+    splits = cifar_mlp.prepare_data(config, data_dir, log=lambda message: None)[0]
+    mean, std = (np.asarray(v, np.float32) for v in splits.channel_stats)
+    images = splits.X_train.reshape(-1, *cifar_mlp.IMAGE_SHAPE) * std + mean
+    for n, c, h, w in [(0, 0, 0, 0), (3, 1, 5, 30), (39, 2, 31, 7), (12, 0, 17, 31)]:
+        assert images[n, h, w, c] == pytest.approx(raw[n, c * 1024 + h * 32 + w], abs=1e-3)
+
+
+def test_per_channel_normalisation_against_a_float64_reference(cifar_mlp):
+    rng = np.random.default_rng(0)
+    scale = np.tile(np.array([1.0, 0.5, 0.2], np.float32), 1024)  # channels that differ
+    X = rng.integers(0, 256, (300, 3072)).astype(np.float32) * scale
+    images = X.reshape(-1, 32, 32, 3).astype(np.float64)
+    mean, std = images.mean(axis=(0, 1, 2)), images.std(axis=(0, 1, 2))
+    splits = SimpleNamespace(X_train=X.copy(), X_val=X[:0].copy(), X_test=X[:7].copy())
+    got_mean, got_std = cifar_mlp.normalize_channels(splits)
+    np.testing.assert_allclose(got_mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(got_std, std, rtol=1e-9)
+    expected = ((images - mean) / std).reshape(300, -1)
+    np.testing.assert_allclose(splits.X_train, expected, atol=2e-6)
+    np.testing.assert_allclose(splits.X_test, expected[:7], atol=2e-6)
+
+
+def test_frontier_preset_builds_the_issue_13_recipe(cifar_mlp):
+    config = cifar_mlp.config_from_args(
+        cifar_mlp.build_parser().parse_args(["--preset", "frontier"])
+    )
+    assert config["time_budget"] == 570 and config["iters"] is None and config["epochs"] is None
+    assert (config["num_train"], config["num_val"], config["batch_size"]) == (50000, 0, 256)
+    assert config["augment"] and config["normalize"] == "channel" and not config["replacement"]
+    assert config["checkpoint_every"] == 10 and config["label_smoothing"] == 0.1
+    model, opt, schedule = cifar_mlp.build_training(config, 3072, None, 195)
+    kinds = [type(layer).__name__ for layer in model]
+    assert kinds == ["Flatten"] + ["Linear", "BatchNorm1d", "ReLU"] * 2 + ["Linear"]
+    linears = nn.linear_layers(model)
+    assert [(l.in_features, l.out_features) for l in linears] == [
+        (3072, 1024),
+        (1024, 1024),
+        (1024, 10),
+    ]
+    assert [l.bias is None for l in linears] == [True, True, False]  # bias-free before BN
+    assert isinstance(opt, optim.SGD) and opt.nesterov and opt.momentum == 0.9
+    decayed, plain = opt.param_groups
+    assert decayed["weight_decay"] == 5e-4 and plain["weight_decay"] == 0.0
+    assert {id(p) for p in decayed["params"]} == {id(l.weight) for l in linears}
+    assert len(plain["params"]) == 2 * 2 + 1  # BatchNorm's scales and shifts, the last bias
+    assert isinstance(schedule, lr_scheduler.BudgetedOneCycleLR) and schedule.pct_start == 0.15
+    assert opt.lr == 0.0 and schedule.max_lrs == [0.1, 0.1]
+    loss = cifar_mlp.build_loss(config, model)
+    assert isinstance(loss, nn.CrossEntropyLoss) and loss.label_smoothing == 0.1
+
+
+def test_frontier_run_on_a_time_budget_without_validation(cifar_mlp, data_dir, tmp_path, capsys):
+    """A small frontier run in process: a time budget ends it (how many steps fit in it
+    depends on the machine; nothing below does), all training images, no validation set,
+    accuracy with and without TTA on all the test images, the times in metrics.json."""
+    out = tmp_path / "out"
+    argv = ["--preset", "frontier", "--data-dir", str(data_dir), "--num-train", "200"]
+    argv += ["--hidden", "16", "16", "--batch-size", "32", "--time-budget", "0.3"]
+    assert cifar_mlp.main([*argv, "--out", str(out), "--no-progress"]) == 0
+    stdout = capsys.readouterr().out
+    metrics = read_json(out / "metrics.json")
+    assert metrics["stopped"] == "time_budget" and not metrics["interrupted"]
+    assert metrics["val_acc"] is None and metrics["best_epoch"] is None
+    assert metrics["test_size"] == 40 and 0 <= metrics["test_acc_tta"] <= 1
+    assert metrics["iterations"] >= 1 and metrics["epochs"] == len(metrics["history"]["lr"])
+    assert (
+        metrics["train_seconds"] >= 0.3 and metrics["seconds"]["train"] == metrics["train_seconds"]
+    )
+    assert set(metrics["seconds"]) == {"load", "train", "epoch_eval", "eval", "figures"}
+    history = metrics["history"]
+    assert "val_acc" not in history and "train_acc" not in history  # nothing measured per epoch
+    assert len(history["acc"]) == metrics["epochs"] and metrics["seconds"]["epoch_eval"] < 1
+    assert "validation accuracy: none" in stdout and "test accuracy with flip TTA: " in stdout
+    assert "stopped by time_budget" in stdout
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
 # ----------------------------------------------------------------- sweep.py

@@ -3,6 +3,9 @@ any loss, (X, y) arrays or iterables of batches, named metrics, the best epoch b
 monitored quantity, schedulers per epoch or per batch, the history, and the course's
 call form still reaching the course's loop."""
 
+import os
+import signal
+
 import numpy as np
 import pytest
 
@@ -21,6 +24,8 @@ from tinygrad_hlcv.training import (
     fit,
     fit_epochs,
 )
+from tinygrad_hlcv.training import loop as loop_mod
+from tinygrad_hlcv.training.checkpoint import load_checkpoint
 from tinygrad_hlcv.training.metrics import mean_absolute_error, mean_squared_error
 
 
@@ -322,7 +327,7 @@ def test_monitor_val_accuracy_with_mode_max_on_a_classification():
         (dict(batch_size=2.5), "batch_size must be an integer >= 1, got 2.5"),
         (
             dict(scheduler_step="iteration"),
-            "scheduler_step must be 'epoch' or 'batch', got 'iteration'",
+            "scheduler_step must be 'epoch', 'batch' or 'fraction', got 'iteration'",
         ),
         (
             dict(scheduler=0.9),
@@ -469,7 +474,7 @@ def test_a_loss_that_is_not_a_scalar_and_a_diverging_run():
         )
     with pytest.raises(
         DivergedError,
-        match=r"training loss became (inf|nan) in epoch \d+; "
+        match=r"training loss became (inf|nan) at iteration \d+ \(epoch \d+\); "
         r"lower the learning rate \(now 1e\+30\)",
     ):
         fit(model, mse, optim.SGD(model.parameters(), lr=1e30), (X, y), epochs=5, progress=False)
@@ -633,3 +638,206 @@ def test_readme_training_any_model_example():
     assert result.best_epoch == int(np.argmin(result["val_loss"])) + 1
     assert result["val_loss"][0] > 10 * result.best
     assert val_mse(model, X[240:], y[240:]) == pytest.approx(result.best, rel=1e-5)
+
+
+# ----------------------------------------------------------------- time budget, checkpoints
+
+
+class FakeClock:
+    """A clock that advances `tick` seconds at every reading: each training step (read at its
+    start and end) then lasts one tick, whatever the machine's speed."""
+
+    def __init__(self, tick=1.0):
+        self.now, self.tick, self.readings = 0.0, tick, 0
+
+    def __call__(self):
+        self.now += self.tick
+        self.readings += 1
+        return self.now
+
+
+def recording(opt):
+    """Make `opt.step()` record the rate each step used."""
+    used, original = [], opt.step
+
+    def step():
+        used.append(opt.lr)
+        original()
+
+    opt.step = step
+    return used
+
+
+def test_a_time_budget_ends_training_and_drives_the_fraction_schedule():
+    Xtr, ytr, Xv, yv = blobs()
+    model = mlp((6, 16, 3), seed=1)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    schedule = optim.lr_scheduler.BudgetedOneCycleLR(opt, max_lr=0.4, pct_start=0.25)
+    used = recording(opt)
+    result = fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        opt,
+        (Xtr, ytr),
+        val_data=(Xv, yv),
+        batch_size=30,  # 4 steps per epoch
+        metrics=[accuracy],
+        scheduler=schedule,
+        scheduler_step="fraction",
+        time_budget=5.5,  # steps of 1 s each: the 6th spends it, in epoch 2
+        clock=FakeClock(),
+        progress=False,
+    )
+    assert result.stopped == "time_budget" and result.steps == 6
+    assert result.train_seconds == 6.0 and result.eval_seconds == 2.0  # 1 s per measuring
+    assert len(result["loss"]) == len(result["val_accuracy"]) == 2  # the cut epoch is measured
+    assert len(result.step_loss) == 6
+    expected = [0.4 * f / 0.25 if f < 0.25 else 0.4 * (1 - f) / 0.75 for f in np.arange(6) / 5.5]
+    assert used == pytest.approx(expected)  # step k used the rate at k/5.5 of the budget
+    assert result["lr"] == pytest.approx([expected[0], expected[4]])  # at each epoch's start
+
+
+def test_the_budget_counts_training_steps_only_and_epochs_still_bound_it():
+    X, y = line()
+    clock = FakeClock(tick=0.25)
+    model = zero_linear()
+    result = fit(
+        model,
+        mse,
+        optim.SGD(model.parameters(), lr=0.1),
+        (X, y),
+        val_data=(X, y),
+        batch_size=40,  # 3 steps per epoch
+        epochs=2,
+        time_budget=100.0,
+        clock=clock,
+        progress=False,
+    )
+    assert result.stopped == "epochs" and result.steps == 6
+    assert result.train_seconds == 6 * 0.25 and result.eval_seconds == 2 * 0.25
+    assert clock.readings == 2 * 6 + 2 * 2
+
+
+def test_the_fraction_schedule_without_a_budget_follows_the_planned_steps():
+    X, y = line()
+    model = zero_linear()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    schedule = optim.lr_scheduler.BudgetedOneCycleLR(opt, max_lr=0.2, pct_start=0.5)
+    used = recording(opt)
+    result = fit(
+        model, mse, opt, (X, y), batch_size=60, epochs=2, max_steps=3, scheduler=schedule,
+        scheduler_step="fraction", progress=False,
+    )  # fmt: skip
+    assert result.stopped == "max_steps" and result.steps == 3
+    assert used == pytest.approx([0.0, 0.2 * (1 / 3) / 0.5, 0.2 * (1 - 2 / 3) / 0.5])
+    with pytest.raises(ConfigError, match="pass scheduler_step='fraction'"):
+        fit(model, mse, opt, (X, y), epochs=1, scheduler=schedule, progress=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(epochs=None), "fit needs epochs=, max_steps= or time_budget= to know when to stop"),
+        (dict(time_budget=0), "time_budget must be a number of seconds > 0, got 0"),
+        (dict(time_budget=True), "time_budget must be a number of seconds > 0, got True"),
+        (dict(max_steps=0), "max_steps must be an integer >= 1, got 0"),
+        (dict(extra_eval={"val": None}), "extra_eval names prefix the recorded names"),
+        (dict(resume=True), "resume=True needs a checkpoint path"),
+    ],
+)
+def test_bad_limits_are_refused(kwargs, message):
+    X, y = line()
+    model = zero_linear()
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        fit(model, mse, optim.SGD(model.parameters(), lr=0.1), (X, y), **{"epochs": 1, **kwargs})
+
+
+def test_extra_eval_sets_are_measured_and_may_be_monitored():
+    Xtr, ytr, Xv, yv = blobs()
+    model = mlp((6, 16, 3), seed=1)
+    result = fit(
+        model,
+        nn.SoftmaxCrossEntropy(),
+        optim.SGD(model.parameters(), lr=0.05),
+        (Xtr, ytr),
+        epochs=3,
+        metrics={"acc": accuracy},
+        extra_eval={"train": (Xtr[:50], ytr[:50])},
+        monitor="train_acc",
+        restore_best=False,
+        progress=False,
+    )
+    assert list(result.history) == ["loss", "acc", "train_loss", "train_acc", "lr"]
+    assert result.monitor == "train_acc" and result.mode == "max"
+    assert result.best == max(result["train_acc"])
+    model.eval()
+    with no_grad():
+        last = float((model(from_numpy(Xtr[:50])).data.argmax(1) == ytr[:50]).mean())
+    assert result["train_acc"][-1] == last  # measured in eval mode after the epoch
+
+
+class StopAt:
+    """A loss that presses Ctrl-C (sends SIGINT to this process) at its k-th training call
+    (measuring calls it with no graph)."""
+
+    def __init__(self, k):
+        self.k, self.calls = k, 0
+
+    def __call__(self, out, target):
+        self.calls += is_grad_enabled()
+        if self.calls == self.k:
+            os.kill(os.getpid(), signal.SIGINT)
+        return nn.SoftmaxCrossEntropy()(out, target)
+
+
+def budgeted_run(checkpoint, stop_at=None, resume=False):
+    Xtr, ytr, Xv, yv = blobs()
+    model = mlp((6, 16, 3), seed=1, dropout=0.2)  # (seeds the framework's generator too)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    schedule = optim.lr_scheduler.BudgetedOneCycleLR(opt, max_lr=0.3)
+    loss = StopAt(stop_at) if stop_at else nn.SoftmaxCrossEntropy()
+    result = fit(
+        model, loss, opt, (Xtr, ytr), val_data=(Xv, yv), batch_size=25, metrics=[accuracy],
+        monitor="val_accuracy", scheduler=schedule, scheduler_step="fraction",
+        time_budget=13.0, clock=FakeClock(), checkpoint=checkpoint, resume=resume,
+        extra_state={"run": 1}, progress=False,
+    )  # fmt: skip
+    return model, result
+
+
+def test_a_budgeted_run_stopped_mid_epoch_resumes_to_the_same_result(tmp_path, capsys):
+    """(X, y) arrays, shuffled by the framework's generator, dropout, a time budget and a
+    fraction schedule: stopped by Ctrl-C at step 7 (epoch 2 of 5-step epochs) and resumed,
+    it ends where the uninterrupted run ends, bit for bit."""
+    model_a, a = budgeted_run(tmp_path / "a.pkl")
+    _, b1 = budgeted_run(tmp_path / "b.pkl", stop_at=7)
+    assert b1.stopped == "interrupted" and b1.steps == 7
+    assert "stopping after this step" in capsys.readouterr().out
+    mid = load_checkpoint(tmp_path / "b.pkl")
+    assert mid["iteration"] == 7 and mid["position"] == 2 and mid["train_seconds"] == 7.0
+    assert mid["extra"] == {"run": 1}
+    model_b, b = budgeted_run(tmp_path / "b.pkl", resume=True)
+    assert a.stopped == b.stopped == "time_budget" and a.steps == b.steps == 13
+    assert a.history == b.history and a.step_loss == b.step_loss
+    assert (a.best_epoch, a.best) == (b.best_epoch, b.best)
+    assert states_equal(model_a.state_dict(), model_b.state_dict())
+    assert load_checkpoint(tmp_path / "b.pkl")["iteration"] == 13
+
+
+def test_checkpoint_every_saves_every_kth_epoch_and_at_the_end(tmp_path, monkeypatch):
+    saved = []
+    real_save = loop_mod.save_checkpoint
+
+    def recording_save(path, state):
+        saved.append(state["epoch"])
+        real_save(path, state)
+
+    monkeypatch.setattr(loop_mod, "save_checkpoint", recording_save)
+    X, y = line()
+    model = zero_linear()
+    fit(
+        model, mse, optim.SGD(model.parameters(), lr=0.1), (X, y), batch_size=60, epochs=7,
+        checkpoint=tmp_path / "c.pkl", checkpoint_every=3, progress=False,
+    )  # fmt: skip
+    assert saved == [3, 6, 7]
+    assert load_checkpoint(tmp_path / "c.pkl")["iteration"] == 14

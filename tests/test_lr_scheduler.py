@@ -559,3 +559,47 @@ def test_one_cycle_with_a_phase_of_no_length_gives_its_end_rate():
 def test_the_old_names_are_the_lr_scheduler_classes():
     for name in ("ExponentialLR", "StepLR", "CosineAnnealingLR", "LRScheduler", "OneCycleLR"):
         assert getattr(optim, name) is getattr(optim.lr_scheduler, name)
+
+
+# ----------------------------------------------------------------- the budgeted one-cycle
+
+
+def budgeted(fraction, peak, pct=0.15):
+    """The rule written out: linear from 0 to the peak over the first pct, then to 0 at 1."""
+    if fraction < pct:
+        return peak * fraction / pct
+    return peak * max(0.0, 1.0 - fraction) / (1.0 - pct)
+
+
+@pytest.mark.parametrize("pct", [0.15, 0.5])
+def test_budgeted_one_cycle_follows_the_elapsed_fraction(pct):
+    opt = our_optimizer()
+    schedule = lr_scheduler.BudgetedOneCycleLR(opt, max_lr=[0.1, 0.4], pct_start=pct)
+    assert rates(opt) == [0.0, 0.0]  # it starts at 0
+    fractions = [0.01, 0.075, pct, 0.3, 0.5, 0.9, 0.999, 1.0, 1.7]  # (uneven, as a clock's)
+    for f in fractions:
+        schedule.step(f)
+        assert rates(opt) == pytest.approx([budgeted(f, 0.1, pct), budgeted(f, 0.4, pct)])
+        assert schedule.get_last_lr() == rates(opt)
+    assert max(budgeted(f, 0.1, pct) for f in np.linspace(0, 1, 1001)) == pytest.approx(0.1)
+    assert schedule.last_epoch == len(fractions)
+
+
+def test_budgeted_one_cycle_state_round_trip_and_errors():
+    opt = our_optimizer()
+    schedule = lr_scheduler.BudgetedOneCycleLR(opt, max_lr=0.2)
+    schedule.step(0.1)
+    state = schedule.state_dict()
+    assert state["fraction"] == 0.1 and state["pct_start"] == 0.15
+    again = lr_scheduler.BudgetedOneCycleLR(our_optimizer(), max_lr=0.2)
+    again.load_state_dict(state)
+    again.step(0.6)
+    schedule.step(0.6)
+    assert again.get_last_lr() == schedule.get_last_lr() == pytest.approx([0.2 * 0.4 / 0.85] * 2)
+    with pytest.raises(ConfigError, match="fraction"):
+        schedule.step(-0.1)
+    for pct in (0.0, 1.0, 1.5):
+        with pytest.raises(ConfigError, match="pct_start"):
+            lr_scheduler.BudgetedOneCycleLR(our_optimizer(), max_lr=0.1, pct_start=pct)
+    with pytest.raises(ConfigError, match="max_lr"):
+        lr_scheduler.BudgetedOneCycleLR(our_optimizer(), max_lr=0.0)

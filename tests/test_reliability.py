@@ -238,13 +238,20 @@ def test_unknown_name_on_the_command_line_lists_the_choices(flag, value, choices
 
 
 @pytest.mark.parametrize(
-    "flag, value", [("--iters", "0"), ("--epochs", "-2"), ("--num-val", "0"), ("--seed", "x")]
+    "flag, value",
+    [
+        ("--iters", "0"),
+        ("--epochs", "-2"),
+        ("--num-val", "-1"),
+        ("--seed", "x"),
+        ("--num-train", "0"),
+    ],
 )
 def test_non_positive_counts_on_the_command_line(flag, value, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         load_example("cifar_mlp").main([flag, value, "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 2
-    low = 0 if flag == "--seed" else 1
+    low = 0 if flag in ("--seed", "--num-val") else 1  # --num-val 0: no validation set
     assert (
         f"error: argument {flag}: expected an integer >= {low}, got '{value}'"
         in capsys.readouterr().err
@@ -463,7 +470,7 @@ def test_diverging_training_stops_and_keeps_the_last_good_checkpoint(tmp_path, s
     assert (
         state["optimizer"]["param_groups"][0]["lr"] == 1e12
     )  # (the schedule had stepped: the next rate)
-    assert np.isfinite(state["history"]["loss"]).all() and len(state["history"]["loss"]) == 30
+    assert np.isfinite(state["step_loss"]).all() and len(state["step_loss"]) == 30
     assert all(np.isfinite(v).all() for v in state["model"].values())
     assert os.listdir(ckpt.parent) == ["checkpoint.pkl"]
 
@@ -580,7 +587,7 @@ def test_sigkill_at_random_moments_never_breaks_the_checkpoint(data_dir, env, tm
                     assert state["iteration"] == saved_iteration
                 assert last_iteration <= state["iteration"] <= last_iteration + 3 * n
                 assert state["iteration"] % 3 == 0  # saved at an epoch's end
-                assert len(state["history"]["loss"]) == state["iteration"]
+                assert len(state["step_loss"]) == state["iteration"]
                 assert all(np.isfinite(v).all() for v in state["model"].values())
                 last_iteration = state["iteration"]
             else:

@@ -15,8 +15,8 @@ from cifar_fakes import mlp
 from tinygrad_hlcv import nn, optim
 from tinygrad_hlcv.data import BatchIterator
 from tinygrad_hlcv.engine import Tensor, is_grad_enabled
-from tinygrad_hlcv.errors import ConfigError, TinygradError
-from tinygrad_hlcv.training import DivergedError, evaluate, fit, predict
+from tinygrad_hlcv.errors import ConfigError, ShapeError, TinygradError
+from tinygrad_hlcv.training import DivergedError, evaluate, fit, predict, scores
 from tinygrad_hlcv.training import checkpoint as checkpoint_mod
 from tinygrad_hlcv.training.checkpoint import (
     CheckpointError,
@@ -366,6 +366,71 @@ def test_predict_flattens_images():
     assert np.array_equal(predict(model, Xtr), predict(model, Xtr.reshape(len(Xtr), -1)))
 
 
+# ----------------------------------------------------------------- test-time augmentation
+
+
+def mirrored_by_loops(X):
+    """The left-right mirror of (N, H, W, C) images, element by element: out[n, h, w, c] =
+    X[n, h, W - 1 - w, c] (the reference the vectorised flip is checked against)."""
+    out = np.empty_like(X)
+    n, h, w, c = X.shape
+    for i in range(n):
+        for row in range(h):
+            for col in range(w):
+                out[i, row, col, :] = X[i, row, w - 1 - col, :]
+    return out
+
+
+def softmax_rows(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_tta_averages_the_softmax_over_each_image_and_its_mirror():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(7, 32, 32, 3)).astype(np.float32)
+    model = nn.Sequential(nn.Flatten(), *mlp((3072, 8, 5), seed=2))
+    model.eval()
+    plain = model(Tensor(X.reshape(7, -1))).data
+    mirrored = model(Tensor(mirrored_by_loops(X).reshape(7, -1))).data
+    expected = (softmax_rows(plain) + softmax_rows(mirrored)) / 2
+    model.train()
+    rows = X.reshape(7, -1)  # HWC images flattened, as data.prepare_cifar10 gives them
+    for data, shape in ((X, None), (rows, (32, 32, 3))):
+        got = scores(model, data, batch_size=3, tta=True, image_shape=shape)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+        assert model.training  # restored
+    np.testing.assert_array_equal(scores(model, rows), plain)  # without TTA: the outputs
+    y = expected.argmax(1)
+    y[:2] = (y[:2] + 1) % 5
+    assert evaluate(model, rows, y, tta=True, image_shape=(32, 32, 3)) == pytest.approx(5 / 7)
+    assert np.array_equal(predict(model, X, tta=True), expected.argmax(1))
+    # the mirror is a different image: a model that is not symmetric scores it differently
+    assert not np.allclose(softmax_rows(plain), expected)
+
+
+def test_tta_of_a_mirror_symmetric_input_changes_nothing():
+    half = np.random.default_rng(5).normal(size=(3, 32, 16, 3)).astype(np.float32)
+    X = np.concatenate([half, half[:, :, ::-1]], axis=2)  # each image its own mirror
+    model = mlp((3072, 8, 4), seed=3)
+    rows = X.reshape(3, -1)
+    np.testing.assert_allclose(
+        scores(model, rows, tta=True, image_shape=(32, 32, 3)),
+        softmax_rows(scores(model, rows)),
+        rtol=1e-6,
+    )
+
+
+def test_tta_needs_to_know_the_images_shape():
+    model = mlp((12, 4, 3), seed=0)
+    rows = np.zeros((2, 12), np.float32)
+    with pytest.raises(ShapeError, match=r"image_shape=\(H, W, C\)"):
+        evaluate(model, rows, np.zeros(2, int), tta=True)
+    with pytest.raises(ShapeError, match="got X of shape"):
+        evaluate(model, rows, np.zeros(2, int), tta=True, image_shape=(2, 2, 2))
+    assert evaluate(model, rows, np.zeros(2, int), tta=True, image_shape=(2, 2, 3)) in (0, 0.5, 1)
+
+
 # ----------------------------------------------------------------- schedule
 
 
@@ -452,7 +517,7 @@ def test_nan_in_data_raises_and_keeps_last_good_checkpoint(tmp_path):
         )
     state = load_checkpoint(ckpt)  # saved at the end of epoch 2 (iteration 20)
     assert state["iteration"] == 20
-    assert len(state["history"]["loss"]) == 20 and np.all(np.isfinite(state["history"]["loss"]))
+    assert len(state["step_loss"]) == 20 and np.all(np.isfinite(state["step_loss"]))
     assert len(state["history"]["val_acc"]) == 2
     assert states_equal(state["model"], schedule.snapshots[-1])
     assert all(np.all(np.isfinite(v)) for v in state["model"].values())
@@ -478,7 +543,7 @@ def test_nan_in_data_raises_and_keeps_last_good_checkpoint(tmp_path):
         progress=False,
     )
     assert result.iterations == 30 and len(result.history.loss) == 30
-    assert result.history.loss[:20] == state["history"]["loss"]
+    assert result.history.loss[:20] == state["step_loss"]
 
 
 # ----------------------------------------------------------------- resume after Ctrl-C
@@ -540,7 +605,7 @@ def test_resume_after_ctrl_c_is_bit_identical(tmp_path, name, capsys):
     assert result_b1.interrupted and result_b1.iterations == stop_at
     assert "stopping after this step" in capsys.readouterr().out
     mid = load_checkpoint(split_ckpt)
-    assert mid["iteration"] == stop_at and len(mid["history"]["loss"]) == stop_at
+    assert mid["iteration"] == stop_at and len(mid["step_loss"]) == stop_at
     assert len(mid["history"]["val_acc"]) == 1
     assert mid["extra"] == {"case": case}
 

@@ -15,6 +15,7 @@ from . import lr_scheduler
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .lr_scheduler import (
+    BudgetedOneCycleLR,
     CosineAnnealingLR,
     ExponentialLR,
     LambdaLR,
@@ -46,6 +47,7 @@ __all__ = [
     "CosineAnnealingLR",
     "LinearLR",
     "OneCycleLR",
+    "BudgetedOneCycleLR",
     "SequentialLR",
     "ReduceLROnPlateau",
 ]

@@ -37,6 +37,7 @@ __all__ = [
     "CosineAnnealingLR",
     "LinearLR",
     "OneCycleLR",
+    "BudgetedOneCycleLR",
     "SequentialLR",
     "ReduceLROnPlateau",
 ]
@@ -54,6 +55,8 @@ EPOCHS = Hyperparameter("epochs", low=1, integer=True)
 STEPS_PER_EPOCH = Hyperparameter("steps_per_epoch", low=1, integer=True)
 MAX_LR = Hyperparameter("max_lr", low=0, low_open=True)
 PCT_START = Hyperparameter("pct_start", low=0, high=1)
+WARMUP_FRACTION = Hyperparameter("pct_start", low=0, high=1, low_open=True, high_open=True)
+FRACTION = Hyperparameter("fraction", low=0)
 ANNEAL_STRATEGY = Hyperparameter("anneal_strategy", choices=("cos", "linear"))
 DIV_FACTOR = Hyperparameter("div_factor", low=0, low_open=True)
 FINAL_DIV_FACTOR = Hyperparameter("final_div_factor", low=0, low_open=True)
@@ -611,6 +614,45 @@ def _one_cycle_phases(pct_start: float, total: int, three_phase: bool) -> list[d
             phase(total - 1, "initial_lr min_lr", "max_momentum max_momentum"),
         ]
     return [up, phase(total - 1, "max_lr min_lr", "base_momentum max_momentum")]
+
+
+class BudgetedOneCycleLR(LRScheduler):
+    """A one-cycle rate that follows the elapsed fraction of training, not a step count:
+    `step(fraction)` (fraction = elapsed / planned: of a time budget, or of the steps) sets
+    lr = max_lr · fraction / pct_start during the warm-up (the first pct_start of training,
+    15% by default), then lr = max_lr · (1 − fraction) / (1 − pct_start), a linear decay
+    that reaches 0 when the budget is spent (fractions past 1 give 0). The rate starts at 0.
+    fit(..., scheduler_step='fraction') steps it after every batch, with the fraction of
+    `time_budget` spent so far when there is one (else of the planned steps), so a run
+    that gets fewer steps on a slower machine still completes the whole cycle."""
+
+    HYPERPARAMETERS = {"pct_start": WARMUP_FRACTION}
+    STATE = (*LRScheduler.STATE, "max_lrs", "fraction")
+    stepped_with_fraction = True  # fit calls step(fraction), never step()
+    pct_start: float
+
+    def __init__(
+        self, optimizer: Optimizer, max_lr: float | Sequence[float], pct_start: float = 0.15
+    ) -> None:
+        _check_optimizer(self, optimizer)
+        self._set(pct_start=pct_start)
+        self.max_lrs = [float(v) for v in _per_group(MAX_LR, max_lr, optimizer)]
+        self.fraction = 0.0
+        super().__init__(optimizer)
+
+    def step(self, fraction: float = 0.0) -> None:
+        """Set the rates for `fraction` (>= 0) of training elapsed."""
+        FRACTION.check(fraction, "BudgetedOneCycleLR.step: ")
+        self.fraction = float(fraction)
+        super().step()
+
+    def get_lr(self) -> list[float]:
+        f = min(getattr(self, "fraction", 0.0), 1.0)  # (0 at the constructor's first step)
+        if f < self.pct_start:
+            scale = f / self.pct_start
+        else:
+            scale = (1.0 - f) / (1.0 - self.pct_start)
+        return [top * scale for top in self.max_lrs]
 
 
 class SequentialLR(LRScheduler):

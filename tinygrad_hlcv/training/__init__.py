@@ -17,6 +17,7 @@ from .loop import (
     fit_cifar,
     fit_epochs,
     predict,
+    scores,
 )
 from .metrics import accuracy
 
@@ -36,4 +37,5 @@ __all__ = [
     "fit_epochs",
     "metrics",
     "predict",
+    "scores",
 ]

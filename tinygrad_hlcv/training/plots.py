@@ -5,8 +5,8 @@ figure is written atomically.
 """
 
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -31,14 +31,27 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_training(history: "History", path: Path, title: str = "") -> Path:
-    """Loss per iteration (left) and train/validation accuracy per epoch (right)."""
+def plot_training(history: "History | Mapping[str, Any]", path: Path, title: str = "") -> Path:
+    """Loss per iteration (left) and train/validation accuracy per epoch (right).
+
+    `history`: the course's History, or fit's history dict with 'step_loss' added (its
+    'train_acc' and 'val_acc' drawn where present: no validation curve without one; the
+    running 'acc' when there is no 'train_acc')."""
+    if isinstance(history, Mapping):
+        loss, curves = history["step_loss"], history
+    else:
+        loss, curves = history.loss, {"train_acc": history.train_acc, "val_acc": history.val_acc}
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    left.plot(history.loss, lw=0.6, alpha=0.8)
-    left.set(xlabel="iteration", ylabel="training loss (with L2)", title="Loss")
-    epochs = np.arange(1, len(history.val_acc) + 1)
-    right.plot(epochs, history.train_acc, "o-", ms=3, label="train (1,000 images)")
-    right.plot(epochs, history.val_acc, "o-", ms=3, label="validation")
+    left.plot(loss, lw=0.6, alpha=0.8)
+    left.set(xlabel="iteration", ylabel="training loss", title="Loss")
+    for key, label in (
+        ("train_acc", "train (1,000 images)"),
+        ("val_acc", "validation"),
+        ("acc", "train (the epoch's batches, in training mode)"),
+    ):
+        values = curves.get(key) or []
+        if values and (key != "acc" or "train_acc" not in curves):
+            right.plot(np.arange(1, len(values) + 1), values, "o-", ms=3, label=label)
     right.set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
     right.legend()
     if title:
