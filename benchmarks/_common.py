@@ -25,6 +25,18 @@ NETS = {
 }
 BATCH, LAM, LR, SLOPE = 200, 0.25, 1e-3, 0.01
 
+# Issue 12's net, the one the later issues train: bias-free Linear -> BatchNorm1d -> ReLU
+# (twice), then Linear with bias; cross-entropy; SGD with Nesterov momentum and weight decay
+# on the weight matrices only. Kept apart from NETS: it has no closed-form numpy-ref.
+BN_NETS = {"bn-mlp": ((3072, 1024, 1024, 10), "batchnorm-relu")}
+BN_BATCH, BN_LR, BN_MOMENTUM, BN_WEIGHT_DECAY = 256, 0.05, 0.9, 5e-4
+
+
+def batch_size(activation):
+    """The batch of a net: 256 for the BatchNorm net, else the issue's 200."""
+    return BN_BATCH if activation == "batchnorm-relu" else BATCH
+
+
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
@@ -166,6 +178,8 @@ def make_tinygrad(sizes, activation, dtype, X, y, weights=None, biases=None, pac
     tinygrad_hlcv (a baseline revision)."""
     if package is None:
         import tinygrad_hlcv as package
+    if activation == "batchnorm-relu":
+        return make_tinygrad_bn(sizes, dtype, X, y, weights, biases, package)
     Tensor, nn, optim = package.Tensor, package.nn, package.optim
     layers = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -183,6 +197,42 @@ def make_tinygrad(sizes, activation, dtype, X, y, weights=None, biases=None, pac
 
     def step():
         loss = loss_fn(model(x), y) + nn.l2_penalty(model, LAM)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def make_tinygrad_bn(sizes, dtype, X, y, weights, biases, package):
+    """The BN_NETS step: Linear(bias=False) -> BatchNorm1d -> ReLU per hidden layer, a last
+    Linear with bias; CrossEntropyLoss; SGD (Nesterov) with weight decay on the 2-D weights
+    only (two parameter groups), as PyTorch users write it."""
+    Tensor, nn, optim = package.Tensor, package.nn, package.optim
+    layers = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        last = i == len(sizes) - 2
+        linear = nn.Linear(fan_in, fan_out, bias=last, dtype=dtype)
+        if weights is not None:
+            linear.weight.data[...] = weights[i]
+            if last:
+                linear.bias.data[...] = biases[i]
+        layers.append(linear)
+        if not last:
+            layers += [nn.BatchNorm1d(fan_out, dtype=dtype), nn.ReLU()]
+    model = nn.Sequential(*layers)
+    params = list(model.parameters())
+    groups = [
+        {"params": [p for p in params if p.ndim == 2], "weight_decay": BN_WEIGHT_DECAY},
+        {"params": [p for p in params if p.ndim != 2], "weight_decay": 0.0},
+    ]
+    opt = optim.SGD(groups, lr=BN_LR, momentum=BN_MOMENTUM, nesterov=True)
+    loss_fn = nn.CrossEntropyLoss()
+    x = Tensor(X)
+
+    def step():
+        loss = loss_fn(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()

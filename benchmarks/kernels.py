@@ -11,8 +11,13 @@ and the weight-sized kernels (the optimizer step, the L2 gradient) on the
 3072×100 and 3072×600 first-layer weights. The arrays are hot in cache, as in
 a training step that just produced them.
 
+The newer kernels (norm_kernels, activation_kernels, optim_kernels, and SGD with Nesterov
+momentum and weight decay) run at the bn-mlp net's sizes: BatchNorm, LayerNorm and GELU on a
+256×1024 activation, the optimizer updates on a 1024×1024 weight.
+
 The two versions alternate in blocks (order swapped every round) and each
-block times `--calls` back-to-back calls, so the median is per call.
+block times up to `--calls` back-to-back calls (fewer when one call of the slower
+version takes more than a few ms), so the median is per call.
 
     python benchmarks/kernels.py [--quick] [--repeats N] [--json PATH]
 """
@@ -25,6 +30,8 @@ from _common import fmt_table, machine_info, pin_threads, quantiles, write_json_
 
 ACTIVATION_SHAPES = [(200, 100), (200, 600)]
 WEIGHT_SHAPES = [(3072, 100), (3072, 600)]
+BN_ACTIVATION, BN_WEIGHT = [(256, 1024)], [(1024, 1024)]  # the bn-mlp net's sizes
+BLOCK_SECONDS = 0.02  # a block's length, at most, when one call is slow
 
 
 def _cases(np):
@@ -102,10 +109,124 @@ def _cases(np):
     }
 
 
+def _norm_cases(np):
+    """The normalisation and GELU kernels: name -> (shapes, make), as _cases."""
+
+    def normal(shape, dtype, rng, n):
+        return [rng.standard_normal(shape).astype(dtype) for _ in range(n)]
+
+    def statistics(shape, dtype, rng):
+        (x,) = normal(shape, dtype, rng, 1)
+        c = shape[1]
+        return [x, np.empty(c), np.empty(c)], x.nbytes + 16 * c
+
+    def batch_stats(x):
+        mean = x.mean(axis=0, dtype=np.float64)
+        return mean, 1 / np.sqrt(x.var(axis=0, dtype=np.float64) + 1e-5)
+
+    def batch_forward(shape, dtype, rng):
+        x, out = normal(shape, dtype, rng, 2)
+        gamma, beta = (rng.standard_normal(shape[1]).astype(dtype) for _ in range(2))
+        return [x, *batch_stats(x), gamma, beta, out], 2 * x.nbytes
+
+    def batch_backward(shape, dtype, rng):
+        g, x, dx = normal(shape, dtype, rng, 3)
+        gamma = rng.standard_normal(shape[1]).astype(dtype)
+        grads = [np.empty_like(gamma), np.empty_like(gamma)]
+        return [g, x, *batch_stats(x), gamma, True, dx, *grads], 3 * x.nbytes
+
+    def layer_forward(shape, dtype, rng):
+        x, out = normal(shape, dtype, rng, 2)
+        gamma, beta = (rng.standard_normal(shape[1]).astype(dtype) for _ in range(2))
+        rows = [np.empty(shape[0]), np.empty(shape[0])]
+        return [x, gamma, beta, 1e-5, *rows, out], 2 * x.nbytes
+
+    def layer_backward(shape, dtype, rng):
+        g, x, dx = normal(shape, dtype, rng, 3)
+        gamma = rng.standard_normal(shape[1]).astype(dtype)
+        mean = x.mean(axis=1, dtype=np.float64)
+        invstd = 1 / np.sqrt(x.var(axis=1, dtype=np.float64) + 1e-5)
+        grads = [np.empty_like(gamma), np.empty_like(gamma)]
+        return [g, x, mean, invstd, gamma, dx, *grads], 3 * x.nbytes
+
+    def gelu(n_inputs):
+        def make(shape, dtype, rng):
+            arrays = [a.reshape(-1) for a in normal(shape, dtype, rng, n_inputs + 1)]
+            return arrays, (n_inputs + 1) * arrays[0].nbytes
+
+        return make
+
+    return {
+        "batch_norm_statistics": (BN_ACTIVATION, statistics),
+        "batch_norm_forward": (BN_ACTIVATION, batch_forward),
+        "batch_norm_backward": (BN_ACTIVATION, batch_backward),
+        "layer_norm_forward": (BN_ACTIVATION, layer_forward),
+        "layer_norm_backward": (BN_ACTIVATION, layer_backward),
+        "gelu_forward": (BN_ACTIVATION, gelu(1)),
+        "gelu_backward": (BN_ACTIVATION, gelu(2)),
+    }
+
+
+def _optim_cases(np):
+    """The optimizer updates on a 1024×1024 weight, scalars in θ's dtype as the optimizers
+    pass them: name -> (shapes, make), as _cases."""
+
+    def arrays(shape, dtype, rng, n):
+        first = [rng.standard_normal(shape).astype(dtype).reshape(-1) for _ in range(2)]
+        return first + [np.zeros(first[0].size, dtype) for _ in range(n - 2)]
+
+    def sgd_nesterov(shape, dtype, rng):
+        s = dtype.type
+        theta, grad, velocity = arrays(shape, dtype, rng, 3)
+        args = [theta, grad, velocity, s(1e-9), s(0.9), s(5e-4), True, False]
+        return args, 5 * theta.nbytes
+
+    def adam(decoupled):
+        def make(shape, dtype, rng):
+            s, lr, wd = dtype.type, 1e-9, 1e-2
+            l2, decay = (0, 1 - lr * wd) if decoupled else (wd, 1)
+            scalars = [0.9, 0.1, 0.999, 0.001, lr / 0.1, np.sqrt(0.001), 1e-8, l2, decay]
+            a = arrays(shape, dtype, rng, 4)
+            return a + [s(v) for v in scalars], 7 * a[0].nbytes
+
+        return make
+
+    def rmsprop(shape, dtype, rng):
+        s, unused = dtype.type, np.empty(0, dtype)
+        a = arrays(shape, dtype, rng, 3)
+        scalars = [s(v) for v in (1e-9, 0.99, 0.01, 1e-8, 0, 0)]
+        return a + [unused, unused] + scalars + [False], 5 * a[0].nbytes
+
+    def adagrad(shape, dtype, rng):
+        s = dtype.type
+        a = arrays(shape, dtype, rng, 3)
+        return a + [s(1e-9), s(1e-10), s(0)], 5 * a[0].nbytes
+
+    return {
+        "sgd_update+nesterov+wd": (BN_WEIGHT, sgd_nesterov),
+        "adam_update": (BN_WEIGHT, adam(decoupled=False)),
+        "adam_update+adamw": (BN_WEIGHT, adam(decoupled=True)),
+        "rmsprop_update": (BN_WEIGHT, rmsprop),
+        "adagrad_update": (BN_WEIGHT, adagrad),
+    }
+
+
+def _calls_per_block(fast, twin, args, calls):
+    """`calls`, or fewer so that a block of the slower version takes about BLOCK_SECONDS."""
+    slowest = 0.0
+    for fn in (fast, twin):
+        t = time.perf_counter()
+        fn(*args)
+        slowest = max(slowest, time.perf_counter() - t)
+    return max(1, min(calls, int(BLOCK_SECONDS / max(slowest, 1e-9))))
+
+
 def time_pair(fast, twin, args, repeats, calls):
-    """Median seconds per call of each, alternating blocks of `calls` calls."""
+    """Median seconds per call of each, alternating blocks of `calls` calls (fewer for
+    slow calls: _calls_per_block)."""
     fast(*args)  # compile / load from cache
     twin(*args)
+    calls = _calls_per_block(fast, twin, args, calls)
     times = {"numba": [], "numpy": []}
     pair = [("numba", fast), ("numpy", twin)]
     for r in range(repeats):
@@ -130,24 +251,26 @@ def main(argv=None):
     how, _limiter = pin_threads(args.threads)
     import numpy as np
 
-    from tinygrad_hlcv import kernels
+    from tinygrad_hlcv import activation_kernels, kernels, norm_kernels, optim_kernels
 
     info = machine_info(args.threads, how)
     print(
         f"# {info['cpu']}, {args.threads} threads; numba threading layer "
         f"{info['numba_threading_layer']}; load average {info['load_average_at_start'][0]:.2f}"
     )
-    cases = _cases(np)
+    modules = (kernels, norm_kernels, activation_kernels, optim_kernels)
+    cases = {**_cases(np), **_norm_cases(np), **_optim_cases(np)}
+    home = {name: m for m in modules for name in m.KERNEL_NAMES}  # kernel -> its module
     rows, results = [], []
-    names = [n for n in cases if n.split("+")[0] in kernels.KERNEL_NAMES]
-    missing = [n for n in kernels.KERNEL_NAMES if n not in cases]
+    names = [n for n in cases if n.split("+")[0] in home]
+    missing = [n for n in home if n not in cases]
     for dtype_name in args.dtypes:
         dtype = np.dtype(dtype_name)
         for name in names:
             shapes, make = cases[name]
             kernel = name.split("+")[0]
-            fast = getattr(kernels.numba_kernels, kernel)
-            twin = getattr(kernels.numpy_kernels, kernel)
+            fast = getattr(home[kernel].numba_kernels, kernel)
+            twin = getattr(home[kernel].numpy_kernels, kernel)
             for shape in shapes:
                 rng = np.random.default_rng(0)
                 call_args, nbytes = make(shape, dtype, rng)

@@ -7,6 +7,11 @@ Contenders:
   numpy-ref       tinygrad_hlcv.reference.mlp_loss_and_grads + `p -= lr * g`
   torch           PyTorch eager on the CPU (only if `import torch` works)
 
+`--nets bn-mlp` (not in the default set) is the net of issue 12: 3072-1024-1024-10 with
+bias-free Linear -> BatchNorm1d -> ReLU twice, then Linear with bias; CrossEntropyLoss;
+SGD with Nesterov momentum 0.9, lr 0.05, weight decay 5e-4 on the 2-D weights only (two
+parameter groups); batch 256. Contenders tinygrad_hlcv and torch (numpy-ref has no BatchNorm).
+
 Method: one process; every contender starts from the same weights; after a
 warm-up, the contenders take turns in blocks of steps (order rotated every
 round) with a pause between blocks, so the spinning BLAS/OpenMP worker threads
@@ -19,7 +24,8 @@ The GEMM peak is the median speed of `np.matmul(A, B, out=C)` with A 200×3072,
 B 3072×600 in the row's dtype, timed as one more contender in the same
 rotation, so "% peak" sees the same machine load as the steps it is compared to.
 
-    python benchmarks/step_time.py [--quick] [--repeats N] [--json PATH]
+    python benchmarks/step_time.py [--quick] [--repeats N] [--nets ...] [--json PATH]
+    python benchmarks/step_time.py --nets bn-mlp --dtypes float32 --profile 20
 """
 
 import argparse
@@ -30,11 +36,16 @@ import time
 
 from _common import (  # sets sys.path
     BATCH,
+    BN_LR,
+    BN_MOMENTUM,
+    BN_NETS,
+    BN_WEIGHT_DECAY,
     LAM,
     LR,
     NETS,
     REPO,
     SLOPE,
+    batch_size,
     fmt_table,
     machine_info,
     make_tinygrad,
@@ -42,6 +53,8 @@ from _common import (  # sets sys.path
     quantiles,
     write_json_atomic,
 )
+
+ALL_NETS = {**NETS, **BN_NETS}
 
 
 def parse_args(argv=None):
@@ -69,7 +82,13 @@ def parse_args(argv=None):
         help="threads for every pool (BLAS, OpenMP, Numba, torch); default: all cores",
     )
     p.add_argument("--quick", action="store_true", help="few repeats: a smoke run")
-    p.add_argument("--nets", nargs="+", choices=list(NETS), default=list(NETS))
+    p.add_argument(
+        "--nets",
+        nargs="+",
+        choices=list(ALL_NETS),
+        default=list(NETS),
+        help="default: the three issue nets; bn-mlp only when asked for",
+    )
     p.add_argument(
         "--dtypes", nargs="+", choices=["float32", "float64"], default=["float32", "float64"]
     )
@@ -87,6 +106,14 @@ def parse_args(argv=None):
         help="also time the package as it was at this git revision (repeatable)",
     )
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON (atomically)")
+    p.add_argument(
+        "--profile",
+        type=int,
+        metavar="STEPS",
+        default=0,
+        help="instead of timing, run STEPS tinygrad_hlcv steps of each net under cProfile and "
+        "print the functions that took the most time",
+    )
     args = p.parse_args(argv)
     quick = args.quick
     args.repeats = args.repeats or (6 if quick else 30)
@@ -95,12 +122,12 @@ def parse_args(argv=None):
     return args
 
 
-def gemm_flops(sizes):
+def gemm_flops(sizes, batch=BATCH):
     """FLOPs of the GEMMs of one step: forward X W and backward Aᵀδ per layer, plus
     δWᵀ for every layer but the first (the input batch needs no gradient)."""
     total = 0
     for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        total += 2 * BATCH * n_in * n_out * (2 if layer == 0 else 3)
+        total += 2 * batch * n_in * n_out * (2 if layer == 0 else 3)
     return total
 
 
@@ -165,6 +192,8 @@ def make_torch(sizes, activation, dtype, X, y, weights, biases):
     import numpy as np
     import torch
 
+    if activation == "batchnorm-relu":
+        return make_torch_bn(sizes, dtype, X, y, weights, biases)
     tdtype = getattr(torch, np.dtype(dtype).name)
     layers, linears = [], []
     for i, (W, b) in enumerate(zip(weights, biases)):
@@ -184,6 +213,44 @@ def make_torch(sizes, activation, dtype, X, y, weights, biases):
         loss = torch.nn.functional.cross_entropy(model(x), labels) + LAM * sum(
             lin.weight.pow(2).sum() for lin in linears
         )
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def make_torch_bn(sizes, dtype, X, y, weights, biases):
+    """The BN_NETS step in PyTorch eager, from the same weights (copied transposed: torch's
+    Linear holds (out, in)); the same two parameter groups."""
+    import numpy as np
+    import torch
+
+    tdtype = getattr(torch, np.dtype(dtype).name)
+    layers = []
+    for i, (W, b) in enumerate(zip(weights, biases)):
+        last = i == len(weights) - 1
+        linear = torch.nn.Linear(*W.shape, bias=last, dtype=tdtype)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(W.T.copy()))
+            if last:
+                linear.bias.copy_(torch.from_numpy(b))
+        layers.append(linear)
+        if not last:
+            layers += [torch.nn.BatchNorm1d(W.shape[1], dtype=tdtype), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers).train()
+    params = list(model.parameters())
+    groups = [
+        {"params": [p for p in params if p.ndim == 2], "weight_decay": BN_WEIGHT_DECAY},
+        {"params": [p for p in params if p.ndim != 2], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.SGD(groups, lr=BN_LR, momentum=BN_MOMENTUM, nesterov=True)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    x, labels = torch.from_numpy(X), torch.from_numpy(y)
+
+    def step():
+        loss = loss_fn(model(x), labels)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -240,10 +307,13 @@ def run_config(net, dtype, contenders, args):
     """Interleaved blocks of every contender on one net and dtype; per-contender stats."""
     import numpy as np
 
-    sizes, activation = NETS[net]
+    sizes, activation = ALL_NETS[net]
+    if net in BN_NETS:  # the closed-form reference has no BatchNorm
+        contenders = [(name, make) for name, make in contenders if name != "numpy-ref"]
+    batch = batch_size(activation)
     rng = np.random.default_rng(123)
-    X = rng.standard_normal((BATCH, sizes[0])).astype(dtype)
-    y = rng.integers(0, sizes[-1], BATCH).astype(np.int64)
+    X = rng.standard_normal((batch, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], batch).astype(np.int64)
     weights, biases = initial_weights(sizes, dtype)
     steps = {
         name: make(sizes, activation, dtype, X, y, weights, biases) for name, make in contenders
@@ -287,6 +357,46 @@ def run_config(net, dtype, contenders, args):
             "first_loss": first_losses.get(name),
         }
     return stats
+
+
+def _cumulative_ms(stats, file_name, function):
+    """Milliseconds spent in `function` of `file_name` and what it called (cProfile's cumtime)."""
+    return 1e3 * sum(
+        row[3]
+        for (path, _line, name), row in stats.stats.items()
+        if (os.path.basename(path), name) == (file_name, function)
+    )
+
+
+def profile_steps(net, dtype, steps, top=15):
+    """cProfile of `steps` tinygrad_hlcv steps (after 3 warm-up steps), sorted by own time:
+    where a step's time goes (the GEMMs are inside fused.py's Linear forward/backward)."""
+    import cProfile
+    import pstats
+
+    import numpy as np
+
+    sizes, activation = ALL_NETS[net]
+    batch = batch_size(activation)
+    rng = np.random.default_rng(123)
+    X = rng.standard_normal((batch, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], batch).astype(np.int64)
+    step = make_tinygrad(sizes, activation, dtype, X, y, *initial_weights(sizes, dtype))
+    for _ in range(3):
+        step()
+    profiler = cProfile.Profile()
+    t = time.perf_counter()
+    profiler.runcall(lambda: [step() for _ in range(steps)])
+    wall = time.perf_counter() - t
+    stats = pstats.Stats(profiler)
+    print(f"\n## {net} {dtype}: {steps} steps, {1e3 * wall / steps:.1f} ms/step under cProfile")
+    ms = {
+        "backward": _cumulative_ms(stats, "engine.py", "run_backward") / steps,
+        "optimizer": _cumulative_ms(stats, "optimizer.py", "step") / steps,
+    }
+    ms = {"forward, loss, zero_grad": 1e3 * wall / steps - sum(ms.values()), **ms}
+    print("per step: " + ", ".join(f"{phase} {t:.1f} ms" for phase, t in ms.items()))
+    stats.sort_stats("tottime").print_stats(top)
 
 
 def paired_ratio(a, b):
@@ -339,6 +449,11 @@ def main(argv=None):
         flush=True,
     )
 
+    if args.profile:
+        for dtype in args.dtypes:
+            for net in args.nets:
+                profile_steps(net, dtype, args.profile)
+        return
     results, rows, peaks = [], [], []
     for dtype in args.dtypes:
         for net in args.nets:
@@ -351,11 +466,14 @@ def main(argv=None):
                 f" = {peak['gflops']:.1f} GFLOP/s",
                 flush=True,
             )
-            flops = gemm_flops(NETS[net][0])
+            sizes, activation = ALL_NETS[net]
+            flops = gemm_flops(sizes, batch_size(activation))
             for name, s in stats.items():
                 s["gflops"] = flops / (s["ms"] * 1e-3) / 1e9
                 s["fraction_of_gemm_peak"] = s["gflops"] / peak["gflops"]
-                s["ratio_to_numpy_ref"] = paired_ratio(s, stats["numpy-ref"])
+                s["ratio_to_numpy_ref"] = (
+                    paired_ratio(s, stats["numpy-ref"]) if "numpy-ref" in stats else None
+                )
                 s["ratio_to_torch"] = paired_ratio(s, stats["torch"]) if "torch" in stats else None
                 results.append(
                     {
@@ -384,7 +502,7 @@ def main(argv=None):
             losses = {n: s["first_loss"] for n, s in stats.items() if s["first_loss"] is not None}
             spread = max(losses.values()) - min(losses.values())
             tol = 1e-4 if dtype == "float32" else 1e-9
-            if spread > tol * max(1.0, abs(losses["numpy-ref"])):
+            if spread > tol * max(1.0, *map(abs, losses.values())):
                 print(
                     f"WARNING: {net} {dtype}: first-step losses differ: {losses}", file=sys.stderr
                 )
@@ -420,6 +538,13 @@ def main(argv=None):
                 "machine": info,
                 "settings": {
                     "batch": BATCH,
+                    "bn_mlp": {
+                        "batch": batch_size("batchnorm-relu"),
+                        "lr": BN_LR,
+                        "momentum": BN_MOMENTUM,
+                        "nesterov": True,
+                        "weight_decay_2d": BN_WEIGHT_DECAY,
+                    },
                     "lambda": LAM,
                     "lr": LR,
                     "repeats": args.repeats,

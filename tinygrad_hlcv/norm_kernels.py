@@ -174,6 +174,25 @@ def batch_norm_backward_numpy(
 # ---- LayerNorm: statistics per row, over the d columns ----
 
 
+@numba.njit(cache=True, fastmath={"reassoc"})
+def _row_moments(row: Array) -> tuple[float, float]:
+    """The mean and biased variance of a 1-D row, two passes in float64.
+
+    `reassoc` lets LLVM split each running sum into vector lanes (2.4–4.6× faster at
+    256×1024, benchmarks/kernels.py): a sum along a row is otherwise one chain of
+    dependent adds. Only the order of the additions changes (as NumPy's pairwise sum
+    differs from a running one); NaN and ±Inf keep their meaning (no nnan/ninf flags)."""
+    total = 0.0
+    for j in range(row.size):
+        total += row[j]
+    mu = total / row.size
+    total = 0.0
+    for j in range(row.size):
+        deviation = row[j] - mu
+        total += deviation * deviation
+    return mu, total / row.size
+
+
 @numba.njit(cache=True)
 def layer_norm_forward(
     x: Array, weight: Array, bias: Array, eps: float, mean: Array, invstd: Array, out: Array
@@ -188,15 +207,8 @@ def layer_norm_forward(
     ):
         raise ValueError(LAYER_FORWARD_MISFIT)
     for i in range(m):
-        total = 0.0
-        for j in range(d):
-            total += x[i, j]
-        mu = total / d
-        total = 0.0
-        for j in range(d):
-            deviation = x[i, j] - mu
-            total += deviation * deviation
-        rho = 1.0 / np.sqrt(total / d + eps)
+        mu, var = _row_moments(x[i])
+        rho = 1.0 / np.sqrt(var + eps)
         mean[i], invstd[i] = mu, rho
         for j in range(d):
             out[i, j] = (x[i, j] - mu) * rho * weight[j] + bias[j]
@@ -217,6 +229,18 @@ def layer_norm_forward_numpy(
     deviation = x - mean[:, None]
     invstd[...] = 1.0 / np.sqrt((deviation * deviation).sum(axis=1) / d + eps)
     out[...] = deviation * invstd[:, None] * weight + bias
+
+
+@numba.njit(cache=True, fastmath={"reassoc"})
+def _row_sums(g: Array, x: Array, weight: Array, mu: float, rho: float) -> tuple[float, float]:
+    """Σ_j ĝ_j and Σ_j ĝ_j x̂_j of one row, ĝ = δ ⊙ γ in float64 (as the twin), x̂ = (x − μ)ρ;
+    `reassoc` as in _row_moments (2–2.8× faster backward at 256×1024)."""
+    row_g, row_gx = 0.0, 0.0
+    for j in range(x.size):
+        g_hat = float(g[j]) * weight[j]
+        row_g += g_hat
+        row_gx += g_hat * ((x[j] - mu) * rho)
+    return row_g, row_gx
 
 
 @numba.njit(cache=True)
@@ -243,14 +267,10 @@ def layer_norm_backward(
     sum_g, sum_gx = np.zeros(d), np.zeros(d)
     for i in range(m):
         mu, rho = mean[i], invstd[i]
-        row_g, row_gx = 0.0, 0.0
         for j in range(d):
-            x_hat = (x[i, j] - mu) * rho
             sum_g[j] += g[i, j]
-            sum_gx[j] += g[i, j] * x_hat
-            g_hat = float(g[i, j]) * weight[j]  # in float64, as the twin
-            row_g += g_hat
-            row_gx += g_hat * x_hat
+            sum_gx[j] += g[i, j] * ((x[i, j] - mu) * rho)
+        row_g, row_gx = _row_sums(g[i], x[i], weight, mu, rho)
         for j in range(d):
             x_hat = (x[i, j] - mu) * rho
             dx[i, j] = rho * (float(g[i, j]) * weight[j] - (row_g + x_hat * row_gx) / d)
