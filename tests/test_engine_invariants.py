@@ -155,6 +155,18 @@ def _positive(*shape):
 # option named in OPTIONS its value there; an op that needs more must be added to SAMPLES.
 PICK = np.array([[0, 3], [1, 1], [2, 0]])
 SAMPLES = {
+    "conv.Conv2d": lambda: (
+        [randn(2, 3, 5, 5), randn(4, 3, 3, 3), randn(4)],
+        {"stride": (1, 2), "padding": (1, 1, 0, 1), "dilation": (1, 1), "groups": 1},
+    ),
+    "conv.MaxPool2d": lambda: (
+        [randn(2, 3, 5, 5)],
+        {"kernel": (2, 2), "stride": (2, 2), "padding": (0, 0, 0, 0), "dilation": (1, 1)},
+    ),
+    "conv.AvgPool2d": lambda: (
+        [randn(2, 3, 5, 5)],
+        {"kernel": (2, 2), "stride": (1, 1), "padding": (1, 1, 1, 1)},
+    ),
     "embedding.EmbeddingLookup": lambda: (
         [randn(5, 3)],
         {"indices": np.array([[0, 4], [4, 2]]), "padding_idx": 2},

@@ -15,6 +15,7 @@ from .activation import (
     Unflatten,
 )
 from .containers import ModuleDict, ModuleList, Sequential
+from .conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d
 from .embedding import Embedding
 from .layers import Dropout, LeakyReLU, Linear, ReLU, derivation_names, linear_layers
 from .loss import (
@@ -38,6 +39,11 @@ __all__ = [
     "ReLU",
     "LeakyReLU",
     "Dropout",
+    "Conv2d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "AdaptiveAvgPool2d",
+    "BatchNorm2d",
     "Sequential",
     "ModuleList",
     "ModuleDict",

@@ -18,6 +18,7 @@ from ..dtypes import FLOAT_DTYPES
 from ..engine import Tensor
 from ..errors import ConfigError, DTypeError, LabelError, ShapeError
 from ..random import default_generator
+from .conv import adaptive_avg_pool2d, avg_pool2d, batch_norm2d, conv2d, max_pool2d  # noqa: F401
 from .embedding import embedding  # noqa: F401  (public here, as in torch.nn.functional)
 from .normalization import batch_norm, layer_norm  # noqa: F401
 
