@@ -26,22 +26,6 @@ from _common import fmt_table, machine_info, pin_threads, quantiles, write_json_
 BATCH, SIDE, CHANNELS, PAD, HIDDEN = 256, 32, 3, 4, 1024
 
 
-def fancy_index_augment(np, X, rng, flip=True, pad=PAD):
-    """augment_batch before the kernel (commit 8075898), verbatim."""
-    n, h, w, _ = X.shape
-    out = X.copy()
-    if flip:
-        m = rng.random(n) < 0.5
-        out[m] = out[m, :, ::-1]
-    if pad > 0:
-        padded = np.pad(out, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-        dy, dx = rng.integers(0, 2 * pad + 1, size=(2, n))
-        rows = (dy[:, None] + np.arange(h))[:, :, None]
-        cols = (dx[:, None] + np.arange(w))[:, None, :]
-        out = padded[np.arange(n)[:, None, None], rows, cols]
-    return out
-
-
 def time_alternating(fns, repeats, calls):
     """name -> (median, q25, q75) seconds per call, blocks of `calls` calls, order swapped
     every round."""
@@ -59,7 +43,10 @@ def time_alternating(fns, repeats, calls):
 
 
 def batch_versions(np, augment, dtype, source):
-    """The versions of part 1 for one dtype, each a no-argument call."""
+    """The versions of part 1 for one dtype, each a no-argument call ("old": augment_batch
+    before the kernel, tinygrad_hlcv.reference.flip_crop_reference)."""
+    from tinygrad_hlcv.reference import flip_crop_reference
+
     X = source[:BATCH].copy()
     draws = augment.draw_flip_crop(np.random.default_rng(1), BATCH, pad=PAD)
     index = np.arange(BATCH)
@@ -72,7 +59,7 @@ def batch_versions(np, augment, dtype, source):
     def gather_old():
         rng = np.random.default_rng(2)
         idx = rng.integers(0, len(source), size=BATCH)
-        return fancy_index_augment(np, source[idx], rng)
+        return flip_crop_reference(source[idx], rng, pad=PAD)
 
     def gather_kernel():
         rng = np.random.default_rng(2)
@@ -83,7 +70,7 @@ def batch_versions(np, augment, dtype, source):
         "batch": {
             "kernel": kernel_set(augment.numba_kernels),
             "twin": kernel_set(augment.numpy_kernels),
-            "old": lambda: fancy_index_augment(np, X, np.random.default_rng(1)),
+            "old": lambda: flip_crop_reference(X, np.random.default_rng(1), pad=PAD),
         },
         "gather+batch": {"kernel (one pass)": gather_kernel, "old (X[idx], then old)": gather_old},
     }

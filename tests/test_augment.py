@@ -9,6 +9,7 @@ from tinygrad_hlcv import kernels
 from tinygrad_hlcv.data import BatchIterator, augment_batch
 from tinygrad_hlcv.data import augment as A
 from tinygrad_hlcv.errors import ConfigError, DTypeError, IndexingError, ShapeError
+from tinygrad_hlcv.reference import flip_crop_reference
 
 DTYPES = [np.uint8, np.float32, np.float64]
 
@@ -34,23 +35,6 @@ def reference(X, draws, pad, layout="NHWC"):
         window = padded[top : top + hwc.shape[0], left : left + hwc.shape[1]]
         out.append(window if layout == "NHWC" else window.transpose(2, 0, 1))
     return np.array(out, dtype=X.dtype).reshape(X.shape)
-
-
-def fancy_index_augment(X, rng, flip=True, pad=4):
-    """The fancy-indexing augment_batch this kernel replaced, verbatim: the kernel must keep
-    its random sequence and results."""
-    n, h, w, _ = X.shape
-    out = X.copy()
-    if flip:
-        m = rng.random(n) < 0.5
-        out[m] = out[m, :, ::-1]
-    if pad > 0:
-        padded = np.pad(out, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-        dy, dx = rng.integers(0, 2 * pad + 1, size=(2, n))
-        rows = (dy[:, None] + np.arange(h))[:, :, None]
-        cols = (dx[:, None] + np.arange(w))[:, None, :]
-        out = padded[np.arange(n)[:, None, None], rows, cols]
-    return out
 
 
 def every_draw(pad):
@@ -154,7 +138,7 @@ def test_kernels_select_switches_the_augmentation_to_the_twin():
 def test_augment_batch_keeps_the_fancy_index_versions_draws_and_results(dtype, flip, pad):
     X = images(50, 32, 32, dtype=dtype)
     got = augment_batch(X, np.random.default_rng(5), flip=flip, pad=pad)
-    np.testing.assert_array_equal(got, fancy_index_augment(X, np.random.default_rng(5), flip, pad))
+    np.testing.assert_array_equal(got, flip_crop_reference(X, np.random.default_rng(5), flip, pad))
     rng = np.random.default_rng(5)  # the documented order: flips, then (dy, dx)
     flips = rng.random(50) < 0.5 if flip else np.zeros(50, bool)
     dy, dx = rng.integers(0, 2 * pad + 1, size=(2, 50)) if pad else (np.zeros(50, int),) * 2
@@ -294,3 +278,41 @@ def test_batch_iterator_refuses_images_it_could_not_augment_when_built():
     with pytest.raises(ShapeError):
         BatchIterator(X_OK.reshape(4, -1), y, 2, augment=True)
     BatchIterator(X_OK.astype(np.int32), y, 2)  # without augmentation any dtype is fine
+
+
+@pytest.mark.parametrize(
+    "rng, flip, message",
+    [
+        ("0", True, "rng must be a np.random.Generator or an int seed >= 0, got '0' (str)"),
+        (None, True, "rng must be a np.random.Generator or an int seed >= 0, got None"),
+        (-1, True, "rng must be a np.random.Generator or an int seed >= 0, got -1 (int)"),
+        (True, True, "rng must be a np.random.Generator or an int seed >= 0, got True"),
+        (np.random.RandomState(0), True, "rng must be a np.random.Generator"),
+        (0, "no", "flip must be True or False, got 'no'"),
+        (0, 1, "flip must be True or False, got 1"),
+        (0, None, "flip must be True or False, got None"),
+    ],
+)
+def test_random_flip_crop_refuses_a_bad_rng_or_flip(rng, flip, message):
+    out = np.full_like(X_OK, 5)
+    with pytest.raises(ConfigError) as info:
+        A.random_flip_crop(X_OK, rng, flip, 2, out=out)
+    assert str(info.value).startswith(message)
+    with pytest.raises(ConfigError):
+        A.draw_flip_crop(rng, 4, flip, 2)
+
+
+def test_a_bad_flip_leaves_the_generator_as_it_was():
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    with pytest.raises(ConfigError, match="flip must be True or False"):
+        A.random_flip_crop(X_OK, rng, "no", 2)
+    assert rng.bit_generator.state == state
+
+
+def test_an_int_seed_is_the_generator_it_seeds_as_batch_iterator_takes_it():
+    got = A.random_flip_crop(X_OK, 7, True, 2)
+    np.testing.assert_array_equal(got, A.random_flip_crop(X_OK, np.random.default_rng(7), True, 2))
+    np.testing.assert_array_equal(got, A.random_flip_crop(X_OK, np.int64(7), np.True_, 2))
+    draws = A.draw_flip_crop(7, 4, pad=2)
+    np.testing.assert_array_equal(got, A.flip_crop_batch(X_OK, draws, 2))

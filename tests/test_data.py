@@ -371,8 +371,19 @@ def test_batch_iterator_refuses_bad_arguments_with_the_frameworks_errors():
         BatchIterator(X, y[:7], 2)
     with pytest.raises(ShapeError, match="empty dataset"):
         BatchIterator(X[:0], y[:0], 2)
-    with pytest.raises(ConfigError, match="batch_size must be >= 1, got 0"):
-        BatchIterator(X, y, 0)
+    for size in (0, -2):
+        with pytest.raises(
+            ConfigError, match=f"batch_size must be a whole number >= 1, got {size}"
+        ):
+            BatchIterator(X, y, size)
+    for size, shown in ((1.5, "1.5"), (2.0, "2.0"), ("2", "'2'"), (None, "None"), (True, "True")):
+        with pytest.raises(
+            ConfigError, match=f"batch_size must be a whole number >= 1, got {shown}"
+        ):
+            BatchIterator(X, y, size)
+    assert BatchIterator(X, y, np.int64(3)).batch_size == 3
+    with pytest.raises(ConfigError, match="rng must be a np.random.Generator or an int seed"):
+        BatchIterator(X, y, 2, rng="0")
     with pytest.raises(ShapeError, match=r"\(N, H, W, C\).*got shape \(8, 3072\)"):
         BatchIterator(X.reshape(8, -1), y, 2, augment=True)
 

@@ -12,6 +12,7 @@ docstrings run too (doctest), so the API reference's examples stay true.
 import doctest
 import importlib
 import io
+import pkgutil
 import re
 from pathlib import Path
 
@@ -62,31 +63,43 @@ def test_every_python_block_runs(path, tmp_path, monkeypatch):
         tg.set_default_dtype(dtype)
 
 
-DOCTEST_MODULES = [
-    "creation",
-    "elementwise",
-    "reductions",
-    "movement",
-    "linalg",
-    "gradcheck",
-    "testing",
-    "reference",
-    "viz",
-    "nn.module",
-    "nn.containers",
-    "nn.layers",
-    "nn.loss",
-    "nn.activation",
-    "nn.init",
-    "nn.embedding",
-    "nn.utils",
-]
+def modules_with_examples():
+    """The tinygrad_hlcv modules whose source has a `>>>` example, found by walking the
+    package (pkgutil.walk_packages) and reading each module's file, so none is left out.
+    A subpackage that fails to import is skipped by the walk; its modules are still found
+    from the files below it (and their doctests then fail on importing them)."""
+    package = Path(tg.__file__).parent
+    names = set()
+    for info in pkgutil.walk_packages(tg.__path__, prefix="tinygrad_hlcv.", onerror=lambda _: None):
+        names.add(info.name)
+    for path in package.rglob("*.py"):  # (what a package that failed to import would hide)
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        names.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    found = []
+    for name in sorted(names):
+        inner = name.split(".")[1:]
+        module = package.joinpath(*inner[:-1], f"{inner[-1]}.py") if inner else None
+        path = module if module and module.is_file() else package.joinpath(*inner, "__init__.py")
+        if path.is_file() and ">>>" in path.read_text(encoding="utf-8"):
+            found.append(".".join(inner) or "tinygrad_hlcv")
+    return found
+
+
+DOCTEST_MODULES = modules_with_examples()
+
+
+def test_the_example_finder_finds_the_modules_with_examples():
+    for name in ("creation", "reference", "nn.layers", "nn.module"):
+        assert name in DOCTEST_MODULES
+    assert "errors" not in DOCTEST_MODULES  # (a module without `>>>`)
 
 
 @pytest.mark.parametrize("name", DOCTEST_MODULES)
 def test_the_docstring_examples_run(name):
     """The `>>>` examples of the docstrings (what the API reference shows) give their output."""
-    module = importlib.import_module(f"tinygrad_hlcv.{name}")
+    module = importlib.import_module(
+        "tinygrad_hlcv" if name == "tinygrad_hlcv" else f"tinygrad_hlcv.{name}"
+    )
     extras = {"tg": tg, "np": np, "nn": tg.nn, "Tensor": tg.Tensor}
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     runner = doctest.DocTestRunner(optionflags=flags)
@@ -95,8 +108,11 @@ def test_the_docstring_examples_run(name):
     try:
         tg.set_default_dtype(np.float32)
         tg.manual_seed(0)
-        for test in doctest.DocTestFinder().find(module, extraglobs=extras):
+        tests = doctest.DocTestFinder().find(module, extraglobs=extras)
+        for test in tests:
             runner.run(test, out=out.write)
     finally:
         tg.set_default_dtype(dtype)
+    found = sum(len(test.examples) for test in tests)  # (those marked +SKIP too)
+    assert found > 0, f"tinygrad_hlcv.{name} has `>>>` but no docstring example"
     assert runner.failures == 0, out.getvalue()

@@ -375,14 +375,13 @@ def test_the_format_of_earlier_versions_still_loads():
         ),
         (
             lambda s: s.update(base_lrs=[0.1]),
-            "schedule state: base_lrs must be a list of 2 rates "
-            ">= 0 (one per parameter group), got [0.1]",
+            "schedule state: base_lrs must be a list of 2 values (one per parameter "
+            "group), each >= 0 (a finite number), got [0.1]",
         ),
         (
             lambda s: s.update(_last_lr=[0.1, float("nan")]),
-            "schedule state: _last_lr must be a list "
-            "of 2 rates >= 0 (one per parameter "
-            "group), got [0.1, nan]",
+            "schedule state: _last_lr must be a list of 2 values (one per parameter "
+            "group), each >= 0 (a finite number), got [0.1, nan]",
         ),
         (
             lambda s: s.update(step_size=2.5),
@@ -564,11 +563,29 @@ def test_the_old_names_are_the_lr_scheduler_classes():
 # ----------------------------------------------------------------- the budgeted one-cycle
 
 
-def budgeted(fraction, peak, pct=0.15):
-    """The rule written out: linear from 0 to the peak over the first pct, then to 0 at 1."""
-    if fraction < pct:
-        return peak * fraction / pct
-    return peak * max(0.0, 1.0 - fraction) / (1.0 - pct)
+# (fraction, lr for max_lr=0.1) worked out by hand: 0.1·f/pct up to pct, then 0.1·(1−f)/(1−pct)
+BUDGETED_BY_HAND = {
+    0.15: [
+        (0.01, 0.1 * 0.01 / 0.15),  # 0.0066667
+        (0.075, 0.05),
+        (0.15, 0.1),  # the peak
+        (0.3, 0.1 * 0.7 / 0.85),  # 0.0823529
+        (0.5, 0.1 * 0.5 / 0.85),  # 0.0588235
+        (0.9, 0.1 * 0.1 / 0.85),  # 0.0117647
+        (0.999, 0.1 * 0.001 / 0.85),
+        (1.0, 0.0),
+        (1.7, 0.0),  # past the budget: 0
+    ],
+    0.5: [
+        (0.01, 0.002),
+        (0.075, 0.015),
+        (0.3, 0.06),
+        (0.5, 0.1),
+        (0.9, 0.02),
+        (1.0, 0.0),
+        (1.7, 0.0),
+    ],
+}
 
 
 @pytest.mark.parametrize("pct", [0.15, 0.5])
@@ -576,13 +593,20 @@ def test_budgeted_one_cycle_follows_the_elapsed_fraction(pct):
     opt = our_optimizer()
     schedule = lr_scheduler.BudgetedOneCycleLR(opt, max_lr=[0.1, 0.4], pct_start=pct)
     assert rates(opt) == [0.0, 0.0]  # it starts at 0
-    fractions = [0.01, 0.075, pct, 0.3, 0.5, 0.9, 0.999, 1.0, 1.7]  # (uneven, as a clock's)
-    for f in fractions:
-        schedule.step(f)
-        assert rates(opt) == pytest.approx([budgeted(f, 0.1, pct), budgeted(f, 0.4, pct)])
+    for fraction, lr in BUDGETED_BY_HAND[pct]:  # (uneven steps, as a clock's)
+        schedule.step(fraction)
+        assert rates(opt) == pytest.approx([lr, 4 * lr], rel=1e-12, abs=1e-15), fraction
         assert schedule.get_last_lr() == rates(opt)
-    assert max(budgeted(f, 0.1, pct) for f in np.linspace(0, 1, 1001)) == pytest.approx(0.1)
-    assert schedule.last_epoch == len(fractions)
+    assert schedule.last_epoch == len(BUDGETED_BY_HAND[pct])
+
+
+def test_budgeted_one_cycle_by_hand_at_the_reviewed_points():
+    opt = our_optimizer(lrs=(0.5,))
+    schedule = lr_scheduler.BudgetedOneCycleLR(opt, max_lr=0.1, pct_start=0.15)
+    expected = {0.075: 0.05, 0.15: 0.1, 0.5: 0.0588235, 1.0: 0.0, 1.7: 0.0}
+    for fraction, lr in expected.items():
+        schedule.step(fraction)
+        assert opt.param_groups[0]["lr"] == pytest.approx(lr, abs=1e-7), fraction
 
 
 def test_budgeted_one_cycle_state_round_trip_and_errors():
@@ -603,3 +627,37 @@ def test_budgeted_one_cycle_state_round_trip_and_errors():
             lr_scheduler.BudgetedOneCycleLR(our_optimizer(), max_lr=0.1, pct_start=pct)
     with pytest.raises(ConfigError, match="max_lr"):
         lr_scheduler.BudgetedOneCycleLR(our_optimizer(), max_lr=0.0)
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        (
+            "max_lrs",
+            [1.0],  # one rate for two groups: group 1's rate silently stayed 0 before
+            "schedule state: max_lrs must be a list of 2 values (one per parameter group), "
+            "each > 0 (a finite number), got [1.0]",
+        ),
+        (
+            "max_lrs",
+            [-3.0, 1.0],
+            "schedule state: max_lrs must be a list of 2 values (one per parameter group), "
+            "each > 0 (a finite number), got [-3.0, 1.0]",
+        ),
+        ("max_lrs", (1.0, 1.0), "schedule state: max_lrs must be a list of 2 values"),
+        ("fraction", float("nan"), "schedule state: fraction must be >= 0 (a finite number)"),
+        ("fraction", -0.5, "schedule state: fraction must be >= 0 (a finite number), got -0.5"),
+        ("fraction", "0.5", "schedule state: fraction must be >= 0"),
+    ],
+)
+def test_budgeted_one_cycle_load_state_checks_its_own_state(key, value, message):
+    opt = our_optimizer()
+    schedule = lr_scheduler.BudgetedOneCycleLR(opt, max_lr=[1.0, 2.0])
+    schedule.step(0.1)
+    before = schedule.state_dict()
+    state = copy.deepcopy(before)
+    state[key] = value
+    with pytest.raises(ConfigError) as info:
+        schedule.load_state_dict(state)
+    assert str(info.value).startswith(message)
+    assert schedule.state_dict() == before

@@ -212,3 +212,33 @@ def test_kink_conventions_at_exactly_zero():
         )
         _, d3 = ref.softmax_cross_entropy_and_delta(scores, y)
         np.testing.assert_allclose(g["b1"], (d3 @ W2.T * dphi).sum(axis=0), rtol=1e-12, atol=1e-15)
+
+
+class _FixedDraws:
+    """A stand-in Generator giving set draws, in the order flip_crop_reference asks."""
+
+    def __init__(self, uniform, offsets):
+        self.uniform, self.offsets = np.array(uniform), np.array(offsets)
+
+    def random(self, n):
+        assert n == len(self.uniform)
+        return self.uniform
+
+    def integers(self, low, high, size):
+        assert (low, high, size) == (0, 3, (2, len(self.uniform)))  # pad 1: offsets 0..2
+        return self.offsets
+
+
+def test_flip_crop_reference_by_hand():
+    from tinygrad_hlcv.reference import flip_crop_reference
+
+    X = np.array([[[1, 2, 3], [4, 5, 6]], [[7, 8, 9], [10, 11, 12]]], np.float32)[..., None]
+    # image 0: flipped (0.2 < 0.5), offsets (dy, dx) = (0, 2); image 1: kept, offsets (1, 0)
+    rng = _FixedDraws([0.2, 0.7], [[0, 1], [2, 0]])
+    got = flip_crop_reference(X, rng, flip=True, pad=1)[..., 0]
+    expected = [
+        [[0, 0, 0], [2, 1, 0]],  # [[3,2,1],[6,5,4]] padded, the window from row 0, column 2
+        [[0, 7, 8], [0, 10, 11]],  # the window from row 1, column 0: the image moved right
+    ]
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(flip_crop_reference(X, None, flip=False, pad=0), X)

@@ -22,7 +22,12 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["mlp_loss_and_grads", "mlp_scores", "softmax_cross_entropy_and_delta"]
+__all__ = [
+    "flip_crop_reference",
+    "mlp_loss_and_grads",
+    "mlp_scores",
+    "softmax_cross_entropy_and_delta",
+]
 
 _ACTIVATIONS = ("relu", "leaky_relu")
 Masks = Sequence[np.ndarray | None] | None  # one dropout mask (or None) per hidden layer
@@ -259,3 +264,25 @@ def _hidden_delta(
         dA[Z <= 0] *= alpha                                     #   1 if z > 0 else α
     # fmt: on
     return dA
+
+
+def flip_crop_reference(
+    X: np.ndarray, rng: np.random.Generator, flip: bool = True, pad: int = 4
+) -> np.ndarray:
+    """Random horizontal flips (p = 0.5) and zero-padded random crops of the (N, H, W, C)
+    images X: the original fancy-indexing augment_batch (before the flip_crop kernel of
+    tinygrad_hlcv.data.augment), kept unchanged as the oracle its tests and benchmark
+    compare with. It draws `rng.random(n) < 0.5` (if flip), then
+    `rng.integers(0, 2·pad + 1, size=(2, n))` (if pad > 0): the kernel keeps this order."""
+    n, h, w, _ = X.shape
+    out = X.copy()
+    if flip:
+        m = rng.random(n) < 0.5
+        out[m] = out[m, :, ::-1]
+    if pad > 0:
+        padded = np.pad(out, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        dy, dx = rng.integers(0, 2 * pad + 1, size=(2, n))
+        rows = (dy[:, None] + np.arange(h))[:, :, None]
+        cols = (dx[:, None] + np.arange(w))[:, None, :]
+        out = padded[np.arange(n)[:, None, None], rows, cols]
+    return out

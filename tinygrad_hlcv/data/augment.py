@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import kernels
+from ..convert import is_whole, shown
 from ..errors import ConfigError, DTypeError, IndexingError, ShapeError
 
 Array = npt.NDArray[Any]
@@ -72,7 +73,7 @@ def _flip_crop_misfit(
 _flip_crop_misfit_jit = numba.njit(cache=True)(_flip_crop_misfit)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True)  # (benchmarks/augment.py times a prefetching thread)
 def flip_crop(
     images: Array, index: Array, flips: Array, dy: Array, dx: Array, pad: int, out: Array
 ) -> None:
@@ -144,9 +145,31 @@ class FlipCrop(NamedTuple):
     dx: Array  # int64 (N,): its left column
 
 
-def draw_flip_crop(rng: np.random.Generator, n: int, flip: bool = True, pad: int = 4) -> FlipCrop:
+def as_generator(rng: int | np.random.Generator) -> np.random.Generator:
+    """rng itself if it is a np.random.Generator, a new one seeded by it if it is an int
+    seed >= 0 (as BatchIterator takes; the same seed gives the same draws on every call)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if is_whole(rng) and rng >= 0:
+        return np.random.default_rng(int(rng))
+    raise ConfigError(
+        f"rng must be a np.random.Generator or an int seed >= 0, got {shown(rng)} "
+        f"({type(rng).__name__})"
+    )
+
+
+def _check_flip(flip: object) -> None:
+    if not isinstance(flip, (bool, np.bool_)):
+        raise ConfigError(f"flip must be True or False, got {shown(flip)}")
+
+
+def draw_flip_crop(
+    rng: int | np.random.Generator, n: int, flip: bool = True, pad: int = 4
+) -> FlipCrop:
     """The draws for n images, in the original order (flips, then offsets); nothing is drawn
-    for flip=False or pad=0."""
+    for flip=False or pad=0. rng and flip are checked before anything is drawn."""
+    _check_flip(flip)
+    rng = as_generator(rng)
     flips = rng.random(n) < 0.5 if flip else np.zeros(n, bool)
     if pad > 0:
         dy, dx = rng.integers(0, 2 * pad + 1, size=(2, n))
@@ -278,7 +301,7 @@ def flip_crop_batch(
 
 def random_flip_crop(
     images: Array,
-    rng: np.random.Generator,
+    rng: int | np.random.Generator,
     flip: bool = True,
     pad: int = 4,
     *,
@@ -287,8 +310,9 @@ def random_flip_crop(
     out: Array | None = None,
 ) -> Array:
     """Random horizontal flips (p = 0.5, if flip) and random crops of the zero-padded images
-    (if pad > 0) of the batch images[index], drawn from rng (draw_flip_crop). Everything is
-    checked before anything is drawn, so a refused call leaves rng as it was."""
+    (if pad > 0) of the batch images[index], drawn from rng (draw_flip_crop: a
+    np.random.Generator, or an int seed). Everything is checked before anything is drawn,
+    so a refused call leaves rng as it was."""
     images, positions, out = _prepare(images, pad, index, layout, out)
     draws = draw_flip_crop(rng, len(positions), flip, pad)
     active().flip_crop(_five_d(images, layout), positions, *draws, int(pad), _five_d(out, layout))

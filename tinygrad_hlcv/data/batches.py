@@ -8,14 +8,15 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..convert import is_whole, shown
 from ..errors import ConfigError, ShapeError
-from .augment import check_images, random_flip_crop
+from .augment import as_generator, check_images, random_flip_crop
 
 Batch = tuple[np.ndarray, np.ndarray]  # (images or rows, labels)
 
 
 def augment_batch(
-    X: np.ndarray, rng: np.random.Generator, flip: bool = True, pad: int = 4
+    X: np.ndarray, rng: int | np.random.Generator, flip: bool = True, pad: int = 4
 ) -> np.ndarray:
     """Random horizontal flips (p=0.5) and random crops of the zero-padded (N, H, W, C)
     images, in one pass of the flip_crop kernel (data/augment.py). Returns a new array.
@@ -58,14 +59,14 @@ class BatchIterator:
             raise ShapeError(f"X and y lengths differ: {len(X)} vs {len(y)}")
         if len(X) == 0:
             raise ShapeError("cannot iterate over an empty dataset")
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        if not (is_whole(batch_size) and batch_size >= 1):
+            raise ConfigError(f"batch_size must be a whole number >= 1, got {shown(batch_size)}")
         if augment:
             check_images(X)  # images (N, H, W, C) of a dtype the kernel takes, larger than pad
         self.X, self.y, self.batch_size = X, y, int(batch_size)
         self.shuffle, self.replacement = shuffle, replacement
         self.augment, self.drop_last = augment, drop_last
-        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self.rng = np.random.default_rng() if rng is None else as_generator(rng)
         self._order: np.ndarray | None = None  # the stream's current epoch, for next_batch
         self._position = 0  # batches of it already given out
 

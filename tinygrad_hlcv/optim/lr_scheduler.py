@@ -104,6 +104,13 @@ class LRScheduler:
 
     HYPERPARAMETERS: ClassVar[dict[str, Hyperparameter]] = {}
     STATE: ClassVar[tuple[str, ...]] = ("base_lrs", "last_epoch", "_step_count", "_last_lr")
+    # the valid values of STATE attributes that load_state_dict checks: a number, or a list
+    # of one value per parameter group (others: the type state_dict() gives)
+    STATE_VALUES: ClassVar[dict[str, Hyperparameter]] = {
+        "last_epoch": LAST_EPOCH,
+        "_step_count": STEP_COUNT,
+    }
+    PER_GROUP_STATE: ClassVar[dict[str, Hyperparameter]] = {"base_lrs": RATES, "_last_lr": RATES}
     _is_initial = False
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
@@ -197,17 +204,17 @@ class LRScheduler:
         n = len(self.optimizer.param_groups)
         for key, value in state.items():
             where = "schedule state: "
-            if key in type(self).HYPERPARAMETERS:
-                type(self).HYPERPARAMETERS[key].check(value, where)
-            elif key in ("last_epoch", "_step_count"):
-                (LAST_EPOCH if key == "last_epoch" else STEP_COUNT).check(value, where)
-            elif key in ("base_lrs", "_last_lr"):
+            declared = {**type(self).HYPERPARAMETERS, **type(self).STATE_VALUES}.get(key)
+            per_group = type(self).PER_GROUP_STATE.get(key)
+            if declared is not None:
+                declared.check(value, where)
+            elif per_group is not None:
                 require(
                     isinstance(value, list)
                     and len(value) == n
-                    and all(RATES.accepts(v) for v in value),
-                    f"{where}{key} must be a list of {n} rates >= 0 (one per parameter "
-                    f"group), got {shown(value)}",
+                    and all(per_group.accepts(v) for v in value),
+                    f"{where}{key} must be a list of {n} values (one per parameter group), "
+                    f"each {per_group.expected().removeprefix('must be ')}, got {shown(value)}",
                 )
             else:
                 expected = type(own[key])
@@ -621,13 +628,21 @@ class BudgetedOneCycleLR(LRScheduler):
     `step(fraction)` (fraction = elapsed / planned: of a time budget, or of the steps) sets
     lr = max_lr · fraction / pct_start during the warm-up (the first pct_start of training,
     15% by default), then lr = max_lr · (1 − fraction) / (1 − pct_start), a linear decay
-    that reaches 0 when the budget is spent (fractions past 1 give 0). The rate starts at 0.
+    that reaches 0 when the budget is spent (fractions past 1 give 0).
     fit(..., scheduler_step='fraction') steps it after every batch, with the fraction of
     `time_budget` spent so far when there is one (else of the planned steps), so a run
-    that gets fewer steps on a slower machine still completes the whole cycle."""
+    that gets fewer steps on a slower machine still completes the whole cycle.
+
+    It is not PyTorch's OneCycleLR: both phases are linear (OneCycleLR anneals by cosine
+    by default), the rate starts at 0 and ends at 0 (OneCycleLR starts at
+    max_lr / div_factor and ends at that / final_div_factor), and momentum is not cycled.
+    The rate is set from the fraction elapsed BEFORE the step it is used for, so the
+    first step (fraction 0, set by the constructor) runs at lr exactly 0."""
 
     HYPERPARAMETERS = {"pct_start": WARMUP_FRACTION}
     STATE = (*LRScheduler.STATE, "max_lrs", "fraction")
+    STATE_VALUES = {**LRScheduler.STATE_VALUES, "fraction": FRACTION}
+    PER_GROUP_STATE = {**LRScheduler.PER_GROUP_STATE, "max_lrs": MAX_LR}
     stepped_with_fraction = True  # fit calls step(fraction), never step()
     pct_start: float
 
@@ -637,7 +652,7 @@ class BudgetedOneCycleLR(LRScheduler):
         _check_optimizer(self, optimizer)
         self._set(pct_start=pct_start)
         self.max_lrs = [float(v) for v in _per_group(MAX_LR, max_lr, optimizer)]
-        self.fraction = 0.0
+        self.fraction = 0.0  # (before the base constructor, whose first step uses it)
         super().__init__(optimizer)
 
     def step(self, fraction: float = 0.0) -> None:
@@ -647,7 +662,7 @@ class BudgetedOneCycleLR(LRScheduler):
         super().step()
 
     def get_lr(self) -> list[float]:
-        f = min(getattr(self, "fraction", 0.0), 1.0)  # (0 at the constructor's first step)
+        f = min(self.fraction, 1.0)
         if f < self.pct_start:
             scale = f / self.pct_start
         else:
