@@ -89,6 +89,84 @@ def test_batch_norm_kernels_match_their_twins(shape, dtype, specials):
         )
 
 
+NCL_SHAPES = [(16, 8, 33), (4, 3, 5), (2, 5, 1), (1, 2, 7), (3, 1, 4), (1, 1, 1)]
+
+
+@pytest.mark.parametrize("specials", [False, True])
+@pytest.mark.parametrize("shape", NCL_SHAPES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_norm_ncl_kernels_match_their_twins(shape, dtype, specials):
+    c = shape[1]
+    x, g = randn(shape, 1, dtype, specials), randn(shape, 2, dtype, specials)
+    w, b = randn(c, 3, dtype, specials), randn(c, 4, dtype)
+    mean, var = np.empty(c), np.empty(c)
+    with np.errstate(all="ignore"):
+        norm_kernels.batch_norm_statistics_ncl_numpy(x, mean, var)
+        invstd = 1 / np.sqrt(var + 1e-5)
+    assert_kernel_matches_twin(
+        "batch_norm_statistics_ncl", lambda: (x, np.empty(c), np.empty(c)), (1, 2), dtype
+    )
+    assert_kernel_matches_twin(
+        "batch_norm_forward_ncl", lambda: (x, mean, invstd, w, b, np.empty_like(x)), (5,), dtype
+    )
+    for batch_stats in (True, False):
+        inputs = (g, x, mean, invstd, w, batch_stats)
+        assert_kernel_matches_twin(
+            "batch_norm_backward_ncl",
+            lambda inputs=inputs: inputs + (np.empty_like(x), np.empty_like(w), np.empty_like(w)),
+            (6, 7, 8),
+            dtype,
+        )
+
+
+def previous_batch_norm_3d(x, g, w, b, mean, var, training):
+    """The previous 3-D path: x and g copied to (N·L, C) rows, the 2-D kernels, and back;
+    returns y, dx, dγ, dβ (and fills mean and var when `training`)."""
+    n, c, length = x.shape
+
+    def rows(a):
+        return np.ascontiguousarray(np.moveaxis(a, 1, 2)).reshape(-1, c)
+
+    def back(a):
+        return a.reshape(n, length, c).transpose(0, 2, 1)
+
+    k = norm_kernels.active()
+    if training:
+        k.batch_norm_statistics(rows(x), mean, var)
+    invstd = 1 / np.sqrt(var + 1e-5)
+    out, dx, dw, db = (
+        np.empty_like(rows(x)),
+        np.empty_like(rows(x)),
+        np.empty_like(w),
+        np.empty_like(w),
+    )
+    k.batch_norm_forward(rows(x), mean, invstd, w, b, out)
+    k.batch_norm_backward(rows(g), rows(x), mean, invstd, w, training, dx, dw, db)
+    return back(out), back(dx), dw, db
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("training", [True, False])
+def test_the_3d_op_equals_the_previous_features_last_path(kernel_set, dtype, training):
+    n, c, length = shape = (5, 4, 6)
+    x, g = randn(shape, 1, dtype) * 2 + 1, randn(shape, 2, dtype)
+    w, b = randn(c, 3, dtype), randn(c, 4, dtype)
+    running = [Tensor(randn(c, 5, dtype)), Tensor(np.abs(randn(c, 6, dtype)) + 0.5)]
+    before = [r.data.astype(np.float64) for r in running]
+    leaves = [Tensor(a.copy(), requires_grad=True) for a in (x, w, b)]
+    out = batch_norm(leaves[0], *running, *leaves[1:], training=training, momentum=0.3)
+    out.backward(g.copy())
+    mean, var = (np.empty(c), np.empty(c)) if training else before
+    expected = previous_batch_norm_3d(x, g, w, b, mean, var, training)
+    tol = dict(rtol=RTOL[dtype], atol=RTOL[dtype])
+    for got, want in zip([out.data] + [t.grad for t in leaves], expected):
+        np.testing.assert_allclose(got, want, **tol)
+    if training:  # running_var moves towards the unbiased variance over N·L values
+        unbiased = var * (n * length) / (n * length - 1)
+        np.testing.assert_allclose(running[0].data, 0.7 * before[0] + 0.3 * mean, **tol)
+        np.testing.assert_allclose(running[1].data, 0.7 * before[1] + 0.3 * unbiased, **tol)
+
+
 @pytest.mark.parametrize("specials", [False, True])
 @pytest.mark.parametrize("shape", KERNEL_SHAPES + [(0, 3)])
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -160,10 +238,43 @@ def test_kernels_refuse_arrays_that_do_not_fit(kernel_set):
         )
 
 
+@pytest.mark.parametrize(
+    "kernel_set", [norm_kernels.numba_kernels, norm_kernels.numpy_kernels], ids=["numba", "numpy"]
+)
+def test_ncl_kernels_refuse_arrays_that_do_not_fit(kernel_set):
+    x, c = randn((4, 3, 5)), 3
+    with pytest.raises(ValueError, match="batch_norm_statistics_ncl"):
+        kernel_set.batch_norm_statistics_ncl(x, np.empty(c), np.empty(c - 1))
+    for empty in ((0, c, 5), (4, c, 0)):
+        with pytest.raises(ValueError, match="batch_norm_statistics_ncl"):
+            kernel_set.batch_norm_statistics_ncl(np.empty(empty), np.empty(c), np.empty(c))
+    with pytest.raises(ValueError, match="batch_norm_forward_ncl"):
+        kernel_set.batch_norm_forward_ncl(
+            x, np.zeros(c), np.ones(c), np.ones(c), np.zeros(c), np.empty((4, 3, 4))
+        )
+    with pytest.raises(ValueError, match="batch_norm_forward_ncl"):
+        kernel_set.batch_norm_forward_ncl(
+            x, np.zeros(c), np.ones(c), np.ones(c + 1), np.zeros(c), np.empty_like(x)
+        )
+    for g, dweight in ((randn((4, 3, 4)), np.empty(c)), (x, np.empty(c + 1))):
+        with pytest.raises(ValueError, match="batch_norm_backward_ncl"):
+            kernel_set.batch_norm_backward_ncl(
+                g,
+                x,
+                np.zeros(c),
+                np.ones(c),
+                np.ones(c),
+                True,
+                np.empty_like(x),
+                dweight,
+                np.empty(c),
+            )
+
+
 # ----- gradients against central differences (float64) -------------------------------------
 
 
-@pytest.mark.parametrize("shape", [(6, 4), (5, 3, 2), (2, 1)])
+@pytest.mark.parametrize("shape", [(6, 4), (5, 3, 2), (2, 1), (1, 3, 4), (3, 2, 1)])
 def test_batch_norm_training_gradients_match_numerical(kernel_set, shape):
     c = shape[1]
     errors = assert_grads_match(
@@ -175,7 +286,7 @@ def test_batch_norm_training_gradients_match_numerical(kernel_set, shape):
     assert max(errors.values()) < 1e-6
 
 
-@pytest.mark.parametrize("shape", [(6, 4), (5, 3, 2), (1, 3)])
+@pytest.mark.parametrize("shape", [(6, 4), (5, 3, 2), (1, 3), (1, 2, 3)])
 def test_batch_norm_eval_gradients_match_numerical(kernel_set, shape):
     c = shape[1]
     mean, var = Tensor(randn(c, 4)), Tensor(np.abs(randn(c, 5)) + 0.5)
@@ -242,7 +353,7 @@ def composed_layer_norm(x, w, b, eps):
     return centred / (_mean(centred * centred, axis) + eps) ** 0.5 * w + b
 
 
-@pytest.mark.parametrize("shape", [(7, 5), (4, 3, 6)])
+@pytest.mark.parametrize("shape", [(7, 5), (4, 3, 6), (2, 3, 1)])
 def test_fused_ops_equal_their_composition(kernel_set, shape):
     g = randn(shape, 9)
     cases = [
@@ -411,6 +522,31 @@ def test_mistakes_get_the_frameworks_errors(make, error, words):
     with pytest.raises(error) as err:
         make()
     assert words in str(err.value)
+
+
+class GroupOfChannels(BatchNorm1d):
+    """A subclass without checks of its own."""
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda: GroupOfChannels(0), "GroupOfChannels: num_features"),
+        (lambda: GroupOfChannels(3, eps=-1), "GroupOfChannels: eps"),
+        (lambda: GroupOfChannels(3, momentum=2), "GroupOfChannels: momentum"),
+        (lambda: GroupOfChannels(3, affine=1), "GroupOfChannels: affine"),
+        (lambda: GroupOfChannels(3, dtype=np.int32), "GroupOfChannels"),
+        (
+            lambda: GroupOfChannels(3)(Tensor(randn((4, 5), 1, np.float32))),
+            "GroupOfChannels: input",
+        ),
+        (lambda: GroupOfChannels(3)(Tensor(randn(4, 1, np.float32))), "GroupOfChannels: input"),
+    ],
+)
+def test_a_subclass_s_mistakes_are_named_after_it(make, words):
+    with pytest.raises((ConfigError, DTypeError, ShapeError)) as err:
+        make()
+    assert str(err.value).startswith(words) and "BatchNorm1d" not in str(err.value)
 
 
 def test_a_refused_input_does_not_count_as_a_batch():

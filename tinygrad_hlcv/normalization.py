@@ -19,19 +19,13 @@ from .engine import Function
 Array = npt.NDArray[Any]
 
 
-def _features_last(a: Array) -> Array:
-    """(N, C) as it is; (N, C, L) as N·L rows of C features (a copy): the kernels' layout."""
-    if a.ndim == 2:
-        return np.ascontiguousarray(a)
-    return np.ascontiguousarray(np.moveaxis(a, 1, 2)).reshape(-1, a.shape[1])
-
-
-def _features_back(rows: Array, shape: tuple[int, ...]) -> Array:
-    """The inverse of _features_last."""
-    if len(shape) == 2:
-        return rows
-    n, c, length = shape
-    return np.ascontiguousarray(rows.reshape(n, length, c).transpose(0, 2, 1))
+def _batch_kernels(ndim: int) -> tuple[Any, Any, Any]:
+    """The active (statistics, forward, backward) kernels for an (N, C) x, or for an
+    (N, C, L) one the `_ncl` kernels, which work in its layout (no copy to (N·L, C))."""
+    k = norm_kernels.active()
+    if ndim == 2:
+        return k.batch_norm_statistics, k.batch_norm_forward, k.batch_norm_backward
+    return k.batch_norm_statistics_ncl, k.batch_norm_forward_ncl, k.batch_norm_backward_ncl
 
 
 def _flat_or(a: Array | None, default_value: float, size: int, dtype: np.dtype) -> Array:
@@ -68,14 +62,14 @@ class BatchNorm(Function):
     ) -> Array:
         self.saves = tuple(range(min(len(self.parents), 2)))  # backward reads x and γ
         self.shape, self.batch_stats = x.shape, training
-        self.x = _features_last(x)
-        c = self.x.shape[1]
+        n, c = x.shape[:2]
+        self.x = np.ascontiguousarray(x if x.ndim == 2 else x.reshape(n, c, -1 if x.size else 0))
         self.weight = _flat_or(weight, 1, c, x.dtype)
         bias = _flat_or(bias, 0, c, x.dtype)
-        kernels = norm_kernels.active()
+        statistics, forward, _ = _batch_kernels(self.x.ndim)
         if training:
             self.mean, var = np.empty(c), np.empty(c)
-            kernels.batch_norm_statistics(self.x, self.mean, var)
+            statistics(self.x, self.mean, var)
             if running_mean is not None:
                 self._update(running_mean, cast(Array, running_var), var, momentum)
         else:  # evaluation: nn's batch_norm checks that both running statistics are given
@@ -83,26 +77,27 @@ class BatchNorm(Function):
             self.mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
         self.invstd = 1.0 / np.sqrt(var + eps)
         out = np.empty_like(self.x)
-        kernels.batch_norm_forward(self.x, self.mean, self.invstd, self.weight, bias, out)
-        return _features_back(out, self.shape)
+        forward(self.x, self.mean, self.invstd, self.weight, bias, out)
+        return out.reshape(self.shape)
 
     def _update(self, running_mean: Array, running_var: Array, var: Array, momentum: float) -> None:
-        m = self.x.shape[0]
+        m = self.x.shape[0] * (self.x.shape[2] if self.x.ndim == 3 else 1)  # N, or N·L per feature
         unbiased = var * (m / (m - 1))
         running_mean[...] = (1 - momentum) * running_mean + momentum * self.mean
         running_var[...] = (1 - momentum) * running_var + momentum * unbiased
 
     def backward(self, g: Array) -> tuple[Array | None, ...]:
-        g = _features_last(np.asarray(g, dtype=self.x.dtype))
+        g = np.ascontiguousarray(g, dtype=self.x.dtype).reshape(self.x.shape)
         dx, dweight, dbias = (
             np.empty_like(self.x),
             np.empty_like(self.weight),
             np.empty_like(self.weight),
         )
-        norm_kernels.active().batch_norm_backward(
+        backward = _batch_kernels(self.x.ndim)[2]
+        backward(
             g, self.x, self.mean, self.invstd, self.weight, self.batch_stats, dx, dweight, dbias
         )
-        grads = (_features_back(dx, self.shape), dweight, dbias)
+        grads = (dx.reshape(self.shape), dweight, dbias)
         return tuple(grad if needed else None for grad, needed in zip(grads, self.needs_input_grad))
 
 

@@ -19,7 +19,7 @@ from ..engine import Tensor
 from ..errors import ConfigError, DTypeError, ShapeError
 from . import init
 from .module import Module
-from .normalization import BatchNorm1d, _check_eps, _check_momentum, _flag, _float_input
+from .normalization import BatchNorm1d, _flag, _float_input
 from .normalization import batch_norm as _batch_norm
 
 __all__ = [
@@ -381,26 +381,6 @@ class BatchNorm2d(BatchNorm1d):
     """Batch normalisation of (N, C, H, W) inputs per channel over its N·H·W values, as
     PyTorch's: BatchNorm1d's running statistics, momentum, eps, affine and train/eval, on
     the image flattened to (N, C, H·W)."""
-
-    def __init__(
-        self,
-        num_features: int,
-        eps: float = 1e-5,
-        momentum: float | None = 0.1,
-        affine: bool = True,
-        track_running_stats: bool = True,
-        dtype: Any = None,
-    ) -> None:
-        what = "BatchNorm2d"  # the same checks as BatchNorm1d's, under this layer's name
-        if not is_whole(num_features) or num_features < 1:
-            raise ConfigError(
-                f"{what}: num_features must be a positive integer, got {shown(num_features)}"
-            )
-        _check_eps(eps, what)
-        _check_momentum(momentum, what, none=True)
-        _flag(affine, what, "affine"), _flag(track_running_stats, what, "track_running_stats")
-        check_float_dtype(dtype or get_default_dtype(), what)
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype)
 
     def forward(self, x: Tensor | np.ndarray) -> Tensor:
         x = _bn_image(x, "BatchNorm2d", self.training or not self.track_running_stats)

@@ -236,17 +236,18 @@ class BatchNorm1d(Module):
         track_running_stats: bool = True,
         dtype: Any = None,
     ) -> None:
+        what = type(self).__name__  # a subclass's mistakes are named after it
         if not is_whole(num_features) or num_features < 1:
             raise ConfigError(
-                f"BatchNorm1d: num_features must be a positive integer, got {shown(num_features)}"
+                f"{what}: num_features must be a positive integer, got {shown(num_features)}"
             )
-        _check_eps(eps, "BatchNorm1d")
-        _check_momentum(momentum, "BatchNorm1d", none=True)
+        _check_eps(eps, what)
+        _check_momentum(momentum, what, none=True)
         self.num_features, self.eps = int(num_features), float(eps)
         self.momentum = None if momentum is None else float(momentum)
-        self.affine = _flag(affine, "BatchNorm1d", "affine")
-        self.track_running_stats = _flag(track_running_stats, "BatchNorm1d", "track_running_stats")
-        dtype = check_float_dtype(dtype or get_default_dtype(), "BatchNorm1d")
+        self.affine = _flag(affine, what, "affine")
+        self.track_running_stats = _flag(track_running_stats, what, "track_running_stats")
+        dtype = check_float_dtype(dtype or get_default_dtype(), what)
         c = self.num_features
         self.weight = Tensor(np.ones(c, dtype), requires_grad=True) if self.affine else None
         self.bias = Tensor(np.zeros(c, dtype), requires_grad=True) if self.affine else None
@@ -280,10 +281,11 @@ class BatchNorm1d(Module):
 
     def forward(self, x: Tensor | np.ndarray) -> Tensor:
         batch_stats = self.training or not self.track_running_stats
-        x = _batch_norm_input(x, "BatchNorm1d", batch_stats)
+        what = type(self).__name__
+        x = _batch_norm_input(x, what, batch_stats)
         if x.shape[1] != self.num_features:
             raise ShapeError(
-                f"BatchNorm1d: input of shape {x.shape} has {x.shape[1]} features; "
+                f"{what}: input of shape {x.shape} has {x.shape[1]} features; "
                 f"expected {self.num_features} (axis 1)"
             )
         momentum = 0.0 if self.momentum is None else self.momentum
