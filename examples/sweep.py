@@ -1,190 +1,108 @@
-"""Run a grid of cifar_mlp.py configurations in parallel and tabulate the results.
+"""Run a grid (or a random search) of cifar_mlp.py configurations and tabulate the results.
 
     python examples/sweep.py --grid-file examples/grids/hidden_size.json
     python examples/sweep.py --grid "hidden=50,100,200" --grid "reg=0.1,0.25" --set iters=2000
+    python examples/sweep.py --grid-file examples/grids/hidden_size.json --backend ray
+    python examples/sweep.py --search random --samples 20 --grid-file examples/grids/random_lr.json
 
 A grid maps flags of cifar_mlp.py to lists of values (in a JSON file: {"fixed": {...},
 "grid": {...}}; on the command line: comma-separated values, spaces inside a value
-for list flags, e.g. "hidden=100,100 100"). Each configuration runs as its own
-cifar_mlp.py process (one per core by default, each with one BLAS and Numba
-thread, so workers do not fight over cores) in OUT/runs/<id>/; a configuration
-whose metrics.json exists is skipped, and one that fails is recorded as failed
-while the others go on. Writes OUT/results.md, OUT/results.csv and a plot of
-validation accuracy against each swept parameter.
+for list flags, e.g. "hidden=100,100 100"). A random search draws --samples
+configurations from the lists, or from ranges given in the file ({"loguniform": [1e-4,
+1e-2]}, "uniform", "randint"). Each configuration runs as its own cifar_mlp.py process in
+OUT/runs/<id>/: on the local pool (one per core by default, each with one BLAS and Numba
+thread) or, with --backend ray, as a Ray Tune trial on the cluster at --address (a local
+Ray instance without it) with --cpus-per-trial CPUs and threads. A configuration whose
+metrics.json exists is skipped (so rerunning an interrupted sweep resumes it), one that
+fails is recorded as failed while the others go on, and one whose worker dies is retried
+--max-failures times. Writes OUT/results.md, OUT/results.csv and a plot of validation
+accuracy against each swept parameter. docs/sweeps.md has the details.
 """
 
 import argparse
-import csv
-import hashlib
-import io
-import itertools
 import json
 import os
-import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
-from tinygrad_hlcv.training.checkpoint import atomic_write_text
-from tinygrad_hlcv.training.plots import plot_sweep
+from tinygrad_hlcv.errors import ConfigError
+from tinygrad_hlcv.sweep import (
+    CifarScript,
+    SweepOptions,
+    grid_configurations,
+    parse_grid_items,
+    random_configurations,
+    run_sweep,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RESULT_COLUMNS = ["val_acc", "test_acc", "test_acc_first_1000", "train_seconds"]
 
 
-def parse_grid_items(items):
-    """["hidden=50,100 100", "reg=0.1,0.2"] → {"hidden": ["50", "100 100"], "reg": [...]}."""
-    grid = {}
-    for item in items:
-        name, sep, values = item.partition("=")
-        if not sep or not values:
-            raise SystemExit(f"error: grid item {item!r} is not of the form name=v1,v2,...")
-        grid[name.strip().replace("-", "_")] = [v.strip() for v in values.split(",")]
-    return grid
-
-
-def flag_args(name, value):
-    """cifar_mlp.py arguments for one setting: lists become several values, booleans
-    become a bare flag (or nothing)."""
-    flag = "--" + name.replace("_", "-")
-    if isinstance(value, bool) or str(value).lower() in ("true", "false"):
-        return [flag] if str(value).lower() == "true" else []
-    if isinstance(value, (list, tuple)):
-        return [flag, *map(str, value)]
-    return [flag, *str(value).split()]
-
-
-def configurations(fixed, grid):
-    """One dict of settings per point of the grid, with the fixed settings."""
-    names = list(grid)
-    for combination in itertools.product(*(grid[n] for n in names)):
-        yield {**fixed, **dict(zip(names, combination))}
-
-
-def run_id(settings):
-    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
-
-
-def run_one(settings, run_dir, data_dir):
-    """Run one configuration in a fresh process; returns (status, metrics or error)."""
-    metrics_path = os.path.join(run_dir, "metrics.json")
-    if os.path.exists(metrics_path):
-        with open(metrics_path) as f:
-            metrics = json.load(f)
-        if not metrics.get("interrupted"):
-            return "skipped (done before)", metrics
-    argv = [sys.executable, os.path.join(HERE, "cifar_mlp.py"), "--out", run_dir, "--no-progress"]
-    for name, value in settings.items():
-        argv += flag_args(name, value)
-    if data_dir:
-        argv += ["--data-dir", data_dir]
-    if os.path.exists(os.path.join(run_dir, "checkpoint.pkl")):
-        argv.append("--resume")  # an interrupted earlier attempt: continue it
-    os.makedirs(run_dir, exist_ok=True)
-    atomic_write_text(os.path.join(run_dir, "settings.json"), json.dumps(settings, indent=1))
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS="1",
-        OPENBLAS_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-        NUMBA_NUM_THREADS="1",
-    )
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
-    if proc.returncode == 0 and os.path.exists(metrics_path):
-        with open(metrics_path) as f:
-            return "ok", json.load(f)
-    error = {"returncode": proc.returncode, "command": argv, "stderr": proc.stderr[-4000:]}
-    atomic_write_text(os.path.join(run_dir, "failed.json"), json.dumps(error, indent=1))
-    return "failed", error
-
-
-def _as_list(value):
-    return value if isinstance(value, list) else str(value).split()
-
-
-def fmt(value):
-    if isinstance(value, float):
-        return f"{value:.4f}" if value < 10 else f"{value:.1f}"
-    return str(value)
-
-
-def write_reports(out, swept, rows):
-    """results.csv and results.md (one row per configuration), and a plot per swept
-    parameter (against validation accuracy)."""
-    header = [*swept, *RESULT_COLUMNS, "status"]
-    table = [
-        [row["settings"].get(p, "") for p in swept]
-        + [row["metrics"].get(c, "") if row["status"] != "failed" else "" for c in RESULT_COLUMNS]
-        + [row["status"]]
-        for row in rows
-    ]
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows([header, *table])
-    atomic_write_text(os.path.join(out, "results.csv"), buffer.getvalue())
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(fmt(v) for v in line) + " |" for line in table]
-    atomic_write_text(os.path.join(out, "results.md"), "\n".join(lines) + "\n")
-    for parameter in swept:
-        done = [r for r in rows if r["status"] != "failed"]
-        try:
-            xs = [float(r["settings"][parameter]) for r in done]
-        except (TypeError, ValueError):  # list-valued (e.g. hidden sizes): plot by depth/position
-            xs = [len(_as_list(r["settings"][parameter])) for r in done]
-        if len(set(xs)) > 1:
-            positive = [x for x in xs if x > 0]
-            log_x = bool(positive) and len(positive) == len(xs) and max(xs) / min(xs) >= 20
-            plot_sweep(
-                xs,
-                [r["metrics"]["val_acc"] for r in done],
-                os.path.join(out, f"accuracy_vs_{parameter}.png"),
-                parameter,
-                log_x,
-            )
-    return "\n".join(lines)
-
-
-def main(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--grid-file", help="JSON file with 'grid' and optional 'fixed'")
     p.add_argument("--grid", action="append", default=[], help="name=v1,v2,... (repeatable)")
     p.add_argument("--set", action="append", default=[], help="name=value for every run")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--search", choices=["grid", "random"], default="grid")
+    p.add_argument("--samples", type=int, default=10, help="random search: configurations")
+    p.add_argument("--seed", type=int, default=0, help="random search: the draws' seed")
+    p.add_argument("--workers", type=int, help="configurations at once (local: one per core)")
     p.add_argument("--data-dir")
     p.add_argument("--out", help="output directory (default runs/sweep_<grid name>)")
-    args = p.parse_args(argv)
+    p.add_argument("--backend", choices=["local", "ray"], default="local")
+    p.add_argument("--address", help="Ray cluster address (default: a local Ray instance)")
+    p.add_argument("--cpus-per-trial", type=int, default=1, help="CPUs and threads per run")
+    p.add_argument("--scheduler", choices=["asha"], help="Ray: stop lagging trials early")
+    p.add_argument("--max-epochs", type=int, default=100, help="ASHA: the longest trial")
+    p.add_argument("--max-failures", type=int, default=2, help="retries of a run whose worker dies")
+    return p
 
-    fixed, grid = {}, {}
+
+def load_space(args):
+    """(fixed settings, search space, name) from --grid-file, --set and --grid."""
+    fixed, space = {}, {}
     if args.grid_file:
         with open(args.grid_file) as f:
             spec = json.load(f)
-        fixed, grid = spec.get("fixed", {}), spec["grid"]
+        fixed, space = spec.get("fixed", {}), spec["grid"]
     fixed.update({k: v[0] for k, v in parse_grid_items(args.set).items()})
-    grid.update(parse_grid_items(args.grid))
-    if not grid:
-        p.error("give a grid with --grid-file or --grid")
+    space.update(parse_grid_items(args.grid))
     name = os.path.splitext(os.path.basename(args.grid_file))[0] if args.grid_file else "custom"
+    return fixed, space, name
+
+
+def main(argv=None):
+    p = build_parser()
+    args = p.parse_args(argv)
+    try:
+        fixed, space, name = load_space(args)
+        if not space:
+            p.error("give a grid with --grid-file or --grid")
+        if args.search == "random":
+            settings = random_configurations(fixed, space, args.samples, args.seed)
+        else:
+            settings = grid_configurations(fixed, space)
+    except ConfigError as err:
+        p.error(str(err))
     out = args.out or os.path.join("runs", f"sweep_{name}")
-    settings = list(configurations(fixed, grid))
-    print(f"{len(settings)} configurations, {args.workers} workers, results in {out}")
-
-    def task(s):
-        status, result = run_one(s, os.path.join(out, "runs", run_id(s)), args.data_dir)
-        shown = {k: s[k] for k in grid}
-        print(
-            f"{status:>20}: {shown} "
-            + (
-                f"val {result['val_acc']:.4f}"
-                if status != "failed"
-                else f"(exit {result['returncode']})"
-            ),
-            flush=True,
-        )
-        return {"settings": s, "status": status, "metrics": result}
-
-    with ThreadPoolExecutor(max_workers=max(args.workers, 1)) as pool:
-        rows = list(pool.map(task, settings))
-    print(write_reports(out, list(grid), rows))
+    data_dir = os.path.abspath(args.data_dir) if args.data_dir else None
+    target = CifarScript(os.path.join(HERE, "cifar_mlp.py"), data_dir)
+    options = SweepOptions(
+        backend=args.backend,
+        workers=args.workers,
+        cpus_per_trial=args.cpus_per_trial,
+        max_failures=args.max_failures,
+        address=args.address,
+        scheduler=args.scheduler,
+        max_epochs=args.max_epochs,
+    )
+    workers = args.workers or (os.cpu_count() or 1 if args.backend == "local" else "Ray's")
+    print(f"{len(settings)} configurations, {workers} workers, results in {out}", flush=True)
+    try:
+        rows = run_sweep(target, settings, out, list(space), options)
+    except ConfigError as err:
+        p.error(str(err))
     failed = sum(r["status"] == "failed" for r in rows)
     if failed:
         print(f"{failed} configuration(s) failed; see failed.json in their run directories")

@@ -26,7 +26,17 @@ CORE = [
     "errors",
     "random",
 ]
-ABOVE_THE_CORE = {"nn", "optim", "training", "data", "gradcheck", "testing", "reference", "viz"}
+ABOVE_THE_CORE = {
+    "nn",
+    "optim",
+    "training",
+    "data",
+    "gradcheck",
+    "testing",
+    "reference",
+    "viz",
+    "sweep",
+}
 
 
 def imported_modules(path, module_level_only=False):
