@@ -4,10 +4,14 @@
     python examples/cifar_mlp.py --preset deep_leaky   # 550-128-100 LeakyReLU
     python examples/cifar_mlp.py --hidden 550 128 100 --activation leaky_relu --optimizer adam
     python examples/cifar_mlp.py --preset frontier     # the 10-minute recipe (issue 13)
+    python examples/cifar_mlp.py --hidden 100 100 100 100 --epochs 3 --diagnostics
 
 Data: --data-dir, else $CIFAR10_DIR, else the cache ($TINYGRAD_HLCV_DATA), else
 the official archive is downloaded. Writes to --out: metrics.json, curves.png,
-weights.png and checkpoint.pkl; --resume continues an interrupted run.
+weights.png and checkpoint.pkl; --resume continues an interrupted run. --diagnostics also
+records every layer's gradient norm, weight norm and update-to-weight ratio at each step
+and the activations of 500 training images at each epoch's end (training.Diagnostics),
+into metrics.json ("diagnostics"), gradients.png and activations.png.
 Reports validation accuracy (1,000 images; none with --num-val 0), and test accuracy on
 the course's first 1,000 test images and on the full 10,000 (with a model trained on
 flips, also with flip test-time augmentation). --time-budget SECONDS stops training
@@ -31,7 +35,7 @@ import tinygrad_hlcv as tg
 from tinygrad_hlcv import nn, optim
 from tinygrad_hlcv.data import BatchIterator, prepare_cifar10
 from tinygrad_hlcv.optim.lr_scheduler import BudgetedOneCycleLR
-from tinygrad_hlcv.training import evaluate, fit, predict
+from tinygrad_hlcv.training import Diagnostics, evaluate, fit, predict
 from tinygrad_hlcv.training.checkpoint import atomic_write_text
 from tinygrad_hlcv.training.metrics import accuracy
 
@@ -104,6 +108,7 @@ DEFAULTS = dict(
     batch_size=200,
     epochs=None,
     init_std=1e-4,
+    init="std",
     pca=None,
     standardize=False,
     augment=False,
@@ -175,6 +180,12 @@ def build_parser():
     p.add_argument(
         "--init-std", type=float, help="N(0, std²) weight init; 0 for the default Kaiming-uniform"
     )
+    p.add_argument(
+        "--init",
+        choices=["std", "kaiming"],
+        help="std: as --init-std says (the default); kaiming: He's N(0, 2/fan_in) for the "
+        "ReLU family, biases 0",
+    )
     p.add_argument("--pca", type=float, help="PCA to k components (k ≥ 1) or a variance fraction")
     p.add_argument(
         "--standardize",
@@ -199,6 +210,11 @@ def build_parser():
     p.add_argument("--out", default=os.path.join("runs", "cifar_mlp"), help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pkl")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--diagnostics",
+        action="store_true",
+        help="record per-layer gradients and activations; write gradients.png, activations.png",
+    )
     return p
 
 
@@ -224,13 +240,17 @@ def config_from_args(args):
 
 def build_model(config, in_features, num_classes=10):
     """Linear -> activation (-> Dropout) per hidden layer, or with `batchnorm` bias-free
-    Linear -> BatchNorm1d -> activation; a Flatten first when the batches are images."""
+    Linear -> BatchNorm1d -> activation; a Flatten first when the batches are images.
+    Weights: N(0, init_std²), PyTorch's default without init_std, He's with init 'kaiming'."""
     sizes = [in_features, *config["hidden"], num_classes]
     layers = [nn.Flatten()] if config["augment"] else []
     for i in range(len(sizes) - 1):
         hidden = i < len(sizes) - 2
         bias = not (hidden and config["batchnorm"])
-        layers.append(nn.Linear(sizes[i], sizes[i + 1], bias, init_std=config["init_std"]))
+        layer = nn.Linear(sizes[i], sizes[i + 1], bias, init_std=config["init_std"])
+        if config["init"] == "kaiming":
+            kaiming_init(layer, config["activation"])
+        layers.append(layer)
         if hidden:
             if config["batchnorm"]:
                 layers.append(nn.BatchNorm1d(sizes[i + 1]))
@@ -238,6 +258,16 @@ def build_model(config, in_features, num_classes=10):
             if config["dropout"]:
                 layers.append(nn.Dropout(config["dropout"]))
     return nn.Sequential(*layers)
+
+
+def kaiming_init(layer, activation):
+    """He's init for a layer followed by `activation`: W ~ N(0, gain²/fan_in) (gain √2 for
+    ReLU), b = 0, so each layer keeps the variance of its activations."""
+    nonlinearity = "relu" if activation == "relu" else "leaky_relu"
+    a = 0.01 if activation == "leaky_relu" else 0.0
+    nn.init.kaiming_normal_(layer.weight, a=a, nonlinearity=nonlinearity)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
 
 
 def parameter_groups(model, weight_decay):
@@ -345,8 +375,12 @@ def build_loss(config, model):
     )
 
 
-def train(config, splits, X_train, batches, plan, out, resume, progress, log=print):
-    """Train through training.fit; returns the model and fit's FitHistory."""
+PROBE_SIZE = 500  # training images whose activations --diagnostics records
+
+
+def train(config, splits, X_train, batches, plan, out, resume, progress, log=print, diag=None):
+    """Train through training.fit (with `diag`, a training.Diagnostics, as a callback);
+    returns the model and fit's FitHistory."""
     iterations, per_epoch = plan
     model, optimizer, schedule = build_training(
         config, splits.X_train.shape[1], iterations, per_epoch
@@ -378,6 +412,7 @@ def train(config, splits, X_train, batches, plan, out, resume, progress, log=pri
         resume=resume,
         extra_state={"config": config},
         progress=progress,
+        callbacks=None if diag is None else [diag],
     )
     return model, result
 
@@ -400,13 +435,23 @@ def measure(config, model, splits):
     return metrics
 
 
-def run(config, data_dir=None, out="runs/cifar_mlp", resume=False, progress=True, log=print):
-    """Train one configuration; returns the metrics dict also written to out/metrics.json."""
+def run(
+    config,
+    data_dir=None,
+    out="runs/cifar_mlp",
+    resume=False,
+    progress=True,
+    log=print,
+    diagnostics=False,
+):
+    """Train one configuration; returns the metrics dict also written to out/metrics.json
+    (with `diagnostics`, the per-layer records under "diagnostics", see training.Diagnostics)."""
     started = time.perf_counter()
     splits, X_train, batches, iterations, per_epoch = prepare_data(config, data_dir, log)
     load_seconds = time.perf_counter() - started
     plan = (iterations, per_epoch)
-    model, result = train(config, splits, X_train, batches, plan, out, resume, progress, log)
+    diag = Diagnostics(X_train[:PROBE_SIZE]) if diagnostics else None
+    model, result = train(config, splits, X_train, batches, plan, out, resume, progress, log, diag)
     tick = time.perf_counter()
     measured = measure(config, model, splits)
     metrics = {
@@ -428,6 +473,8 @@ def run(config, data_dir=None, out="runs/cifar_mlp", resume=False, progress=True
         },
         "history": {**result.history, "step_loss": result.step_loss},
     }
+    if diag is not None:
+        metrics["diagnostics"] = diag.to_dict()
     write_report(config, model, splits, metrics, out)
     metrics["wall_seconds"] = time.perf_counter() - started
     atomic_write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1))
@@ -450,14 +497,38 @@ def write_report(config, model, splits, metrics, out):
     if splits.preprocessor.components_ is not None:  # back from PCA space to pixels
         first = splits.preprocessor.components_ @ first
     plot_weight_grid(first, os.path.join(out, "weights.png"))
+    if "diagnostics" in metrics:
+        write_diagnostics(config, metrics["diagnostics"], out)
     metrics["seconds"]["figures"] = time.perf_counter() - tick
+
+
+def write_diagnostics(config, diagnostics, out):
+    """gradients.png and activations.png from the run's training.Diagnostics record."""
+    from tinygrad_hlcv.training.plots import plot_activations, plot_gradients
+
+    if config["init"] == "kaiming":
+        init = "Kaiming (He) init"
+    elif config["init_std"]:
+        init = f"init std {config['init_std']:g}"
+    else:
+        init = "PyTorch's default init"
+    title = f"{config['hidden']} {config['activation']}, {init}, {config['optimizer']}"
+    plot_gradients(diagnostics, os.path.join(out, "gradients.png"), title=title)
+    plot_activations(diagnostics, os.path.join(out, "activations.png"), title=title)
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
     try:
-        metrics = run(config, args.data_dir, args.out, args.resume, not args.no_progress)
+        metrics = run(
+            config,
+            args.data_dir,
+            args.out,
+            args.resume,
+            not args.no_progress,
+            diagnostics=args.diagnostics,
+        )
     except (tg.errors.TinygradError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -488,7 +559,10 @@ def report(metrics, out):
         f"epoch-end measuring {seconds['epoch_eval']:.1f}, evaluation {seconds['eval']:.1f}, "
         f"figures {seconds['figures']:.1f}, wall {metrics['wall_seconds']:.1f}"
     )
-    print(f"wrote metrics.json, curves.png, weights.png, checkpoint.pkl to {out}")
+    figures = "curves.png, weights.png" + (
+        ", gradients.png, activations.png" if "diagnostics" in metrics else ""
+    )
+    print(f"wrote metrics.json, {figures}, checkpoint.pkl to {out}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ loads neither this package nor matplotlib and tqdm).
 
 from . import metrics
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .diagnostics import Diagnostics
 from .loop import (
+    Callback,
     DivergedError,
     FitHistory,
     FitResult,
@@ -25,6 +27,8 @@ __all__ = [
     "CheckpointError",
     "load_checkpoint",
     "save_checkpoint",
+    "Callback",
+    "Diagnostics",
     "DivergedError",
     "FitHistory",
     "FitResult",

@@ -55,6 +55,67 @@ class DivergedError(TinygradError, FloatingPointError):
     """The training loss became NaN or Inf."""
 
 
+class Callback:
+    """Something `fit(..., callbacks=[...])` calls as it trains, to watch it (diagnostics,
+    logging): subclass it and override the hooks you need (they do nothing here). Each
+    hook gets the running loop, whose `model`, `optimizer`, `step` (the steps completed:
+    in on_backward_end the 0-based index of the current step), `epoch` (the epochs
+    completed) and `history` (fit's per-epoch values) it may read; a callback that
+    changes them changes the training.
+
+    on_train_begin: before the first step (of this call: after a resume, at the resume
+    point). on_backward_end: after the step's backward, before optimizer.step(): each
+    parameter's `.grad` holds this step's gradient and `.data` the weights it was taken
+    at. on_step_end: after optimizer.step(). on_epoch_end: after the epoch's measuring
+    (`history` holds its values). on_train_end: when training stops, for any reason but
+    an error. A callback's own records are not saved in checkpoints: after a resume they
+    start at the resume point."""
+
+    def on_train_begin(self, run: Any) -> None:
+        """Before the first step."""
+
+    def on_backward_end(self, run: Any) -> None:
+        """After backward, before the optimizer step."""
+
+    def on_step_end(self, run: Any) -> None:
+        """After the optimizer step."""
+
+    def on_epoch_end(self, run: Any) -> None:
+        """After the epoch's measuring."""
+
+    def on_train_end(self, run: Any) -> None:
+        """When training stops."""
+
+
+CALLBACK_HOOKS = tuple(name for name in vars(Callback) if name.startswith("on_"))
+
+
+def _checked_callbacks(callbacks: Any) -> tuple[Any, ...]:
+    """`callbacks` as a tuple, each an object with fit's hooks (a Callback, or any object
+    with all of its on_... methods)."""
+    if callbacks is None:
+        return ()
+    if isinstance(callbacks, (Callback, str, bytes)) or not isinstance(callbacks, Iterable):
+        raise ConfigError(
+            f"callbacks must be a list of Callback objects, got {type(callbacks).__name__}"
+        )
+    callbacks = tuple(callbacks)
+    for callback in callbacks:
+        missing = [h for h in CALLBACK_HOOKS if not callable(getattr(callback, h, None))]
+        if missing:
+            raise ConfigError(
+                f"callback {type(callback).__name__} lacks {', '.join(missing)}: expected a "
+                f"training.Callback (subclass it and override the hooks you need)"
+            )
+    return callbacks
+
+
+def _notify(owner: Any, hook: str) -> None:
+    """Call `hook` of each of owner's callbacks (the Trainer has none) with owner."""
+    for callback in getattr(owner, "callbacks", ()):
+        getattr(callback, hook)(owner)
+
+
 # ----------------------------------------------------------------- predict / evaluate
 
 
@@ -235,6 +296,7 @@ def fit_cifar(
     extra_state: dict[str, Any] | None = None,
     progress: bool = True,
     restore_best: bool = True,
+    callbacks: Iterable[Callback] | None = None,
 ) -> FitResult:
     """The course's call: `iterations` steps of `batches.next_batch()` through `fit_epochs`
     (see the module docstring); `reg` adds λ Σ‖W‖² to the loss. Checkpoints and resume as
@@ -255,6 +317,7 @@ def fit_cifar(
         extra_state=extra_state,
         progress=progress,
         restore_best=restore_best,
+        callbacks=callbacks,
         **_course_measuring(X_train, y_train, X_val, y_val),
     )
     return _course_result(run)
@@ -346,7 +409,7 @@ def fit(
     fit(model, loss_fn, optimizer, train_data, *, epochs, val_data=None, batch_size=32,
         shuffle=True, metrics=(), monitor="val_loss", mode=None, scheduler=None,
         scheduler_step="epoch", restore_best=True, progress=True, time_budget=None,
-        checkpoint=None, resume=False, ...)
+        checkpoint=None, resume=False, callbacks=None, ...)
         -> FitHistory: any model and loss; see `fit_epochs`.
     fit(model, loss_fn, optimizer, batches, X_train, y_train, X_val, y_val, *, iterations, ...)
         -> FitResult: the course's call, a layer over the same loop; see `fit_cifar`.
@@ -417,6 +480,7 @@ def fit_epochs(
     checkpoint_every: int = 1,
     resume: bool = False,
     extra_state: dict[str, Any] | None = None,
+    callbacks: Iterable[Callback] | None = None,
 ) -> FitHistory:
     """Train for `epochs` passes over `train_data` (or until `max_steps` steps or the
     `time_budget` end it); returns a FitHistory.
@@ -450,6 +514,9 @@ def fit_epochs(
     the end, with
     `extra_state` (e.g. the run's config); `resume=True` continues from it, to the same
     result as an uninterrupted run. The first Ctrl-C stops after the current step.
+    `callbacks`: Callback objects whose hooks run at the training's begin and end, after
+    each step's backward and update and at each epoch's end (training.Diagnostics records
+    the gradients and activations of every layer this way).
     """
     plan = _Plan(epochs, max_steps, time_budget, clock, scheduler, scheduler_step, checkpoint_every)
     _check_plan(plan, batch_size, steps_per_epoch, resume and checkpoint is None)
@@ -458,6 +525,7 @@ def fit_epochs(
     named = _named_metrics(metrics)
     best = _BestEpoch(*_monitor_rule(monitor, mode, named, evals))
     loop = _Loop(model, loss_fn, optimizer, source, evals, named, best, plan)
+    loop.callbacks = _checked_callbacks(callbacks)
     if resume and checkpoint is not None:
         loop.load_state_dict(load_checkpoint(checkpoint))
     started = time.perf_counter()
@@ -569,17 +637,25 @@ class _Loop:
         self.epoch_lr = 0.0
         self.history = _empty_history(named, evals)
         self.step_loss: list[float] = []
+        self.callbacks: tuple[Any, ...] = ()
 
     def run(self, stop: SimpleNamespace, bar: tqdm, save: Callable[[], None]) -> str:
         """Train epoch after epoch until the plan ends it or Ctrl-C stops it; returns why it
         stopped. Saves at each epoch's end, and on Ctrl-C (a stream mid-epoch)."""
         self.model.train()
+        _notify(self, "on_train_begin")
+        stopped = self._epochs(stop, bar, save)
+        _notify(self, "on_train_end")
+        return stopped
+
+    def _epochs(self, stop: SimpleNamespace, bar: tqdm, save: Callable[[], None]) -> str:
         while self._why_done() is None:
             if not self._train_steps(stop, bar):
                 if self.source.stream:
                     save()
                 return "interrupted"
             self._end_epoch(bar)
+            _notify(self, "on_epoch_end")
             if self.epoch % self.plan.checkpoint_every == 0 or self._why_done() or stop.requested:
                 save()
             if stop.requested and self._why_done() is None:
@@ -632,6 +708,7 @@ class _Loop:
         self.step += 1
         self.position += 1
         self.step_loss.append(value)
+        _notify(self, "on_step_end")
         n = x.shape[0]
         self.sums["loss"] += value * n
         for name, metric in self.named.items():
@@ -770,6 +847,7 @@ def _train_step(
             where = f"at iteration {step}" + (f" (epoch {epoch})" if epoch else "")
             raise DivergedError(f"training loss became {value} {where}; " + _likely_cause(owner, x))
         loss.backward()
+        _notify(owner, "on_backward_end")
         owner.optimizer.step()
     return value, outputs
 

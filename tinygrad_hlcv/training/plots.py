@@ -1,4 +1,5 @@
-"""The figures a report needs: training curves, first-layer weights, sweep results.
+"""The figures a report needs: training curves, first-layer weights, sweep results, and
+the per-layer diagnostics (gradients and activations, from training.Diagnostics).
 
 matplotlib with the non-interactive Agg backend (no screen needed); every
 figure is written atomically.
@@ -96,4 +97,69 @@ def plot_sweep(
     if log_x:
         ax.set_xscale("log")
     ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+GRADIENT_PANELS = (
+    ("grad_norm", "gradient norm ‖∂L/∂W‖"),
+    ("weight_norm", "weight norm ‖W‖"),
+    ("update_ratio", "update / weight ‖ΔW‖/‖W‖"),
+)
+
+
+def plot_gradients(diagnostics: Mapping[str, Any], path: Path, title: str = "") -> Path:
+    """Per-layer lines over training on a log scale (training.Diagnostics.to_dict()): the
+    gradient norm, the weight norm and the update-to-weight ratio at each recorded step
+    (with a dashed line at 1e-3, the ratio a rule of thumb calls healthy for SGD). Exact
+    zeros, which a log scale cannot show, are gaps in the lines, and the panel says so."""
+    fig, axes = plt.subplots(1, len(GRADIENT_PANELS), figsize=(13, 3.8))
+    steps = diagnostics["steps"]
+    for ax, (key, label) in zip(axes, GRADIENT_PANELS, strict=True):
+        zeros = False
+        for layer in diagnostics["layers"]:
+            values = np.asarray(diagnostics[key][layer], dtype=np.float64)
+            zeros = zeros or bool((values == 0).any())
+            ax.plot(steps, np.where(values > 0, values, np.nan), lw=0.9, label=layer)
+        ax.set(xlabel="step", title=label, yscale="log", xlim=(steps[0], steps[-1]))
+        ax.grid(alpha=0.3, which="both", lw=0.4)
+        if zeros:  # a log scale cannot show 0: say what the gaps are
+            ax.text(0.98, 0.03, "gaps: exactly 0", transform=ax.transAxes, ha="right", fontsize=8)
+    guide = axes[-1].axhline(1e-3, color="gray", ls="--", lw=0.8, label="1e-3 (rule of thumb)")
+    axes[-1].legend(handles=[guide], fontsize=8)
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_activations(
+    diagnostics: Mapping[str, Any], path: Path, title: str = "", max_epochs: int = 4
+) -> Path:
+    """One panel per layer: the histogram of log10|a| of the layer's outputs on the probe
+    batch at a few epochs (the first, the last and evenly between), as fractions of all
+    values (exact zeros are left out, their fraction given in the legend)."""
+    recorded = diagnostics["activations"]
+    edges = np.asarray(recorded["log10_edges"])
+    layers = recorded["layers"]
+    epochs = recorded["epochs"]
+    picks = sorted(set(np.linspace(0, len(epochs) - 1, min(max_epochs, len(epochs))).astype(int)))
+    fig, axes = plt.subplots(
+        1, len(layers), figsize=(2.9 * len(layers), 3.2), squeeze=False, sharey=True
+    )
+    centers = (edges[:-1] + edges[1:]) / 2
+    colors = plt.get_cmap("viridis")(np.linspace(0, 0.85, len(picks)))
+    for ax, (name, record) in zip(axes[0], layers.items(), strict=True):
+        for color, i in zip(colors, picks, strict=True):
+            counts = np.asarray(record["hist"][i], dtype=np.float64)
+            fraction = counts / max(counts.sum() / (1 - record["zero_fraction"][i] + 1e-12), 1)
+            label = f"epoch {epochs[i]}" + (
+                f" ({record['zero_fraction'][i]:.0%} zeros)" if record["zero_fraction"][i] else ""
+            )
+            ax.plot(centers, fraction, color=color, lw=1.2, label=label)
+        ax.set(xlabel="log10 |activation|", title=name, xlim=(edges[0], edges[-1]))
+        ax.grid(alpha=0.3, lw=0.4)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("fraction of values")
+    if title:
+        fig.suptitle(title)
     return _save(fig, path)
