@@ -19,6 +19,11 @@ once its steps have taken that long (loading, measuring and figures apart); the
 'onecycle' schedule then follows the elapsed fraction of the budget. metrics.json says
 how long loading, training, evaluating and the figures took.
 
+Flips (--augment, training and TTA) of images centred by the per-pixel mean (the default
+normalisation; the 'frontier' preset normalises per channel instead) are slightly off:
+mirror(x - mu) = mirror(x) - mirror(mu), not mirror(x) - mu, so a flipped image is centred
+by the mirrored mean image. metrics.json says so ("flip_note") when it applies.
+
 Training goes through the general `training.fit` (a batch stream: an epoch is
 `num_train // batch_size` draws, or one shuffled pass without --replacement).
 """
@@ -417,9 +422,18 @@ def train(config, splits, X_train, batches, plan, out, resume, progress, log=pri
     return model, result
 
 
+FLIP_NOTE = (
+    "flips (training and TTA) of per-pixel-centred images use the mirrored mean image: "
+    "mirror(x - mu) = mirror(x) - mirror(mu), not mirror(x) - mu; per-channel normalisation "
+    "(the 'frontier' preset) has no such error"
+)
+
+
 def measure(config, model, splits):
     """The accuracies a report gives: validation (if any), test (all and the first 1,000,
-    from one pass), and with a model trained on flips the test accuracy with flip TTA."""
+    from one pass), and with a model trained on flips the test accuracy with flip TTA
+    (with a note when the flips were of per-pixel-centred images: see the module's
+    docstring)."""
     correct = predict(model, splits.X_test) == splits.y_test
     metrics = {
         "val_acc": evaluate(model, splits.X_val, splits.y_val) if len(splits.X_val) else None,
@@ -427,7 +441,10 @@ def measure(config, model, splits):
         "test_size": len(splits.X_test),
         "test_acc_first_1000": float(correct[:1000].mean()),
         "test_acc_tta": None,
+        "flip_note": None,
     }
+    if config["augment"] and config["normalize"] == "image":
+        metrics["flip_note"] = FLIP_NOTE
     if config["augment"]:
         metrics["test_acc_tta"] = evaluate(
             model, splits.X_test, splits.y_test, tta=True, image_shape=IMAGE_SHAPE
@@ -551,6 +568,8 @@ def report(metrics, out):
     )
     if metrics["test_acc_tta"] is not None:
         print(f"test accuracy with flip TTA: {metrics['test_acc_tta']:.4f}")
+    if metrics.get("flip_note"):
+        print(f"note: {metrics['flip_note']}")
     seconds = metrics["seconds"]
     print(
         f"{metrics['epochs']} epochs, {metrics['iterations']} iterations (stopped by "

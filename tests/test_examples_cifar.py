@@ -440,3 +440,21 @@ def test_sweep_records_a_failed_configuration_and_finishes_the_other(
     assert not (failed[0].parent / "metrics.json").exists()
     assert len(list((out / "runs").glob("*/metrics.json"))) == 1
     assert "failed" in (out / "results.md").read_text()
+
+
+@pytest.mark.parametrize("normalize, noted", [("image", True), ("channel", False)])
+def test_flips_of_per_pixel_centred_images_are_noted(cifar_mlp, normalize, noted):
+    """mirror(x - mu) is not mirror(x) - mu: with the per-pixel mean subtracted, the flips
+    (training and TTA) are centred by the mirrored mean image; the metrics say so."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6, 32 * 32 * 3)).astype(np.float32)
+    splits = SimpleNamespace(X_test=X, y_test=np.arange(6) % 10, X_val=X[:0], y_val=X[:0, 0])
+    model = nn.Linear(32 * 32 * 3, 10)
+    config = {"augment": True, "normalize": normalize}
+    metrics = cifar_mlp.measure(config, model, splits)
+    assert 0 <= metrics["test_acc_tta"] <= 1
+    assert (metrics["flip_note"] is not None) == noted
+    if noted:
+        assert "mirror(x - mu) = mirror(x) - mirror(mu)" in metrics["flip_note"]
+    no_flips = cifar_mlp.measure({"augment": False, "normalize": normalize}, model, splits)
+    assert no_flips["flip_note"] is None and no_flips["test_acc_tta"] is None

@@ -692,8 +692,11 @@ def test_a_time_budget_ends_training_and_drives_the_fraction_schedule():
     assert result.train_seconds == 6.0 and result.eval_seconds == 2.0  # 1 s per measuring
     assert len(result["loss"]) == len(result["val_accuracy"]) == 2  # the cut epoch is measured
     assert len(result.step_loss) == 6
-    expected = [0.4 * f / 0.25 if f < 0.25 else 0.4 * (1 - f) / 0.75 for f in np.arange(6) / 5.5]
-    assert used == pytest.approx(expected)  # step k used the rate at k/5.5 of the budget
+    # Step k > 0 uses the rate for the fraction at its estimated end, (k + 1) / 5.5 = 2k+2 / 11
+    # (k s spent plus the last step's 1 s), all past the warm-up's 0.25: 0.4 (1 - f) / 0.75;
+    # the first has no estimate (fraction 0, rate 0); the 6th would end past the budget (0).
+    expected = [0.0, *(0.4 / 0.75 * np.array([7, 5, 3, 1]) / 11), 0.0]
+    assert used == pytest.approx(expected)
     assert result["lr"] == pytest.approx([expected[0], expected[4]])  # at each epoch's start
 
 
@@ -729,7 +732,9 @@ def test_the_fraction_schedule_without_a_budget_follows_the_planned_steps():
         scheduler_step="fraction", progress=False,
     )  # fmt: skip
     assert result.stopped == "max_steps" and result.steps == 3
-    assert used == pytest.approx([0.0, 0.2 * (1 / 3) / 0.5, 0.2 * (1 - 2 / 3) / 0.5])
+    # step k uses the rate at (k + 1) / 3 of the 3 planned steps: 1/3 in the warm-up
+    # (0.2 · (1/3) / 0.5), then 2/3 and 3/3 in the decay (0.2 · (1 - f) / 0.5)
+    assert used == pytest.approx([0.4 / 3, 0.4 / 3, 0.0])
     with pytest.raises(ConfigError, match="pass scheduler_step='fraction'"):
         fit(model, mse, opt, (X, y), epochs=1, scheduler=schedule, progress=False)
 
@@ -841,3 +846,103 @@ def test_checkpoint_every_saves_every_kth_epoch_and_at_the_end(tmp_path, monkeyp
     )  # fmt: skip
     assert saved == [3, 6, 7]
     assert load_checkpoint(tmp_path / "c.pkl")["iteration"] == 14
+
+
+# ----------------------------------------------------------------- review fixes
+
+
+@pytest.mark.parametrize("make", [lambda o: optim.StepLR(o, 1), optim.ReduceLROnPlateau])
+def test_a_fraction_step_needs_a_schedule_stepped_with_a_fraction(make):
+    X, y = line()
+    model = zero_linear()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ConfigError, match="pass scheduler_step='epoch' or 'batch'"):
+        fit(model, mse, opt, (X, y), epochs=2, scheduler=make(opt),
+            scheduler_step="fraction", progress=False)  # fmt: skip
+
+
+def test_reduce_on_plateau_is_stepped_with_the_monitored_value():
+    X, y = line()
+    model = zero_linear()
+    opt = optim.SGD(model.parameters(), lr=0.8)
+    used = recording(opt)
+    plateau = optim.ReduceLROnPlateau(opt, factor=0.5, patience=0)
+    stalled = fit(
+        model, lambda o, t: mse(o, t) * 0 + 1.0, opt, (X, y), val_data=(X, y), batch_size=120,
+        epochs=4, scheduler=plateau, progress=False,
+    )  # fmt: skip
+    assert stalled["val_loss"] == [1.0] * 4 and plateau.best == 1.0 and plateau.last_epoch == 4
+    assert used == pytest.approx([0.8, 0.8, 0.4, 0.2])  # halved after each stalled epoch
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(monitor=None), "pass scheduler_step='epoch' and monitor="),
+        (dict(val_data=None), "monitored None"),
+        (dict(scheduler_step="batch"), "got scheduler_step='batch'"),
+        (dict(monitor="val_loss", mode="max"), "disagrees with fit's mode 'max'"),
+    ],
+)
+def test_reduce_on_plateau_without_a_monitored_value_is_refused(kwargs, message):
+    X, y = line()
+    model = zero_linear()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    options = {"val_data": (X, y), "epochs": 2, "progress": False, **kwargs}
+    with pytest.raises(ConfigError, match=message):
+        fit(model, mse, opt, (X, y), scheduler=optim.ReduceLROnPlateau(opt), **options)
+
+
+class Streamless:
+    """Re-iterable batches without a length."""
+
+    def __iter__(self):
+        X, y = line(n=12)
+        for i in range(3):
+            yield X[4 * i : 4 * i + 4], y[4 * i : 4 * i + 4]
+
+
+def test_a_fraction_schedule_of_unknown_length_is_refused_before_any_step():
+    model = zero_linear()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    calls = []
+    schedule = optim.lr_scheduler.BudgetedOneCycleLR(opt, max_lr=1.0)
+    with pytest.raises(ConfigError, match="needs time_budget=, max_steps= or data with a length"):
+        fit(
+            model, lambda o, t: (calls.append(1), mse(o, t))[1], opt, Streamless(), epochs=2,
+            scheduler=schedule, scheduler_step="fraction", monitor=None, progress=False,
+        )  # fmt: skip
+    assert calls == []
+
+
+class SlowCallback(loop_mod.Callback):
+    """A callback whose hooks take `seconds` of the (fake) clock each."""
+
+    def __init__(self, clock, seconds):
+        self.clock, self.seconds = clock, seconds
+
+    def on_backward_end(self, run):
+        self.clock.now += self.seconds
+
+    def on_step_end(self, run):
+        self.clock.now += self.seconds
+
+
+def test_metrics_and_callbacks_are_not_counted_in_the_budget():
+    X, y = line()
+
+    def timed(seconds):
+        clock = FakeClock()
+
+        def slow_metric(out, target):
+            clock.now += seconds
+            return 0.0
+
+        model = zero_linear()
+        return fit(model, mse, optim.SGD(model.parameters(), lr=0.1), (X, y), batch_size=40,
+                   epochs=2, metrics=[slow_metric], time_budget=1000.0, clock=clock,
+                   callbacks=[SlowCallback(clock, seconds)], progress=False)  # fmt: skip
+
+    quick, slow = timed(0.0), timed(100.0)
+    assert quick.steps == slow.steps == 6 and slow.stopped == "epochs"
+    assert slow.train_seconds == quick.train_seconds == 6 * 2.0  # (2 readings in the hook)

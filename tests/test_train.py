@@ -400,7 +400,8 @@ def test_tta_averages_the_softmax_over_each_image_and_its_mirror():
         got = scores(model, data, batch_size=3, tta=True, image_shape=shape)
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
         assert model.training  # restored
-    np.testing.assert_array_equal(scores(model, rows), plain)  # without TTA: the outputs
+    # without TTA: the softmax of the outputs, so that scores are probabilities either way
+    np.testing.assert_allclose(scores(model, rows), softmax_rows(plain), rtol=1e-6)
     y = expected.argmax(1)
     y[:2] = (y[:2] + 1) % 5
     assert evaluate(model, rows, y, tta=True, image_shape=(32, 32, 3)) == pytest.approx(5 / 7)
@@ -416,7 +417,7 @@ def test_tta_of_a_mirror_symmetric_input_changes_nothing():
     rows = X.reshape(3, -1)
     np.testing.assert_allclose(
         scores(model, rows, tta=True, image_shape=(32, 32, 3)),
-        softmax_rows(scores(model, rows)),
+        scores(model, rows),
         rtol=1e-6,
     )
 
@@ -861,3 +862,34 @@ def test_resume_from_truncated_checkpoint_fails_clearly(tmp_path):
             resume=True,
             progress=False,
         )
+
+
+@pytest.mark.parametrize("batch_size", [0, 2.5, -1, True])
+def test_scores_need_a_whole_batch_size(batch_size):
+    model = mlp((12, 4, 3), seed=0)
+    with pytest.raises(ConfigError, match="batch_size must be an integer >= 1"):
+        scores(model, np.zeros((2, 12), np.float32), batch_size=batch_size)
+
+
+def test_scores_and_predict_refuse_no_examples():
+    model = mlp((12, 4, 3), seed=0)
+    for call in (scores, predict):
+        with pytest.raises(ShapeError, match=r"at least one example.*got shape \(0, 12\)"):
+            call(model, np.zeros((0, 12), np.float32))
+
+
+def test_scores_are_probabilities_with_or_without_tta():
+    X = np.random.default_rng(6).normal(size=(5, 2, 2, 3)).astype(np.float32)
+    model = nn.Sequential(nn.Flatten(), *mlp((12, 4, 3), seed=0))
+    for tta in (False, True):
+        p = scores(model, X, batch_size=2, tta=tta)
+        assert p.shape == (5, 3) and (p >= 0).all()
+        np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-6)
+
+
+def test_tta_refuses_an_image_shape_other_than_the_images():
+    X = np.zeros((5, 2, 2, 3), np.float32)
+    model = nn.Sequential(nn.Flatten(), *mlp((12, 4, 3), seed=0))
+    with pytest.raises(ShapeError, match=r"X must be NHWC \(N, H, W, C\)"):
+        scores(model, X, tta=True, image_shape=(3, 2, 2))
+    assert scores(model, X, tta=True, image_shape=(2, 2, 3)).shape == (5, 3)

@@ -629,15 +629,16 @@ class BudgetedOneCycleLR(LRScheduler):
     lr = max_lr · fraction / pct_start during the warm-up (the first pct_start of training,
     15% by default), then lr = max_lr · (1 − fraction) / (1 − pct_start), a linear decay
     that reaches 0 when the budget is spent (fractions past 1 give 0).
-    fit(..., scheduler_step='fraction') steps it after every batch, with the fraction of
-    `time_budget` spent so far when there is one (else of the planned steps), so a run
-    that gets fewer steps on a slower machine still completes the whole cycle.
+    fit(..., scheduler_step='fraction') steps it before every batch with the fraction
+    elapsed at that batch's end ((steps + 1) / planned steps, or (seconds spent + the last
+    step's) / time_budget), so a run that gets fewer steps on a slower machine still
+    completes the whole cycle.
 
     It is not PyTorch's OneCycleLR: both phases are linear (OneCycleLR anneals by cosine
     by default), the rate starts at 0 and ends at 0 (OneCycleLR starts at
     max_lr / div_factor and ends at that / final_div_factor), and momentum is not cycled.
-    The rate is set from the fraction elapsed BEFORE the step it is used for, so the
-    first step (fraction 0, set by the constructor) runs at lr exactly 0."""
+    Without a budget the last step (fraction 1) runs at lr 0; with a budget the first
+    step (no estimate yet, fraction 0) does."""
 
     HYPERPARAMETERS = {"pct_start": WARMUP_FRACTION}
     STATE = (*LRScheduler.STATE, "max_lrs", "fraction")

@@ -39,6 +39,7 @@ from ..engine import Tensor, no_grad
 from ..errors import ConfigError, ShapeError, TinygradError
 from ..nn.loss import l2_penalty
 from ..nn.module import Module
+from ..optim.lr_scheduler import ReduceLROnPlateau
 from ..optim.optimizer import Optimizer
 from ..random import default_generator
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -127,8 +128,9 @@ def predict(
     tta: bool = False,
     image_shape: tuple[int, int, int] | None = None,
 ) -> Array:
-    """Class predictions in eval mode, batch by batch, recording no graph; with tta=True
-    from the mean softmax over each image and its horizontal mirror (see `scores`)."""
+    """Class predictions (the argmax of `scores`) in eval mode, batch by batch, recording
+    no graph; with tta=True from the mean softmax over each image and its horizontal
+    mirror (see `scores`)."""
     return scores(model, X, batch_size, tta=tta, image_shape=image_shape).argmax(1)
 
 
@@ -140,30 +142,50 @@ def scores(
     tta: bool = False,
     image_shape: tuple[int, int, int] | None = None,
 ) -> Array:
-    """The model's outputs on X in eval mode, batched, with no graph. With tta=True
-    (test-time augmentation): the mean of the softmax over each image and its horizontal
-    mirror. The images are X itself when it is (N, H, W, C), or its rows read as
-    `image_shape` = (H, W, C) (flat rows of HWC images, as data.prepare_cifar10 gives):
-    the mirror reverses the W axis."""
+    """Class probabilities (N, classes) on X: the softmax of the model's outputs (its
+    logits), in eval mode, batched (`batch_size` a whole number >= 1), with no graph. With
+    tta=True (test-time augmentation): the mean of the softmax over each image and its
+    horizontal mirror. Images are NHWC: X itself when it is (N, H, W, C) (then image_shape,
+    if given, must be X.shape[1:]; an NCHW X would be mirrored top to bottom), or its rows
+    read as `image_shape` = (H, W, C) (flat rows of HWC images, as data.prepare_cifar10
+    gives): the mirror reverses the W axis."""
+    _check_batched(X, batch_size)
     mirror = _mirror_fn(X, image_shape) if tta else None
     was_training = model.training
     model.eval()
     try:
         with no_grad():
             parts = []
-            for i in range(0, len(X), batch_size):
-                xb = X[i : i + batch_size]
-                out = model(from_numpy(_rows(xb))).data
+            for i in range(0, len(X), int(batch_size)):
+                xb = X[i : i + int(batch_size)]
+                out = _softmax(model(from_numpy(_rows(xb))).data)
                 if mirror is not None:
-                    out = (_softmax(out) + _softmax(model(from_numpy(mirror(xb))).data)) / 2
+                    out = (out + _softmax(model(from_numpy(mirror(xb))).data)) / 2
                 parts.append(out)
             return np.concatenate(parts)
     finally:
         model.train(was_training)
 
 
+def _check_batched(X: Any, batch_size: Any) -> None:
+    if not (is_whole(batch_size) and batch_size >= 1):
+        raise ConfigError(f"batch_size must be an integer >= 1, got {shown(batch_size)}")
+    if np.ndim(X) == 0 or len(X) == 0:
+        raise ShapeError(
+            f"expected X of at least one example, (N, features) or (N, H, W, C) with N >= 1, "
+            f"got shape {np.shape(X)}"
+        )
+
+
 def _mirror_fn(X: Array, image_shape: tuple[int, int, int] | None) -> Callable[[Array], Array]:
-    """The function that mirrors a batch of X left to right, as rows for the model."""
+    """The function that mirrors a batch of X (NHWC images, or rows of them) left to right,
+    as rows for the model."""
+    if X.ndim == 4 and image_shape is not None and tuple(image_shape) != X.shape[1:]:
+        raise ShapeError(
+            f"test-time augmentation: X holds images of shape (H, W, C) = {X.shape[1:]} but "
+            f"image_shape={image_shape}; X must be NHWC (N, H, W, C) and image_shape, if "
+            f"given, its (H, W, C)"
+        )
     if X.ndim == 4:
         return lambda xb: _rows(xb[:, :, ::-1, :])
     if X.ndim != 2 or image_shape is None or int(np.prod(image_shape)) != X.shape[1]:
@@ -501,14 +523,16 @@ def fit_epochs(
     the best epoch, whose weights the model holds at the end (unless restore_best=False);
     `mode` 'min' or 'max' says which way is better (inferred: min for names with loss or
     error, max for accuracy). Without val_data a 'val_' monitor is off: the last weights stay.
-    `scheduler.step()` runs after every epoch, or after every batch with
-    scheduler_step='batch' (OneCycle-style schedules); with scheduler_step='fraction',
-    `scheduler.step(f)` after every batch with f the elapsed fraction of training: of the
-    time budget if there is one, else of the planned steps (lr_scheduler.BudgetedOneCycleLR).
+    `scheduler.step()` runs after every epoch (ReduceLROnPlateau: `step(monitored value)`,
+    so it needs a monitor), or after every batch with scheduler_step='batch' (OneCycle-style
+    schedules); with scheduler_step='fraction' (only for a schedule with
+    `stepped_with_fraction`, lr_scheduler.BudgetedOneCycleLR), `scheduler.step(f)` before
+    every batch, f the fraction of training elapsed at that batch's end: (steps + 1) / the
+    planned steps, or with a time budget (seconds spent + the last step's) / the budget.
     `time_budget` (seconds): training stops once its steps (fetching the batch, forward,
     backward, update) have taken that long, as measured by `clock` (inject a fake one in
-    tests); the epoch it cuts short is measured like the others. Measuring, checkpoints and
-    whatever comes after fit do not count.
+    tests); the epoch it cuts short is measured like the others. The per-batch metrics,
+    the callbacks, measuring, checkpoints and whatever comes after fit do not count.
     `checkpoint` (a path): the whole state is saved atomically at every `checkpoint_every`-th
     epoch's end, on Ctrl-C (a stream's state mid-epoch; other data's last epoch end) and at
     the end, with
@@ -525,9 +549,7 @@ def fit_epochs(
     named = _named_metrics(metrics)
     best = _BestEpoch(*_monitor_rule(monitor, mode, named, evals))
     loop = _Loop(model, loss_fn, optimizer, source, evals, named, best, plan)
-    loop.callbacks = _checked_callbacks(callbacks)
-    if resume and checkpoint is not None:
-        loop.load_state_dict(load_checkpoint(checkpoint))
+    _ready(loop, _checked_callbacks(callbacks), checkpoint if resume else None)
     started = time.perf_counter()
     with _stop_on_ctrl_c() as stop, loop.bar(progress) as bar:
         stopped = loop.run(stop, bar, lambda: _save(loop, checkpoint, extra_state))
@@ -550,6 +572,38 @@ def _check_plan(
     budget = plan.time_budget
     if budget is not None and not (is_real(budget) and budget > 0):
         raise ConfigError(f"time_budget must be a number of seconds > 0, got {shown(budget)}")
+
+
+def _ready(loop: "_Loop", callbacks: tuple[Any, ...], resume_from: Any) -> None:
+    """Give the loop its callbacks, check what only the built loop can tell (that a
+    fraction schedule knows the run's length, that a plateau schedule has a monitored
+    value), and load the checkpoint `resume_from` (None: a new run)."""
+    loop.callbacks = callbacks
+    plan = loop.plan
+    if plan.scheduler_step == "fraction" and plan.time_budget is None:
+        loop._planned_steps()  # a ConfigError before any step when the length is unknown
+    _check_plateau(plan.scheduler, plan.scheduler_step, loop.best)
+    if resume_from is not None:
+        loop.load_state_dict(load_checkpoint(resume_from))
+
+
+def _check_plateau(scheduler: Any, scheduler_step: str, best: "_BestEpoch") -> None:
+    """ReduceLROnPlateau is stepped at each epoch's end with the monitored value (as
+    `scheduler.step(val_loss)` in PyTorch): it needs scheduler_step='epoch', a monitor and
+    the same mode."""
+    if not isinstance(scheduler, ReduceLROnPlateau):
+        return
+    if scheduler_step != "epoch" or best.monitor is None:
+        raise ConfigError(
+            "ReduceLROnPlateau is stepped with the monitored value at each epoch's end: "
+            "pass scheduler_step='epoch' and monitor= a recorded name (a 'val_' one needs "
+            f"val_data), got scheduler_step={scheduler_step!r}, monitored {best.monitor!r}"
+        )
+    if scheduler.mode != best.mode:
+        raise ConfigError(
+            f"ReduceLROnPlateau(mode={scheduler.mode!r}) disagrees with fit's mode "
+            f"{best.mode!r} for {best.monitor!r}: pass the same mode to both"
+        )
 
 
 def _save(loop: "_Loop", checkpoint: str | os.PathLike[str] | None, extra: Any) -> None:
@@ -632,7 +686,7 @@ class _Loop:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.source, self.evals, self.named, self.best, self.plan = source, evals, named, best, plan
         self.step = self.epoch = self.position = self.count = 0
-        self.train_seconds = self.eval_seconds = 0.0
+        self.train_seconds = self.eval_seconds = self.last_step_seconds = self.hook_seconds = 0.0
         self.sums: dict[str, float] = {}
         self.epoch_lr = 0.0
         self.history = _empty_history(named, evals)
@@ -678,17 +732,18 @@ class _Loop:
         if self.position == 0:
             self.source.start_epoch()
             self.sums, self.count = dict.fromkeys(["loss", *self.named], 0.0), 0
+            self._step_fraction_scheduler()  # (the rate the epoch's first step will use)
             self.epoch_lr = self.optimizer.lr
         of = "" if self.plan.epochs is None else f"/{self.plan.epochs}"
         bar.set_description(f"epoch {self.epoch + 1}{of}")
         while self._why_done() is None and not self.source.at_end(self.position):
-            started = self.plan.clock()
-            batch = self.source.next(self.position)
-            if batch is None:
+            self._step_fraction_scheduler()
+            done = self._timed_step()
+            if done is None:
                 break
-            self._step(batch)
-            self.train_seconds += self.plan.clock() - started
-            self._step_scheduler_in_epoch()
+            self._record(*done)
+            if self.plan.scheduler is not None and self.plan.scheduler_step == "batch":
+                self.plan.scheduler.step()
             bar.update(1)
             if not bar.disable:
                 bar.set_postfix({k: f"{v / self.count:.4g}" for k, v in self.sums.items()})
@@ -701,10 +756,31 @@ class _Loop:
             )
         return True
 
-    def _step(self, batch: Any) -> None:
-        """One optimizer step on `batch`, adding its loss and metrics to the epoch's sums."""
+    def _timed_step(self) -> tuple[Tensor, Any, float, Tensor] | None:
+        """Fetch the next batch and take one optimizer step on it, adding the time to
+        train_seconds (less on_backward_end's); returns (x, y, loss, outputs), or None at
+        the epoch's end."""
+        clock = self.plan.clock
+        started, self.hook_seconds = clock(), 0.0
+        batch = self.source.next(self.position)
+        if batch is None:
+            return None
         x, y = _as_pair(batch)
         value, outputs = _train_step(self, x, y, self.step, self.epoch + 1)
+        self.last_step_seconds = clock() - started - self.hook_seconds
+        self.train_seconds += self.last_step_seconds
+        return x, y, value, outputs
+
+    def notify_backward_end(self) -> None:
+        """Run the callbacks' on_backward_end, timing them (the budget leaves them out)."""
+        if self.callbacks:
+            started = self.plan.clock()
+            _notify(self, "on_backward_end")
+            self.hook_seconds += self.plan.clock() - started
+
+    def _record(self, x: Tensor, y: Any, value: float, outputs: Tensor) -> None:
+        """Count the step taken, run on_step_end, add its loss and metrics to the epoch's
+        sums (outside the timed window)."""
         self.step += 1
         self.position += 1
         self.step_loss.append(value)
@@ -715,16 +791,17 @@ class _Loop:
             self.sums[name] += float(metric(outputs.data, _array(y))) * n
         self.count += n
 
-    def _step_scheduler_in_epoch(self) -> None:
+    def _step_fraction_scheduler(self) -> None:
+        """Before a step, set a fraction schedule's rate for the fraction of training that
+        will have elapsed at the step's end: (steps + 1) / planned steps, or with a budget
+        (train_seconds + the last step's seconds) / budget (0 before the first step)."""
         plan = self.plan
-        if plan.scheduler is None or plan.scheduler_step == "epoch":
+        if plan.scheduler is None or plan.scheduler_step != "fraction":
             return
-        if plan.scheduler_step == "batch":
-            plan.scheduler.step()
-        elif plan.time_budget is not None:
-            plan.scheduler.step(self.train_seconds / plan.time_budget)
+        if plan.time_budget is not None:
+            plan.scheduler.step((self.train_seconds + self.last_step_seconds) / plan.time_budget)
         else:
-            plan.scheduler.step(self.step / self._planned_steps())
+            plan.scheduler.step((self.step + 1) / self._planned_steps())
 
     def _planned_steps(self) -> int:
         """The run's length in steps, which a fraction-stepped schedule needs without a
@@ -755,8 +832,16 @@ class _Loop:
         self.best.update(means, self.epoch, self.model)
         bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
         if self.plan.scheduler is not None and self.plan.scheduler_step == "epoch":
-            self.plan.scheduler.step()
+            self._step_epoch_scheduler(means)
         self.model.train()
+
+    def _step_epoch_scheduler(self, means: dict[str, float]) -> None:
+        """Step an epoch schedule; ReduceLROnPlateau gets the monitored value."""
+        scheduler = self.plan.scheduler
+        if isinstance(scheduler, ReduceLROnPlateau):
+            scheduler.step(means[str(self.best.monitor)])
+        else:
+            scheduler.step()
 
     @contextlib.contextmanager
     def bar(self, progress: bool) -> Iterator[tqdm]:
@@ -794,7 +879,7 @@ class _Loop:
         )
 
     STATE = ("step", "epoch", "position", "count", "sums", "epoch_lr", "history", "step_loss")
-    STATE_TIMES = ("train_seconds", "eval_seconds")
+    STATE_TIMES = ("train_seconds", "eval_seconds", "last_step_seconds")
 
     def state_dict(self) -> dict[str, Any]:
         scheduler = self.plan.scheduler
@@ -847,7 +932,8 @@ def _train_step(
             where = f"at iteration {step}" + (f" (epoch {epoch})" if epoch else "")
             raise DivergedError(f"training loss became {value} {where}; " + _likely_cause(owner, x))
         loss.backward()
-        _notify(owner, "on_backward_end")
+        if isinstance(owner, _Loop):
+            owner.notify_backward_end()
         owner.optimizer.step()
     return value, outputs
 
@@ -901,12 +987,28 @@ def _check_options(
         raise ConfigError(
             f"scheduler_step must be 'epoch', 'batch' or 'fraction', got {shown(scheduler_step)}"
         )
-    if getattr(scheduler, "stepped_with_fraction", False) and scheduler_step != "fraction":
+    _check_scheduler(scheduler, scheduler_step)
+
+
+def _check_scheduler(scheduler: Any, scheduler_step: str) -> None:
+    """A schedule stepped with the elapsed fraction (it says so by `stepped_with_fraction`,
+    as BudgetedOneCycleLR) goes with scheduler_step='fraction', and only such a one."""
+    if scheduler is None:
+        return
+    by_fraction = getattr(scheduler, "stepped_with_fraction", False)
+    if by_fraction and scheduler_step != "fraction":
         raise ConfigError(
             f"{type(scheduler).__name__} follows the elapsed fraction of training: pass "
             f"scheduler_step='fraction'"
         )
-    if scheduler is not None and not callable(getattr(scheduler, "step", None)):
+    if scheduler_step == "fraction" and not by_fraction:
+        raise ConfigError(
+            f"scheduler_step='fraction' calls step(elapsed fraction), which "
+            f"{type(scheduler).__name__} does not take (only a schedule with "
+            f"stepped_with_fraction = True, as BudgetedOneCycleLR): pass "
+            f"scheduler_step='epoch' or 'batch'"
+        )
+    if not callable(getattr(scheduler, "step", None)):
         raise ConfigError(
             f"scheduler must have a step() method (an optim.lr_scheduler), got "
             f"{type(scheduler).__name__}"
