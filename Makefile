@@ -54,7 +54,7 @@ $(VENV)/.mutation: $(VENV)/.installed
 	touch $@
 
 mutation: $(VENV)/.mutation
-	$(VENV)/bin/mutmut run $(ARGS)
+	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run $(ARGS)
 	$(VENV)/bin/mutmut results
 
 clean:

@@ -1,13 +1,22 @@
 """Tests that pin behaviour of the core (engine, ops, fused, kernels) which mutation testing
 (`make mutation`, docs/testing.md) showed no other test noticed: the exact wording of the
-framework's errors, the dtype a gradient comes back in, the NumPy twins' own checks."""
+framework's errors, the dtype a gradient comes back in, the NumPy twins' own checks, that an
+array the graph or another input still holds is never written in place, and that anomaly mode
+checks only the gradients that are needed (as no other is computed)."""
 
 import numpy as np
 import pytest
 
 from tinygrad_hlcv import Tensor, detect_anomaly, fused, kernels, movement, ops
-from tinygrad_hlcv.engine import Function
-from tinygrad_hlcv.errors import AnomalyError, DTypeError, GraphError, IndexingError, ShapeError
+from tinygrad_hlcv.engine import Function, run_backward
+from tinygrad_hlcv.errors import (
+    AnomalyError,
+    ConfigError,
+    DTypeError,
+    GraphError,
+    IndexingError,
+    ShapeError,
+)
 
 rng = np.random.default_rng(0)
 
@@ -355,6 +364,12 @@ def _f(*values, dtype=np.float64):
             lambda: (np.ones((2, 3)), np.array([0, 3]), np.ones((2, 3))),
             "softmax_cross_entropy_with_grad: a label is not in [0, c)",
         ),
+        (
+            "softmax_cross_entropy_with_grad",
+            lambda: (np.ones((2, 3)), np.array([0]), np.ones((2, 3))),
+            "softmax_cross_entropy_with_grad: needs z of n >= 1 rows and c >= 1 columns, "
+            "n labels and dz of z's shape",
+        ),
     ],
 )
 def test_a_kernel_and_its_twin_refuse_with_the_same_message(kernel_set, name, args, message):
@@ -417,3 +432,299 @@ def test_from_numpy_is_a_leaf_sharing_the_array_with_its_own_version_counter():
     assert t._version == 0
     t._version += 1
     assert t._version == 1 and tg.from_numpy(a)._version == 0
+
+
+# ----- GradientSum._fold: an array the graph still holds is never written in place ----------
+
+
+def test_the_penalty_is_not_added_into_a_saved_gradient_the_graph_reuses():
+    """SoftmaxCrossEntropy's backward hands out the (P - Y)/N it saved; 2λw must go into a
+    new array, or a second backward over the retained graph would find 2λw already in it."""
+    w = Tensor(np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]]), requires_grad=True)
+    labels = Tensor(np.array([2, 0]))
+    loss = ops.Add.apply(
+        fused.SoftmaxCrossEntropy.apply(w, labels), fused.L2Penalty.apply(w, lam=0.25)
+    )
+    p = np.exp(w.data) / np.exp(w.data).sum(axis=1, keepdims=True)
+    expected = (p - np.eye(3)[[2, 0]]) / 2 + 0.5 * w.data
+    loss.backward(retain_graph=True)
+    np.testing.assert_allclose(w.grad, expected, rtol=1e-12)
+    loss.backward()
+    np.testing.assert_allclose(w.grad, 2 * expected, rtol=1e-12)
+
+
+# ----- anomaly mode checks only the gradients that are needed ---------------------------------
+
+
+def test_anomaly_mode_ignores_the_gradient_of_a_divisor_that_needs_none():
+    """a / b with only a requiring grad: d/db = -a/b² overflows here, but it is never
+    computed (as in PyTorch), so anomaly mode does not raise and da = 1/b."""
+    a = Tensor(np.array([1e200, 1.0]), requires_grad=True)
+    b = Tensor(np.array([1e-100, 2.0]))
+    with detect_anomaly():
+        ops.Sum.apply(ops.Div.apply(a, b)).backward()
+    np.testing.assert_array_equal(a.grad, [1e100, 0.5])
+
+
+@pytest.mark.parametrize("frozen", ["input", "weight"])
+def test_anomaly_mode_ignores_the_linear_gradient_of_an_input_that_needs_none(frozen):
+    """Linear's dX = δWᵀ (or dW = Xᵀδ) overflows here; when X (or W) needs no gradient it is
+    never computed, so anomaly mode does not raise and the other gradients are right."""
+    big, small = np.full((2, 2), 1e308), np.full((2, 2), 1e-10)
+    x_data, w_data = (small, big) if frozen == "input" else (big, small)
+    x = Tensor(x_data, requires_grad=frozen != "input")
+    w = Tensor(w_data, requires_grad=frozen != "weight")
+    b = Tensor(np.zeros(2), requires_grad=True)
+    with detect_anomaly():
+        ops.Sum.apply(fused.Linear.apply(x, w, b)).backward()
+    ones = np.ones((2, 2))
+    if frozen == "input":
+        np.testing.assert_array_equal(w.grad, x_data.T @ ones)
+        assert x.grad is None
+    else:
+        np.testing.assert_array_equal(x.grad, ones @ w_data.T)
+        assert w.grad is None
+    np.testing.assert_array_equal(b.grad, [2.0, 2.0])
+
+
+def test_anomaly_error_describes_the_gradient_of_the_divisor_that_needs_it():
+    """a / b with only b requiring grad: the error counts the bad entries of d/db = -g·a/b²
+    (both here), not of the unneeded d/da = g/b (one), which is never computed."""
+    a = Tensor(np.array([1e-300, 1e100]))
+    b = Tensor(np.array([1e-10, 1e-200]), requires_grad=True)
+    weights = Tensor(np.array([1e300, 1.0]))
+    with detect_anomaly(), pytest.raises(AnomalyError) as err:
+        ops.Sum.apply(ops.Mul.apply(ops.Div.apply(a, b), weights)).backward()
+    assert str(err.value).startswith(
+        "backward of Div produced Inf in 2 of 2 entries (first at index (0,), shape (2,))"
+    )
+
+
+# ----- kernels.select ---------------------------------------------------------------------
+
+
+def test_an_unknown_kernel_set_is_refused_naming_the_choices_and_where_they_are_set():
+    """The ConfigError names both sets, the value given, and the two ways to choose."""
+    before = kernels.active
+    with pytest.raises(ConfigError) as err:
+        kernels.select("cuda")
+    assert str(err.value) == (
+        "kernel set must be 'numba' or 'numpy', got 'cuda' "
+        "(from TINYGRAD_HLCV_KERNELS or kernels.select)"
+    )
+    assert kernels.active is before
+
+
+@pytest.mark.parametrize("frozen", [0, 1])
+def test_anomaly_mode_ignores_the_gradient_of_a_factor_that_needs_none(frozen):
+    """a·b·w summed, one factor needing no grad: its gradient g·(other) = 1e300·1e10
+    overflows here but is never computed, so anomaly mode does not raise."""
+    values = [np.array([1e-300, 2.0]), np.array([1e10, 3.0])]
+    if frozen == 1:
+        values.reverse()
+    a, b = (Tensor(v, requires_grad=i != frozen) for i, v in enumerate(values))
+    weights = Tensor(np.array([1e300, 1.0]))
+    with detect_anomaly():
+        ops.Sum.apply(ops.Mul.apply(ops.Mul.apply(a, b), weights)).backward()
+    needed = b if frozen == 0 else a
+    np.testing.assert_array_equal(needed.grad, weights.data * values[frozen])
+
+
+# ----- ops.Sum's defaults -----------------------------------------------------------------
+
+
+def test_the_sum_op_drops_the_reduced_axes_unless_asked_to_keep_them():
+    """ops.Sum reduces over every axis by default and, as torch.sum, drops the reduced axes
+    unless keepdims=True; its gradient is ones of the input's shape either way."""
+    a = np.arange(6.0).reshape(2, 3)
+    x = Tensor(a, requires_grad=True)
+    total = ops.Sum.apply(x)
+    assert total.shape == () and total.item() == 15.0
+    assert ops.Sum.apply(x, axis=1).data.tolist() == [3.0, 12.0]
+    assert ops.Sum.apply(x, axis=1, keepdims=True).shape == (2, 1)
+    total.backward()
+    assert x.grad.tolist() == [[1.0] * 3] * 2
+
+
+# ----- SoftmaxCrossEntropy's backward scales its saved gradient by the upstream one ------------
+
+
+@pytest.mark.parametrize("upstream", [1.0, 2.0, -0.5])
+def test_softmax_cross_entropy_gradient_is_scaled_by_the_upstream_gradient(upstream):
+    """d(c·J)/dZ = c·(P - Y)/N for any c, the c = 1 shortcut included."""
+    z = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]])
+    logits = Tensor(z, requires_grad=True)
+    loss = fused.SoftmaxCrossEntropy.apply(logits, Tensor(np.array([2, 0])))
+    ops.Mul.apply(loss, Tensor(np.array(upstream))).backward()
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(logits.grad, upstream * (p - np.eye(3)[[2, 0]]) / 2, rtol=1e-12)
+
+
+# ----- the GraphError for a saved tensor changed in place (engine._check_saved_versions) -----
+
+
+def test_a_saved_input_changed_in_place_is_named_with_its_versions_and_the_fix():
+    """The error names the op, which input, its shape, both versions and what to do."""
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = ops.Mul.apply(Tensor(np.array([3.0, 4.0])), x)
+    x._version += 1
+    with pytest.raises(GraphError) as err:
+        ops.Sum.apply(y).backward()
+    assert str(err.value) == (
+        "one of the tensors Mul saved for backward (input 1, shape (2,)) was changed in "
+        "place (version 0, now 1) after Mul used it; expected it unchanged until backward() "
+        "is done: call opt.step() after backward(), or change a clone() of it instead"
+    )
+
+
+def test_a_saved_output_changed_in_place_is_named_as_the_output():
+    """Exp reads its own output in backward: changing it is reported as `output`."""
+    y = ops.Exp.apply(Tensor(np.zeros((2, 3)), requires_grad=True))
+    y._version += 2
+    with pytest.raises(GraphError) as err:
+        ops.Sum.apply(y).backward()
+    assert str(err.value).startswith(
+        "one of the tensors Exp saved for backward (output, shape (2, 3)) was changed in "
+        "place (version 0, now 2) after Exp used it;"
+    )
+
+
+def test_an_input_replaced_by_an_in_place_op_after_use_is_refused_by_name():
+    """z = y + 1, then y.mul_(3): backward through z cannot reach the y that Add used, so it
+    raises (naming input, op and shape) instead of sending z's gradient through mul_."""
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = ops.Mul.apply(x, Tensor(np.array([2.0, 2.0])))
+    z = ops.Add.apply(y, Tensor(np.array([1.0, 1.0])))
+    y.mul_(3.0)
+    with pytest.raises(GraphError) as err:
+        ops.Sum.apply(z).backward()
+    assert str(err.value) == (
+        "input 0 of Add (shape (2,)) was changed in place after Add used it, so backward "
+        "cannot reach the value it used; make the change before that use, or on a clone()"
+    )
+    assert x.grad is None
+
+
+def test_anomaly_mode_checks_the_l2_penalty_gradient_it_defers():
+    """L2Penalty returns 2λg·W as a ScaledGrad (added later, in place); anomaly mode still
+    checks it and names L2Penalty when 2λg overflows while the forward was finite."""
+    w = Tensor(np.array([1e-3, 2e-3]), requires_grad=True)
+    with detect_anomaly(), pytest.raises(AnomalyError) as err:
+        penalty = fused.L2Penalty.apply(w, lam=1.0)
+        ops.Mul.apply(penalty, Tensor(np.array(1e308))).backward()
+    assert str(err.value).startswith(
+        "backward of L2Penalty produced Inf in 2 of 2 entries (first at index (0,), shape (2,))"
+    )
+
+
+# ----- the reverse pass (engine.run_backward) ------------------------------------------------
+
+
+class _NoGradient(Function):
+    """A test op that gives its input no gradient (None, PyTorch's 'zero')."""
+
+    def forward(self, a):
+        return a * 2
+
+    def backward(self, g):
+        return None
+
+
+def test_a_node_that_receives_no_gradient_is_skipped():
+    """x → m = 2x → _NoGradient → + 3x: m gets no gradient at all, yet backward completes
+    and x.grad is the 3 of the other path alone."""
+    x = Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    m = ops.Mul.apply(x, Tensor(np.array([2.0, 2.0])))
+    y = ops.Add.apply(_NoGradient.apply(m), ops.Mul.apply(x, Tensor(np.array([3.0, 3.0]))))
+    ops.Sum.apply(y).backward()
+    assert x.grad.tolist() == [3.0, 3.0]
+
+
+def test_run_backward_frees_the_graph_unless_asked_to_retain_it():
+    """run_backward(root, grad), as Tensor.backward() calls it, releases the graph; a
+    second pass then raises GraphError."""
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = ops.Sum.apply(ops.Mul.apply(x, x))
+    run_backward(y, np.ones(()), retain_graph=True)
+    run_backward(y, np.ones(()))
+    assert x.grad.tolist() == [4.0, 8.0]
+    with pytest.raises(GraphError):
+        run_backward(y, np.ones(()))
+
+
+def test_a_tensor_that_needed_no_gradient_when_used_gets_none_from_that_use():
+    """c is used once as a constant, then made to require grad and used again: only the
+    second use reaches c.grad (as in PyTorch)."""
+    c = Tensor(np.array([1.0, 2.0]))
+    first = ops.Mul.apply(c, Tensor(np.array([2.0, 2.0])))
+    c.requires_grad = True
+    second = ops.Mul.apply(c, Tensor(np.array([3.0, 3.0])))
+    ops.Sum.apply(ops.Add.apply(first, second)).backward()
+    assert c.grad.tolist() == [3.0, 3.0]
+
+
+def test_backward_through_a_freed_tensor_says_which_call_to_change():
+    """y's graph was freed by the first backward(); a new op on y cannot reach behind it."""
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = ops.Mul.apply(x, Tensor(np.array([2.0, 2.0])))
+    ops.Sum.apply(y).backward()
+    with pytest.raises(GraphError) as err:
+        ops.Sum.apply(ops.Mul.apply(y, Tensor(np.array([3.0, 3.0])))).backward()
+    assert str(err.value) == (
+        "backward() reached a tensor whose graph was already freed by an earlier backward(); "
+        "pass retain_graph=True to that call"
+    )
+
+
+# ----- the gradient backward() starts from (Tensor._seed_gradient) ----------------------------
+
+
+def test_backward_without_a_gradient_on_a_non_scalar_says_what_to_do():
+    x = Tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(GraphError) as err:
+        x.backward()
+    assert str(err.value) == (
+        "backward() without a gradient needs a scalar, got shape (2, 3); reduce it "
+        "(e.g. .sum()) or pass backward(grad) with a gradient of that shape"
+    )
+
+
+def test_the_seed_gradient_has_the_tensors_shape_and_dtype():
+    """A one-element leaf's backward() gives ones of its own shape and dtype; a given grad
+    of another float dtype is cast to the tensor's dtype."""
+    x = Tensor(np.array([[2.0]], dtype=np.float32), requires_grad=True)
+    x.backward()
+    assert x.grad.shape == (1, 1) and x.grad.dtype == np.float32 and x.grad.item() == 1.0
+    v = Tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True)
+    v.backward(np.array([0.5, -1.0], dtype=np.float64))
+    assert v.grad.dtype == np.float32 and v.grad.tolist() == [0.5, -1.0]
+
+
+def test_backward_refusals_say_why_and_what_to_do():
+    """A second backward() on a freed graph, a tensor that needs no grad, a bad grad."""
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = ops.Sum.apply(ops.Mul.apply(x, x))
+    y.backward()
+    with pytest.raises(GraphError) as freed:
+        y.backward()
+    assert str(freed.value) == (
+        "backward() through a graph that was already freed by an earlier backward(); pass "
+        "retain_graph=True to the first call to backward twice"
+    )
+    with pytest.raises(GraphError) as constant:
+        Tensor(np.ones(())).backward()
+    assert str(constant.value) == (
+        "backward() needs a tensor that requires grad: no input of the computation had "
+        "requires_grad=True (or it ran under no_grad)"
+    )
+    with pytest.raises(DTypeError) as bad:
+        x.backward(np.array(["a", "b"]))
+    assert str(bad.value).startswith("backward(grad): ")
+    assert str(bad.value).endswith(" (the gradient of a tensor of shape (2,))")
+
+
+def test_backward_takes_its_gradient_as_a_tensor_or_a_list():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    x.backward(Tensor(np.array([0.5, 1.5])))
+    x.backward([1.0, 1.0])
+    assert x.grad.tolist() == [1.5, 2.5]
