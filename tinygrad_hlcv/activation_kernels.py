@@ -33,6 +33,7 @@ def gelu_forward(x: Array, out: Array) -> None:
 
 
 def gelu_forward_numpy(x: Array, out: Array) -> None:
+    """The NumPy twin of `gelu_forward`: same arguments, same results."""
     x = x.astype(np.float64)  # as the kernel, which computes in float64 for float32 too
     out[...] = 0.5 * x * (1.0 + _erf(x * SQRT_HALF))
 
@@ -46,6 +47,7 @@ def gelu_backward(g: Array, x: Array, out: Array) -> None:
 
 
 def gelu_backward_numpy(g: Array, x: Array, out: Array) -> None:
+    """The NumPy twin of `gelu_backward`: same arguments, same results."""
     x = x.astype(np.float64)
     cdf = 0.5 * (1.0 + _erf(x * SQRT_HALF))
     pdf = INV_SQRT_2PI * np.exp(-0.5 * x * x)

@@ -110,12 +110,14 @@ def _windows_numpy(image: Array, geometry: Geometry, ho: int, wo: int, fill: Any
 
 
 def _fits_numpy(geometry: Geometry, image: Array, windows: Array, n: int, c: int) -> bool:
+    """The NumPy twin of `_fits`: same arguments, same results."""
     kh, kw, sh, sw, pt, pl, dh, dw = geometry
     sane = min(kh, kw, sh, sw, dh, dw) >= 1 and min(pt, pl) >= 0
     return sane and image.ndim == windows.ndim == 4 and windows.shape[:2] == (n, c)
 
 
 def im2col_numpy(x: Array, geometry: Geometry, cols: Array) -> None:
+    """The NumPy twin of `im2col`: same arguments, same results."""
     kh, kw = geometry[:2]
     if not _fits_numpy(geometry, x, cols, x.shape[1] * kh * kw, x.shape[0]):
         raise ValueError(IM2COL_MISFIT)
@@ -146,6 +148,7 @@ def col2im(cols: Array, geometry: Geometry, out: Array) -> None:
 
 
 def col2im_numpy(cols: Array, geometry: Geometry, out: Array) -> None:
+    """The NumPy twin of `col2im`: same arguments, same results."""
     kh, kw, sh, sw, pt, pl, dh, dw = geometry
     if not _fits_numpy(geometry, out, cols, out.shape[1] * kh * kw, out.shape[0]):
         raise ValueError(COL2IM_MISFIT)
@@ -190,6 +193,7 @@ def max_pool_forward(x: Array, geometry: Geometry, out: Array, argmax: Array) ->
 
 
 def max_pool_forward_numpy(x: Array, geometry: Geometry, out: Array, argmax: Array) -> None:
+    """The NumPy twin of `max_pool_forward`: same arguments, same results."""
     if not _fits_numpy(geometry, x, out, *x.shape[:2]) or argmax.shape != out.shape:
         raise ValueError(POOL_FORWARD_MISFIT)
     (h, w), (ho, wo) = x.shape[2:], out.shape[2:]
@@ -227,6 +231,7 @@ def max_pool_backward(g: Array, argmax: Array, out: Array) -> None:
 
 
 def max_pool_backward_numpy(g: Array, argmax: Array, out: Array) -> None:
+    """The NumPy twin of `max_pool_backward`: same arguments, same results."""
     n, c, h, w = out.shape
     fits = g.ndim == 4 and g.shape == argmax.shape and g.shape[:2] == out.shape[:2]
     if not fits or (argmax.size and argmax.max() >= h * w):

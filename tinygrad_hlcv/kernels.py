@@ -48,6 +48,7 @@ def relu_forward(z: Array, out: Array) -> None:
 
 
 def relu_forward_numpy(z: Array, out: Array) -> None:
+    """The NumPy twin of `relu_forward`: same arguments, same results."""
     if out.size != z.size:
         raise ValueError("relu_forward: z and out differ in size")
     np.maximum(z, 0, out=out)
@@ -65,6 +66,7 @@ def relu_backward(g: Array, a: Array, out: Array) -> None:
 
 
 def relu_backward_numpy(g: Array, a: Array, out: Array) -> None:
+    """The NumPy twin of `relu_backward`: same arguments, same results."""
     if g.size != out.size or a.size != out.size:
         raise ValueError("relu_backward: g, a and out differ in size")
     np.copyto(out, np.where(a <= 0, 0, g))
@@ -83,6 +85,7 @@ def leaky_relu_forward(z: Array, slope: Scalar, out: Array) -> None:
 
 
 def leaky_relu_forward_numpy(z: Array, slope: Scalar, out: Array) -> None:
+    """The NumPy twin of `leaky_relu_forward`: same arguments, same results."""
     if out.size != z.size:
         raise ValueError("leaky_relu_forward: z and out differ in size")
     np.multiply(z, np.where(z > 0, 1, slope).astype(z.dtype), out=out)
@@ -99,6 +102,7 @@ def leaky_relu_backward(g: Array, z: Array, slope: Scalar, out: Array) -> None:
 
 
 def leaky_relu_backward_numpy(g: Array, z: Array, slope: Scalar, out: Array) -> None:
+    """The NumPy twin of `leaky_relu_backward`: same arguments, same results."""
     if g.size != out.size or z.size != out.size:
         raise ValueError("leaky_relu_backward: g, z and out differ in size")
     np.multiply(g, np.where(z > 0, 1, slope).astype(g.dtype), out=out)
@@ -122,6 +126,7 @@ def masked_scale(x: Array, mask: Array, scale: Scalar, out: Array) -> None:
 
 
 def masked_scale_numpy(x: Array, mask: Array, scale: Scalar, out: Array) -> None:
+    """The NumPy twin of `masked_scale`: same arguments, same results."""
     if mask.itemsize != 1:
         raise ValueError("masked_scale: the mask must be a bool array")
     if mask.size != x.size or out.size != x.size:
@@ -143,6 +148,7 @@ def bias_add(z: Array, b: Array) -> None:
 
 
 def bias_add_numpy(z: Array, b: Array) -> None:
+    """The NumPy twin of `bias_add`: same arguments, same results."""
     if b.shape != z.shape[1:]:
         raise ValueError("bias_add: b needs one entry per column of z")
     z += b
@@ -166,6 +172,7 @@ def column_sum(g: Array, out: Array) -> None:
 
 
 def column_sum_numpy(g: Array, out: Array) -> None:
+    """The NumPy twin of `column_sum`: same arguments, same results."""
     if out.shape != g.shape[1:]:
         raise ValueError("column_sum: out needs one entry per column of g")
     np.sum(g, axis=0, out=out)
@@ -209,6 +216,7 @@ def softmax_cross_entropy_with_grad(z: Array, labels: Array, dz: Array) -> float
 
 
 def softmax_cross_entropy_with_grad_numpy(z: Array, labels: Array, dz: Array) -> float:
+    """The NumPy twin of `softmax_cross_entropy_with_grad`: same arguments, same results."""
     n, c = z.shape
     if n == 0 or c == 0 or labels.shape != (n,) or dz.shape != z.shape:
         raise ValueError(
@@ -243,6 +251,7 @@ def scaled_add(acc: Array, factor: Scalar, x: Array) -> None:
 
 
 def scaled_add_numpy(acc: Array, factor: Scalar, x: Array) -> None:
+    """The NumPy twin of `scaled_add`: same arguments, same results."""
     if x.size != acc.size:
         raise ValueError("scaled_add: acc and x differ in size")
     acc += factor * x
@@ -285,6 +294,7 @@ def sgd_update_numpy(
     nesterov: bool,
     first: bool,
 ) -> None:
+    """The NumPy twin of `sgd_update`: same arguments, same results."""
     if grad.size != theta.size or (momentum != 0 and velocity.size != theta.size):
         raise ValueError("sgd_update: theta, grad (and velocity, with momentum) differ in size")
     g = grad + weight_decay * theta if weight_decay != 0 else grad

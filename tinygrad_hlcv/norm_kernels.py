@@ -87,6 +87,7 @@ def batch_norm_statistics(x: Array, mean: Array, var: Array) -> None:
 
 
 def batch_norm_statistics_numpy(x: Array, mean: Array, var: Array) -> None:
+    """The NumPy twin of `batch_norm_statistics`: same arguments, same results."""
     n, c = x.shape
     if n == 0 or not mean.size == var.size == c:
         raise ValueError(STATISTICS_MISFIT)
@@ -111,6 +112,7 @@ def batch_norm_forward(
 def batch_norm_forward_numpy(
     x: Array, mean: Array, invstd: Array, weight: Array, bias: Array, out: Array
 ) -> None:
+    """The NumPy twin of `batch_norm_forward`: same arguments, same results."""
     c = x.shape[1]
     if out.shape != x.shape or not mean.size == invstd.size == weight.size == bias.size == c:
         raise ValueError(BATCH_FORWARD_MISFIT)
@@ -168,6 +170,7 @@ def batch_norm_backward_numpy(
     dweight: Array,
     dbias: Array,
 ) -> None:
+    """The NumPy twin of `batch_norm_backward`: same arguments, same results."""
     n, c = x.shape
     if (
         g.shape != x.shape
@@ -211,6 +214,7 @@ def batch_norm_statistics_ncl(x: Array, mean: Array, var: Array) -> None:
 
 
 def batch_norm_statistics_ncl_numpy(x: Array, mean: Array, var: Array) -> None:
+    """The NumPy twin of `batch_norm_statistics_ncl`: same arguments, same results."""
     n, c, length = x.shape
     if n * length == 0 or not mean.size == var.size == c:
         raise ValueError(NCL_STATISTICS_MISFIT)
@@ -237,6 +241,7 @@ def batch_norm_forward_ncl(
 def batch_norm_forward_ncl_numpy(
     x: Array, mean: Array, invstd: Array, weight: Array, bias: Array, out: Array
 ) -> None:
+    """The NumPy twin of `batch_norm_forward_ncl`: same arguments, same results."""
     c = x.shape[1]
     if out.shape != x.shape or not mean.size == invstd.size == weight.size == bias.size == c:
         raise ValueError(NCL_FORWARD_MISFIT)
@@ -301,6 +306,7 @@ def batch_norm_backward_ncl_numpy(
     dweight: Array,
     dbias: Array,
 ) -> None:
+    """The NumPy twin of `batch_norm_backward_ncl`: same arguments, same results."""
     n, c, length = x.shape
     if (
         g.shape != x.shape
@@ -364,6 +370,7 @@ def layer_norm_forward(
 def layer_norm_forward_numpy(
     x: Array, weight: Array, bias: Array, eps: float, mean: Array, invstd: Array, out: Array
 ) -> None:
+    """The NumPy twin of `layer_norm_forward`: same arguments, same results."""
     m, d = x.shape
     if (
         d == 0
@@ -436,6 +443,7 @@ def layer_norm_backward_numpy(
     dweight: Array,
     dbias: Array,
 ) -> None:
+    """The NumPy twin of `layer_norm_backward`: same arguments, same results."""
     m, d = x.shape
     if (
         g.shape != x.shape

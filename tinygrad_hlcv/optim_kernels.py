@@ -88,6 +88,7 @@ def adam_update_numpy(
     weight_decay: float,
     decay: float,
 ) -> None:
+    """The NumPy twin of `adam_update`: same arguments, same results."""
     _sizes_fit("adam_update", theta, (grad, exp_avg, exp_avg_sq))
     g = grad + weight_decay * theta if weight_decay != 0 else grad
     if decay != 1:
@@ -158,6 +159,7 @@ def rmsprop_update_numpy(
     momentum: float,
     centered: bool,
 ) -> None:
+    """The NumPy twin of `rmsprop_update`: same arguments, same results."""
     _sizes_fit(
         "rmsprop_update",
         theta,
@@ -204,6 +206,7 @@ def adagrad_update(
 def adagrad_update_numpy(
     theta: Array, grad: Array, state_sum: Array, clr: float, eps: float, weight_decay: float
 ) -> None:
+    """The NumPy twin of `adagrad_update`: same arguments, same results."""
     _sizes_fit("adagrad_update", theta, (grad, state_sum))
     g = grad + weight_decay * theta if weight_decay != 0 else grad
     state_sum += g * g

@@ -86,6 +86,8 @@ class BatchIterator:
         return self._take(self.rng.integers(0, len(self.X), size=self.batch_size))
 
     def epoch(self) -> Iterator[Batch]:
+        """One pass over the data: len(self) batches, shuffled unless shuffle=False (drawn
+        with replacement if replacement=True)."""
         if self.replacement:
             for _ in range(len(self)):
                 yield self.sample()
@@ -112,10 +114,13 @@ class BatchIterator:
         return self._take(self._order[start : start + self.batch_size])
 
     def state_dict(self) -> dict:
+        """The generator's state and the place in the epoch: restoring it reproduces every
+        batch drawn afterwards."""
         order = None if self._order is None else self._order.copy()
         return {"rng": self.rng.bit_generator.state, "order": order, "position": self._position}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore what state_dict() gave, so the next batches are the ones that followed it."""
         st = state["rng"]
         name = st["bit_generator"]
         if name != type(self.rng.bit_generator).__name__:

@@ -153,6 +153,7 @@ def load_batch(path: StrPath) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_label_names(path: StrPath) -> list[str]:
+    """The ten class names from the `batches.meta` file at `path`."""
     path = Path(path)
     names = _get(_unpickle(path), "label_names", path)
     names = [n.decode("latin1") if isinstance(n, bytes) else str(n) for n in names]

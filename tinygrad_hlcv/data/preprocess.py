@@ -104,6 +104,7 @@ class Preprocessor:
         return X.reshape(len(X), int(np.prod(X.shape[1:])))  # -1 fails on an empty X
 
     def fit(self, X_train: npt.ArrayLike) -> Preprocessor:
+        """Learn the mean (and the std and PCA, if asked) from the training rows; returns self."""
         x = self._rows(X_train).astype(np.float32)  # float32 halves memory on 49000x3072
         n, d = x.shape
         self.n_features_ = d
@@ -142,6 +143,7 @@ class Preprocessor:
         return self
 
     def transform(self, X: npt.ArrayLike) -> np.ndarray:
+        """Rows centred (scaled, projected) with what fit() learned, in the preprocessor's dtype."""
         if not self.fitted:
             raise RuntimeError("Preprocessor.transform called before fit")
         assert self.mean_ is not None and self.n_features_ is not None  # set when fitted
@@ -158,10 +160,12 @@ class Preprocessor:
         return x
 
     def fit_transform(self, X_train: npt.ArrayLike) -> np.ndarray:
+        """fit(X_train), then transform(X_train)."""
         return self.fit(X_train).transform(X_train)
 
     @property
     def n_components(self) -> int | None:
+        """The PCA components kept (None without PCA)."""
         return None if self.components_ is None else self.components_.shape[1]
 
     def state_dict(self) -> dict:

@@ -166,6 +166,7 @@ class LRScheduler:
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def get_lr(self) -> list[float]:
+        """The learning rate of each parameter group at the current step (a subclass's rule)."""
         raise NotImplementedError
 
     def get_last_lr(self) -> list[float]:
@@ -299,6 +300,8 @@ class LambdaLR(LRScheduler):
         }
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore the step count and the attributes of lambdas that are callable objects
+        (plain functions are code, not state: they come from the constructor)."""
         self._check_state(state_dict)
         state = copy.deepcopy(dict(state_dict))
         for f, attributes in zip(self.lr_lambdas, state.pop("lr_lambdas")):
@@ -724,6 +727,7 @@ class SequentialLR(LRScheduler):
             schedule.last_epoch -= 1
 
     def step(self) -> None:
+        """Step the schedule in charge now, switching to the next one at each milestone."""
         self.last_epoch += 1
         i = bisect_right(self._milestones, self.last_epoch)
         schedule = self._schedulers[i]
@@ -736,9 +740,11 @@ class SequentialLR(LRScheduler):
     STATE = ("_milestones", "last_epoch", "_last_lr")
 
     def state_dict(self) -> dict[str, Any]:
+        """The step count and each inner schedule's state."""
         return {**super().state_dict(), "_schedulers": [s.state_dict() for s in self._schedulers]}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore what state_dict() gave, the inner schedules included."""
         self._check_state(state_dict)
         state = copy.deepcopy(dict(state_dict))
         schedules = state.pop("_schedulers")

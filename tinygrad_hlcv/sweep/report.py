@@ -13,6 +13,7 @@ Row = dict[str, Any]  # {"settings": {...}, "status": "ok" | "failed" | ..., "me
 
 
 def fmt(value: Any) -> str:
+    """A result value as the Markdown table and the CSV show it."""
     if isinstance(value, float):
         return f"{value:.4f}" if value < 10 else f"{value:.1f}"
     return str(value)

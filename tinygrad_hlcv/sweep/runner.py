@@ -44,6 +44,7 @@ class SweepOptions:
     log: Callable[[str], None] = field(default=print)
 
     def check(self) -> None:
+        """ConfigError for options that cannot work together, before any trial runs."""
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.scheduler not in (None, "asha"):
@@ -58,6 +59,7 @@ class SweepOptions:
 
 
 def run_dir_of(out: str, settings: Metrics) -> str:
+    """The directory of one configuration's run: OUT/runs/<run id>."""
     return os.path.join(out, "runs", run_id(settings))
 
 

@@ -31,6 +31,7 @@ class WorkerDied(Exception):
 
 
 def read_json(path: str) -> Any:
+    """The JSON in `path` (the sweep writes its files atomically, so one is whole or absent)."""
     with open(path) as f:
         return json.load(f)
 
@@ -46,6 +47,7 @@ def finished_metrics(run_dir: str) -> Metrics | None:
 
 
 def record_failure(run_dir: str, error: Metrics) -> None:
+    """Write failed.json for a run that failed, so the table shows it and a resume retries it."""
     os.makedirs(run_dir, exist_ok=True)
     atomic_write_text(os.path.join(run_dir, "failed.json"), json.dumps(error, indent=1))
 
@@ -84,6 +86,7 @@ class CifarScript:
     columns: list[str] = field(default_factory=lambda: list(CIFAR_COLUMNS))
 
     def command(self, settings: Metrics, run_dir: str) -> list[str]:
+        """The cifar_mlp.py command line of one configuration."""
         argv = [sys.executable, self.script, "--out", run_dir, "--no-progress"]
         argv += list(iter_flag_args(settings))
         if self.data_dir:

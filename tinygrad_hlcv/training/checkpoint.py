@@ -44,11 +44,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to `path` atomically: a temporary file beside it, then os.replace."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(data)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write `text` to `path` atomically: a temporary file beside it, then os.replace."""
     atomic_write_bytes(path, text.encode("utf-8"))
 
 

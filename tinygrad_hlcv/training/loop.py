@@ -287,6 +287,9 @@ class Trainer:
         return value
 
     def end_epoch(self, X_train: Array, y_train: Array, X_val: Array, y_val: Array) -> None:
+        """Close an epoch: refuse non-finite weights, record the accuracies (training on the
+        first 1,000 images, validation) and the rate, keep the best weights so far, and step
+        the per-epoch schedule."""
         _check_finite_weights(self.model, self.optimizer, self.iteration)
         subset = slice(0, TRAIN_ACCURACY_SUBSET)
         self.history.train_acc.append(evaluate(self.model, X_train[subset], y_train[subset]))
