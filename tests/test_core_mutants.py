@@ -4,6 +4,8 @@ framework's errors, the dtype a gradient comes back in, the NumPy twins' own che
 array the graph or another input still holds is never written in place, and that anomaly mode
 checks only the gradients that are needed (as no other is computed)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -728,3 +730,24 @@ def test_backward_takes_its_gradient_as_a_tensor_or_a_list():
     x.backward(Tensor(np.array([0.5, 1.5])))
     x.backward([1.0, 1.0])
     assert x.grad.tolist() == [1.5, 2.5]
+
+
+def test_an_op_that_reads_no_output_allows_its_output_changed_in_place():
+    """Add's backward does not read its output, so changing y in place after y = x + 1 is
+    allowed, as in PyTorch (only saved tensors are version-checked), and the gradient flows
+    through both ops."""
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = x + 1
+    y.mul_(3)
+    y.sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0]
+
+
+def test_anomaly_mode_names_the_op_instead_of_numpy_warnings():
+    """In anomaly mode NumPy's own 'divide by zero' warning is silenced: the error that
+    names the op (Log) is what the user sees, also where warnings are errors."""
+    x = Tensor(np.array([0.0, 1.0]), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with detect_anomaly(), pytest.raises(AnomalyError, match="forward of Log"):
+            x.log()
