@@ -19,6 +19,7 @@ from tinygrad_hlcv.data import (
     load_cifar10,
     prepare_cifar10,
     split_cifar10,
+    zca_matrix,
 )
 from tinygrad_hlcv.data import cifar10 as cifar_mod
 from tinygrad_hlcv.errors import ConfigError, ShapeError
@@ -429,3 +430,44 @@ def test_real_cifar10():
     assert d.X_train.shape == (50000, 32, 32, 3) and d.X_test.shape == (10000, 32, 32, 3)
     assert d.y_train.min() == 0 and d.y_train.max() == 9 and d.y_test.max() == 9
     assert len(d.label_names) == 10
+
+
+def _correlated_rows(n=4000, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    mix = rng.standard_normal((d, d)) * np.array([3.0, 2.0, 1.0, 0.5, 0.1, 0.01])
+    return rng.standard_normal((n, d)) @ mix.T
+
+
+def test_zca_matrix_whitens_and_stays_in_pixel_space():
+    x = _correlated_rows()
+    w = zca_matrix(x, eps=1e-13, dtype=np.float64)
+    white = x @ w
+    np.testing.assert_allclose(white.T @ white / len(x), np.eye(6), atol=1e-6)
+    np.testing.assert_allclose(w, w.T, atol=1e-12)  # symmetric: ZCA, not a PCA rotation
+    # among all whitening matrices, ZCA's output is the closest to its input
+    pca = np.linalg.eigh(x.T @ x / len(x))[1]
+    rotated = white @ pca  # also white, but rotated away from pixel space
+    assert np.sum((white - x) ** 2) < np.sum((rotated - x) ** 2)
+
+
+def test_zca_matrix_eps_shrinks_weak_directions():
+    x = _correlated_rows()
+    eps = 0.5
+    w = zca_matrix(x, eps=eps, dtype=np.float64)
+    variances, basis = np.linalg.eigh(x.T @ x / len(x))
+    expected = basis @ np.diag(variances / (variances + eps)) @ basis.T
+    white = x @ w
+    np.testing.assert_allclose(white.T @ white / len(x), expected, atol=1e-9)
+    assert zca_matrix(x.astype(np.float32), eps=eps).dtype == np.float32
+
+
+@pytest.mark.parametrize("eps", [0, -1.0, float("nan"), True, "0.1"])
+def test_zca_matrix_rejects_bad_eps(eps):
+    with pytest.raises(ValueError, match="eps"):
+        zca_matrix(_correlated_rows(), eps=eps)
+
+
+@pytest.mark.parametrize("rows", [np.zeros((1, 4)), np.zeros(5), np.zeros((5, 3), dtype=np.uint8)])
+def test_zca_matrix_rejects_bad_rows(rows):
+    with pytest.raises(ValueError, match="expected a float array"):
+        zca_matrix(rows, eps=0.1)

@@ -20,7 +20,7 @@ from .cifar10 import (
     load_batch,
     load_cifar10,
 )
-from .preprocess import Preprocessor, Splits, prepare_cifar10, split_cifar10
+from .preprocess import Preprocessor, Splits, prepare_cifar10, split_cifar10, zca_matrix
 
 __all__ = [
     "CIFAR10",
@@ -37,6 +37,7 @@ __all__ = [
     "Splits",
     "prepare_cifar10",
     "split_cifar10",
+    "zca_matrix",
     "BatchIterator",
     "augment_batch",
     "FlipCrop",

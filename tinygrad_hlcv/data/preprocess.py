@@ -60,6 +60,29 @@ def split_cifar10(
     )
 
 
+def zca_matrix(rows: npt.ArrayLike, eps: float, dtype: npt.DTypeLike = np.float32) -> np.ndarray:
+    """The ZCA whitening matrix W = U (Λ + ε)^-½ Uᵀ of the rows' second moments XᵀX/N = UΛUᵀ.
+
+    `rows @ W` has second moments U Λ/(Λ + ε) Uᵀ: each direction's variance brought to
+    about 1 (ε keeps the noise directions, of variance ≪ ε, from being blown up), and
+    unlike PCA whitening the result stays in pixel space (W is symmetric), so images
+    whitened this way can still be flipped and cropped. Centre (or normalise) the rows
+    first: the matrix uses their second moments as they are.
+    """
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not eps > 0:
+        raise ValueError(f"zca_matrix: eps = {eps!r}; expected a number > 0")
+    x = np.asarray(rows)
+    if x.ndim != 2 or len(x) < 2 or x.dtype.kind != "f":
+        raise ValueError(
+            f"zca_matrix: rows of shape {x.shape} and dtype {x.dtype}; expected a float "
+            "array (N, D) with N >= 2"
+        )
+    second = (x.T @ x).astype(np.float64) / len(x)  # one BLAS GEMM in the rows' dtype
+    variances, basis = np.linalg.eigh(second)
+    scale = 1.0 / np.sqrt(np.clip(variances, 0.0, None) + eps)
+    return np.ascontiguousarray(((basis * scale) @ basis.T).astype(dtype))
+
+
 class Preprocessor:
     """Flatten images to rows, then optionally center, standardize, PCA-project.
 
