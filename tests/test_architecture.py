@@ -19,6 +19,7 @@ CORE = [
     "movement",
     "linalg",
     "conv",
+    "conv_checks",
     "kernels",
     "conv_kernels",
     "convert",

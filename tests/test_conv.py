@@ -499,7 +499,7 @@ REFUSED = [
     (lambda: Conv2d(3, 4, 0), ConfigError, "kernel_size"),
     (lambda: Conv2d(3, 4, 3, groups=2), ConfigError, "groups"),
     (lambda: Conv2d(4, 3, 3, groups=2), ConfigError, "out_channels"),
-    (lambda: Conv2d(3, 4, 3, padding_mode="reflect"), ConfigError, "padding_mode"),
+    (lambda: Conv2d(3, 4, 3, padding_mode="mirror"), ConfigError, "padding_mode"),
     (lambda: Conv2d(3, 4, 3, stride=2, padding="same"), ConfigError, "stride 1"),
     (lambda: Conv2d(3, 4, 3, dtype=np.int32), DTypeError, "float32 or float64"),
     (lambda: Conv2d(3, 4, 3, dtype=np.float64)(X4[:, :2]), ShapeError, "channels"),

@@ -1,12 +1,13 @@
-"""Convolution and pooling ops on NCHW arrays: im2col (conv_kernels.py) feeding BLAS GEMMs.
+"""Convolution and pooling ops on NCHW arrays: im2col (conv_kernels.py) feeding BLAS GEMMs,
+and their functions conv2d, max_pool2d and avg_pool2d: PyTorch's F forms, also Tensor methods
+with tinygrad's signatures, which check the arguments (conv_checks.py) before an op runs.
 
 A convolution is a matrix product once the input is unfolded: with cols = im2col(x), the
 (C·kh·kw, N·Ho·Wo) matrix of every window, y = W cols (W reshaped to (O, C·kh·kw)), one
 GEMM whose width N·Ho·Wo keeps both cores' BLAS threads busy. The batch is unfolded a chunk
 of images at a time (about CHUNK_BYTES of columns), so the whole unfolded batch never
 exists. Geometry is (kh, kw, sh, sw, pt, pl, dh, dw) as in conv_kernels; the ops take
-padding as (top, bottom, left, right). The argument checks (a user's mistakes) are in
-`nn.conv`; these ops are only the maths.
+padding as (top, bottom, left, right) and are only the maths.
 """
 
 from collections.abc import Iterator
@@ -15,28 +16,30 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from . import conv_checks as checks
 from . import conv_kernels
+from .conv_checks import Padding, Pair, output_size
 from .conv_kernels import Geometry
-from .engine import Function
+from .engine import Function, Tensor
+
+__all__ = ["conv2d", "max_pool2d", "avg_pool2d"]
 
 Array = npt.NDArray[Any]
-Pair = tuple[int, int]
-Padding = tuple[int, int, int, int]  # top, bottom, left, right
 CHUNK_BYTES = 1 << 25  # columns unfolded at a time (benchmarks/conv.py measures the choice)
 
 
-def output_size(size: int, kernel: int, stride: int, before: int, after: int, dilation: int) -> int:
-    """How many windows of `kernel` taps `dilation` apart fit `size` padded, `stride` apart."""
-    return (size + before + after - dilation * (kernel - 1) - 1) // stride + 1
-
-
 def geometry_of(
-    image: tuple[int, ...], kernel: Pair, stride: Pair, padding: Padding, dilation: Pair
+    image: tuple[int, ...],
+    kernel: Pair,
+    stride: Pair,
+    padding: Padding,
+    dilation: Pair,
+    ceil_mode: bool = False,
 ) -> tuple[Geometry, Pair]:
     """The kernels' geometry tuple, and the output's (Ho, Wo), for an (N, C, H, W) image."""
     (kh, kw), (sh, sw), (pt, pb, pl, pr), (dh, dw) = kernel, stride, padding, dilation
-    ho = output_size(image[2], kh, sh, pt, pb, dh)
-    wo = output_size(image[3], kw, sw, pl, pr, dw)
+    ho = output_size(image[2], kh, sh, pt, pb, dh, ceil_mode)
+    wo = output_size(image[3], kw, sw, pl, pr, dw, ceil_mode)
     return (kh, kw, sh, sw, pt, pl, dh, dw), (ho, wo)
 
 
@@ -118,17 +121,25 @@ class Conv2d(Function):
 class MaxPool2d(Function):
     """y[n, c, oy, ox] = max_{i,j} x[n, c, oy·sh − pt + i·dh, ox·sw − pl + j·dw] over the taps
     inside x. Backward: dx[argmax] += δ, the whole δ to the entry chosen (the first maximum on
-    ties, as PyTorch; a NaN if the window has one); its derivative is 0 at every other tap."""
+    ties, as PyTorch; a NaN if the window has one); its derivative is 0 at every other tap.
+    `indices`, if given, receives the argmax (iy·W + ix in its plane: PyTorch's indices)."""
 
     saves = ()  # backward reads only its own argmax
 
     def forward(
-        self, x: Array, kernel: Pair, stride: Pair, padding: Padding, dilation: Pair
+        self,
+        x: Array,
+        kernel: Pair,
+        stride: Pair,
+        padding: Padding,
+        dilation: Pair,
+        ceil_mode: bool = False,
+        indices: Array | None = None,
     ) -> Array:
         self.shape = x.shape
-        geometry, out_hw = geometry_of(x.shape, kernel, stride, padding, dilation)
+        geometry, out_hw = geometry_of(x.shape, kernel, stride, padding, dilation, ceil_mode)
         out = np.empty(x.shape[:2] + out_hw, dtype=x.dtype)
-        self.argmax = np.empty(out.shape, dtype=np.int64)
+        self.argmax = np.empty(out.shape, dtype=np.int64) if indices is None else indices
         conv_kernels.active().max_pool_forward(np.ascontiguousarray(x), geometry, out, self.argmax)
         return out
 
@@ -138,23 +149,44 @@ class MaxPool2d(Function):
         return dx
 
 
+def taps_inside(
+    count: int, kernel: int, stride: int, before: int, dilation: int, low: int, high: int
+) -> Array:
+    """How many taps of each of `count` windows along a dim (the first window starting at
+    -before) fall in [low, high)."""
+    taps = np.arange(count)[:, None] * stride - before + dilation * np.arange(kernel)
+    return np.count_nonzero((taps >= low) & (taps < high), axis=1)
+
+
 class AvgPool2d(Function):
-    """y[n, c, oy, ox] = (1/D) Σ_{i,j} x[n, c, oy·sh − pt + i, ox·sw − pl + j], padding as zeros:
-    each plane unfolded alone (im2col of (N·C, 1, H, W)) and its columns averaged. D = kh·kw,
-    or (count_include_pad=False) the number of taps inside x. Backward: dx = col2im(δ/D),
-    every tap of a window receiving δ/D."""
+    """y[n, c, oy, ox] = (1/D) Σ_{i,j} x[n, c, oy·sh − pt + i·dh, ox·sw − pl + j·dw], padding as
+    zeros: each plane unfolded alone (im2col of (N·C, 1, H, W)) and its columns averaged.
+    D = the window's taps inside the padded input (kh·kw, fewer where a ceil_mode window
+    overhangs it), or inside x (count_include_pad=False), or divisor_override. Backward:
+    dx = col2im(δ/D), every tap of a window receiving δ/D."""
 
     saves = ()
 
     def forward(
-        self, x: Array, kernel: Pair, stride: Pair, padding: Padding, count_include_pad: bool = True
+        self,
+        x: Array,
+        kernel: Pair,
+        stride: Pair,
+        padding: Padding,
+        dilation: Pair = (1, 1),
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
     ) -> Array:
-        (n, c, h, w), taps = x.shape, kernel[0] * kernel[1]
+        n, c, h, w = x.shape
         self.shape, self.plane_shape = x.shape, (n * c, 1, h, w)
-        self.geometry, out_hw = geometry_of(x.shape, kernel, stride, padding, (1, 1))
-        self.divisor = np.full((1,) + out_hw, taps, dtype=x.dtype)
-        if not count_include_pad:  # the taps inside x: the columns of an image of ones
-            self.divisor[...] = self._unfold(np.ones((1, 1, h, w), x.dtype), out_hw).sum(axis=0)
+        self.geometry, out_hw = geometry_of(x.shape, kernel, stride, padding, dilation, ceil_mode)
+        kh, kw, sh, sw, pt, pl, dh, dw = self.geometry
+        inner = padding if count_include_pad else (0, 0, 0, 0)  # the taps counted lie inside
+        rows = taps_inside(out_hw[0], kh, sh, pt, dh, -inner[0], h + inner[1])
+        columns = taps_inside(out_hw[1], kw, sw, pl, dw, -inner[2], w + inner[3])
+        divisor = divisor_override or np.multiply.outer(rows, columns)
+        self.divisor = np.broadcast_to(np.asarray(divisor, dtype=x.dtype), out_hw)
         cols = self._unfold(np.ascontiguousarray(x).reshape(self.plane_shape), out_hw)
         return (cols.sum(axis=0) / self.divisor).reshape((n, c) + out_hw)
 
@@ -170,3 +202,126 @@ class AvgPool2d(Function):
         dx = np.empty(self.plane_shape, dtype=g.dtype)
         conv_kernels.active().col2im(cols, self.geometry, dx)
         return dx.reshape(self.shape)
+
+
+# ----- the functions: the checks, then an op ---------------------------------------------------
+
+Size = int | tuple[int, ...]
+
+
+def conv2d(
+    input: Tensor | Array,
+    weight: Tensor | Array,
+    bias: Tensor | Array | None = None,
+    stride: Size = 1,
+    padding: Size | str = 0,
+    dilation: Size = 1,
+    groups: int = 1,
+) -> Tensor:
+    """2-D cross-correlation of an (N, C, H, W) input with weight (O, C/groups, kh, kw) plus
+    bias (O,), as PyTorch's F.conv2d: y[n, o, oy, ox] = b[o] + Σ W[o, c, i, j]·x[n, c, oy·sh −
+    pt + i·dh, ox·sw − pl + j·dw], zeros outside x. Padding is an int, a pair, 'valid',
+    'same', or (beyond PyTorch, as tinygrad) four sizes (left, right, top, bottom)."""
+    x = checks.image(input, "conv2d")
+    weight = checks.conv_weight(weight, x, groups)
+    kernel = (weight.shape[2], weight.shape[3])
+    strides = checks.pair(stride, "conv2d", "stride")
+    dilations = checks.pair(dilation, "conv2d", "dilation")
+    pads = checks.conv_padding(padding, kernel, dilations, strides, "conv2d")
+    checks.windows_fit(x, kernel, strides, pads, dilations, "conv2d", False)
+    parents = (x, weight) if bias is None else (x, weight, checks.conv_bias(bias, weight, x))
+    return Conv2d.apply(
+        *parents, stride=strides, padding=pads, dilation=dilations, groups=int(groups)
+    )
+
+
+def max_pool2d(
+    input: Tensor | Array,
+    kernel_size: Size,
+    stride: Size | None = None,
+    padding: Size = 0,
+    dilation: Size = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """The maximum of each window of an (N, C, H, W) input, as PyTorch's F.max_pool2d (padding
+    never wins; the gradient goes to the first maximum of a window). ceil_mode adds a last
+    partial window if it starts inside x or its padding before; return_indices also returns
+    each maximum's index iy·W + ix in its plane (int64, as PyTorch)."""
+    options = checks.pool_options(kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
+    x = checks.pool_input(input, options, "max_pool2d")
+    if not checks.flag(return_indices, "max_pool2d", "return_indices"):
+        return MaxPool2d.apply(x, **options)
+    _, out_hw = geometry_of(x.shape, **options)
+    indices = np.empty(x.shape[:2] + out_hw, dtype=np.int64)
+    return MaxPool2d.apply(x, **options, indices=indices), Tensor(indices)
+
+
+def avg_pool2d(
+    input: Tensor | Array,
+    kernel_size: Size,
+    stride: Size | None = None,
+    padding: Size = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+    dilation: Size = 1,
+) -> Tensor:
+    """The mean of each window of an (N, C, H, W) input, as PyTorch's F.avg_pool2d: padding
+    counts as zeros, and in the divisor unless count_include_pad=False; divisor_override
+    replaces the divisor. `dilation` (tinygrad's, not PyTorch's) spaces the taps."""
+    options = checks.pool_options(kernel_size, stride, padding, dilation, ceil_mode, "avg_pool2d")
+    x = checks.pool_input(input, options, "avg_pool2d")
+    include = checks.flag(count_include_pad, "avg_pool2d", "count_include_pad")
+    divisor = checks.divisor(divisor_override, "avg_pool2d")
+    return AvgPool2d.apply(x, **options, count_include_pad=include, divisor_override=divisor)
+
+
+# ----- Tensor methods, with tinygrad's signatures ---------------------------------------------
+
+
+def _conv2d_method(
+    self: Tensor,
+    weight: Tensor | Array,
+    bias: Tensor | Array | None = None,
+    groups: int = 1,
+    stride: Size = 1,
+    dilation: Size = 1,
+    padding: Size | str = 0,
+) -> Tensor:
+    """tinygrad's Tensor.conv2d: conv2d with tinygrad's order of arguments."""
+    return conv2d(self, weight, bias, stride, padding, dilation, groups)
+
+
+def _max_pool2d_method(
+    self: Tensor,
+    kernel_size: Size = (2, 2),
+    stride: Size | None = None,
+    dilation: Size = 1,
+    padding: Size = 0,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """tinygrad's Tensor.max_pool2d: max_pool2d with tinygrad's order and defaults."""
+    return max_pool2d(self, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def _avg_pool2d_method(
+    self: Tensor,
+    kernel_size: Size = (2, 2),
+    stride: Size | None = None,
+    dilation: Size = 1,
+    padding: Size = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Tensor:
+    """tinygrad's Tensor.avg_pool2d: avg_pool2d with tinygrad's order and defaults."""
+    return avg_pool2d(
+        self, kernel_size, stride, padding, ceil_mode, count_include_pad, None, dilation
+    )
+
+
+# setattr: mypy refuses assigning to a class attribute Tensor does not declare
+setattr(Tensor, "conv2d", _conv2d_method)  # noqa: B010
+setattr(Tensor, "max_pool2d", _max_pool2d_method)  # noqa: B010
+setattr(Tensor, "avg_pool2d", _avg_pool2d_method)  # noqa: B010

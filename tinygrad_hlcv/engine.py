@@ -601,4 +601,4 @@ def _check_finite(array: Array, what: str) -> None:
 
 
 # The op modules subclass Function and register Tensor methods: import them last.
-from . import creation, elementwise, fused, linalg, movement, ops, reductions  # noqa: E402, F401
+from . import conv, creation, elementwise, fused, linalg, movement, ops, reductions  # noqa: E402, F401

@@ -15,9 +15,18 @@ from .activation import (
     Unflatten,
 )
 from .containers import ModuleDict, ModuleList, Sequential
-from .conv import AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, MaxPool2d
+from .conv import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    BatchNorm2d,
+    Conv2d,
+    MaxPool2d,
+    ReflectionPad2d,
+    ReplicationPad2d,
+    ZeroPad2d,
+)
 from .embedding import Embedding
-from .layers import Dropout, LeakyReLU, Linear, ReLU, derivation_names, linear_layers
+from .layers import Dropout, Dropout2d, LeakyReLU, Linear, ReLU, derivation_names, linear_layers
 from .loss import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -39,11 +48,15 @@ __all__ = [
     "ReLU",
     "LeakyReLU",
     "Dropout",
+    "Dropout2d",
     "Conv2d",
     "MaxPool2d",
     "AvgPool2d",
     "AdaptiveAvgPool2d",
     "BatchNorm2d",
+    "ZeroPad2d",
+    "ReflectionPad2d",
+    "ReplicationPad2d",
     "Sequential",
     "ModuleList",
     "ModuleDict",

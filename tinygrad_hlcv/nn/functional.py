@@ -17,8 +17,16 @@ from ..convert import is_real, is_whole, shown, with_article
 from ..dtypes import FLOAT_DTYPES
 from ..engine import Tensor
 from ..errors import ConfigError, DTypeError, LabelError, ShapeError
+from ..movement import pad  # noqa: F401  (torch.nn.functional.pad)
 from ..random import default_generator
-from .conv import adaptive_avg_pool2d, avg_pool2d, batch_norm2d, conv2d, max_pool2d  # noqa: F401
+from .conv import (  # noqa: F401
+    adaptive_avg_pool2d,
+    avg_pool2d,
+    batch_norm2d,
+    conv2d,
+    dropout2d,
+    max_pool2d,
+)
 from .embedding import embedding  # noqa: F401  (public here, as in torch.nn.functional)
 from .normalization import batch_norm, layer_norm  # noqa: F401
 

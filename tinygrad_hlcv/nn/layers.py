@@ -1,4 +1,4 @@
-"""The layers: Linear, ReLU, LeakyReLU, Dropout and Sequential."""
+"""The layers: Linear, ReLU, LeakyReLU, Dropout, Dropout2d and Sequential."""
 
 import math
 
@@ -11,6 +11,7 @@ from ..engine import Tensor
 from ..errors import ConfigError
 from ..random import default_generator
 from . import functional as F
+from .conv import dropout2d
 from .module import Module
 
 
@@ -146,6 +147,25 @@ class Dropout(Module):
             return t
         self.last_mask = F.dropout_mask(t.shape, self.p, self.generator)
         return F.dropout(t, self.p, mask=self.last_mask)
+
+    def extra_repr(self) -> str:
+        """The drop probability, as repr() shows it."""
+        return f"p={self.p}"
+
+
+class Dropout2d(Module):
+    """Channel dropout: zeroes each whole channel x[n, c] of (N, C, H, W) inputs with
+    probability p and scales the rest by 1/(1-p) while training; the identity in eval mode,
+    as PyTorch's. Masks come from `generator`, or the framework's seeded default generator
+    (`tinygrad_hlcv.manual_seed`)."""
+
+    def __init__(self, p: float = 0.5, *, generator: np.random.Generator | None = None) -> None:
+        F.check_dropout_p(p)
+        F._check_generator(generator)
+        self.p, self.generator = float(p), generator
+
+    def forward(self, x: Tensor | np.ndarray) -> Tensor:
+        return dropout2d(x, self.p, self.training, self.generator)
 
     def extra_repr(self) -> str:
         """The drop probability, as repr() shows it."""
