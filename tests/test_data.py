@@ -471,3 +471,19 @@ def test_zca_matrix_rejects_bad_eps(eps):
 def test_zca_matrix_rejects_bad_rows(rows):
     with pytest.raises(ValueError, match="expected a float array"):
         zca_matrix(rows, eps=0.1)
+
+
+def test_zca_matrix_with_mirror_commutes_with_the_flip():
+    rng = np.random.default_rng(1)
+    images = rng.standard_normal((500, 4, 5, 3)) * np.linspace(0.5, 2.0, 5)[:, None]
+    images[:, :, 0] += images[:, :, 1]  # correlated columns, not symmetric under the flip
+    rows = images.reshape(len(images), -1)
+    flip = np.arange(rows.shape[1]).reshape(4, 5, 3)[:, ::-1].ravel()
+    plain = zca_matrix(rows, eps=0.1, dtype=np.float64)
+    assert not np.allclose(rows[:, flip] @ plain, (rows @ plain)[:, flip])  # the test can fail
+    w = zca_matrix(rows, eps=0.1, dtype=np.float64, mirror=flip)
+    np.testing.assert_allclose(rows[:, flip] @ w, (rows @ w)[:, flip], atol=1e-12)
+    both = np.concatenate([rows, rows[:, flip]])  # as if each row came with its mirror image
+    np.testing.assert_allclose(w, zca_matrix(both, eps=0.1, dtype=np.float64), atol=1e-12)
+    with pytest.raises(ValueError, match="permutation"):
+        zca_matrix(rows, eps=0.1, mirror=np.zeros(rows.shape[1], dtype=int))

@@ -60,14 +60,22 @@ def split_cifar10(
     )
 
 
-def zca_matrix(rows: npt.ArrayLike, eps: float, dtype: npt.DTypeLike = np.float32) -> np.ndarray:
+def zca_matrix(
+    rows: npt.ArrayLike,
+    eps: float,
+    dtype: npt.DTypeLike = np.float32,
+    mirror: npt.ArrayLike | None = None,
+) -> np.ndarray:
     """The ZCA whitening matrix W = U (Λ + ε)^-½ Uᵀ of the rows' second moments XᵀX/N = UΛUᵀ.
 
     `rows @ W` has second moments U Λ/(Λ + ε) Uᵀ: each direction's variance brought to
     about 1 (ε keeps the noise directions, of variance ≪ ε, from being blown up), and
     unlike PCA whitening the result stays in pixel space (W is symmetric), so images
     whitened this way can still be flipped and cropped. Centre (or normalise) the rows
-    first: the matrix uses their second moments as they are.
+    first: the matrix uses their second moments as they are. `mirror`, a permutation of
+    the features (such as an image's horizontal flip), averages the moments with their
+    mirrored copy, as if each row came with its mirror image: W then commutes with the
+    permutation, so whitening a flipped image equals flipping the whitened one exactly.
     """
     if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not eps > 0:
         raise ValueError(f"zca_matrix: eps = {eps!r}; expected a number > 0")
@@ -78,6 +86,13 @@ def zca_matrix(rows: npt.ArrayLike, eps: float, dtype: npt.DTypeLike = np.float3
             "array (N, D) with N >= 2"
         )
     second = (x.T @ x).astype(np.float64) / len(x)  # one BLAS GEMM in the rows' dtype
+    if mirror is not None:
+        order = np.asarray(mirror)
+        if sorted(order.tolist()) != list(range(x.shape[1])):
+            raise ValueError(
+                f"zca_matrix: mirror is not a permutation of the {x.shape[1]} features"
+            )
+        second = (second + second[np.ix_(order, order)]) / 2
     variances, basis = np.linalg.eigh(second)
     scale = 1.0 / np.sqrt(np.clip(variances, 0.0, None) + eps)
     return np.ascontiguousarray(((basis * scale) @ basis.T).astype(dtype))
