@@ -29,22 +29,18 @@ Training goes through the general `training.fit` (a batch stream: an epoch is
 """
 
 import argparse
-import json
 import os
 import sys
 import time
-
-import numpy as np
 
 import tinygrad_hlcv as tg
 from tinygrad_hlcv import nn, optim
 from tinygrad_hlcv.data import BatchIterator, prepare_cifar10
 from tinygrad_hlcv.optim.lr_scheduler import BudgetedOneCycleLR
 from tinygrad_hlcv.training import Diagnostics, evaluate, fit, predict
-from tinygrad_hlcv.training.checkpoint import atomic_write_text
+from tinygrad_hlcv.training import report as shared
 from tinygrad_hlcv.training.metrics import accuracy
-
-IMAGE_SHAPE = (32, 32, 3)  # prepare_cifar10's rows are HWC images, flattened
+from tinygrad_hlcv.training.report import IMAGE_SHAPE, normalize_channels
 
 # The derivation's reference configurations (course reports), plus our own recipe.
 PRESETS = {
@@ -130,30 +126,8 @@ DEFAULTS = dict(
 )
 
 
-def _int_at_least(low):
-    """An argparse type: an integer >= low, else a usage error saying so."""
-
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
-        return value
-
-    return parse
-
-
-def _seconds(text):
-    """An argparse type: a number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
-    return value
+_int_at_least = shared.int_at_least
+_seconds = shared.seconds
 
 
 def build_parser():
@@ -294,22 +268,6 @@ def build_optimizer(config, params):
     return optim.SGD(params, lr=config["lr"], momentum=momentum, nesterov=kind == "nesterov")
 
 
-def normalize_channels(splits):
-    """Per-channel normalisation in place: each colour channel of every split minus the
-    training set's channel mean, over its channel standard deviation. Returns (mean, std).
-    (Column sums over the rows, then per channel: a reduction over a last axis of 3 would
-    take seconds, this takes a fraction of one.)"""
-    X, channels = splits.X_train, IMAGE_SHAPE[-1]
-    first = X.mean(axis=0, dtype=np.float64).reshape(-1, channels).mean(axis=0)
-    second = np.einsum("ij,ij->j", X, X, dtype=np.float64).reshape(-1, channels).mean(axis=0)
-    mean, std = first, np.sqrt(second / len(X) - first**2)
-    pixels = X.shape[1] // channels  # the rows are HWC: the channel is the index mod 3
-    for rows in (splits.X_train, splits.X_val, splits.X_test):
-        rows -= np.tile(mean, pixels).astype(rows.dtype)
-        rows /= np.tile(std, pixels).astype(rows.dtype)
-    return mean, std
-
-
 def prepare_data(config, data_dir=None, log=print):
     """Seed the framework, load and preprocess CIFAR-10. Returns the splits, the (possibly
     image-shaped) training inputs, their batch iterator, the run's length in iterations
@@ -437,9 +395,7 @@ def measure(config, model, splits):
     correct = predict(model, splits.X_test) == splits.y_test
     metrics = {
         "val_acc": evaluate(model, splits.X_val, splits.y_val) if len(splits.X_val) else None,
-        "test_acc": float(correct.mean()),
-        "test_size": len(splits.X_test),
-        "test_acc_first_1000": float(correct[:1000].mean()),
+        **shared.accuracy_record(correct),
         "test_acc_tta": None,
         "flip_note": None,
     }
@@ -471,36 +427,18 @@ def run(
     model, result = train(config, splits, X_train, batches, plan, out, resume, progress, log, diag)
     tick = time.perf_counter()
     measured = measure(config, model, splits)
-    metrics = {
-        "config": config,
-        "data": os.path.abspath(data_dir or os.environ.get("CIFAR10_DIR", "(cache or download)")),
-        **measured,
-        "best_epoch": result.best_epoch,
-        "epochs": len(result.history["lr"]),
-        "iterations": result.steps,
-        "interrupted": result.stopped == "interrupted",
-        "stopped": result.stopped,
-        "train_seconds": result.train_seconds,
-        "ms_per_iteration": 1000 * result.train_seconds / max(result.steps, 1),
-        "seconds": {
-            "load": load_seconds,
-            "train": result.train_seconds,
-            "epoch_eval": result.eval_seconds,
-            "eval": time.perf_counter() - tick,
-        },
-        "history": {**result.history, "step_loss": result.step_loss},
-    }
+    metrics = shared.run_metrics(config, data_dir, measured, result, load_seconds, tick)
     if diag is not None:
         metrics["diagnostics"] = diag.to_dict()
     write_report(config, model, splits, metrics, out)
     metrics["wall_seconds"] = time.perf_counter() - started
-    atomic_write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1))
+    shared.write_metrics(out, metrics)
     return metrics
 
 
 def write_report(config, model, splits, metrics, out):
     """metrics.json (first without the figures' time), curves.png and weights.png."""
-    atomic_write_text(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1))
+    shared.write_metrics(out, metrics)
     tick = time.perf_counter()
     # imported only now: matplotlib takes seconds to load, which a failed run need not wait
     from tinygrad_hlcv.training.plots import plot_training, plot_weight_grid
@@ -560,28 +498,10 @@ def main(argv=None):
 
 def report(metrics, out):
     """The accuracies and times, as the last lines of the output."""
-    val = metrics["val_acc"]
-    print(f"validation accuracy: {val:.4f}" if val is not None else "validation accuracy: none")
-    print(
-        f"test accuracy: {metrics['test_acc']:.4f} ({metrics['test_size']:,} images), "
-        f"{metrics['test_acc_first_1000']:.4f} (first 1,000)"
-    )
-    if metrics["test_acc_tta"] is not None:
-        print(f"test accuracy with flip TTA: {metrics['test_acc_tta']:.4f}")
-    if metrics.get("flip_note"):
-        print(f"note: {metrics['flip_note']}")
-    seconds = metrics["seconds"]
-    print(
-        f"{metrics['epochs']} epochs, {metrics['iterations']} iterations (stopped by "
-        f"{metrics['stopped']}); seconds: load {seconds['load']:.1f}, train "
-        f"{seconds['train']:.1f} ({metrics['ms_per_iteration']:.2f} ms/iteration), "
-        f"epoch-end measuring {seconds['epoch_eval']:.1f}, evaluation {seconds['eval']:.1f}, "
-        f"figures {seconds['figures']:.1f}, wall {metrics['wall_seconds']:.1f}"
-    )
     figures = "curves.png, weights.png" + (
         ", gradients.png, activations.png" if "diagnostics" in metrics else ""
     )
-    print(f"wrote metrics.json, {figures}, checkpoint.pkl to {out}")
+    shared.print_report(metrics, out, figures)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,14 @@ of the rest of tinygrad_hlcv it uses only the errors and the kernel-set switch
 (kernels.select / TINYGRAD_HLCV_KERNELS).
 """
 
-from .augment import FlipCrop, draw_flip_crop, flip_crop_batch, random_flip_crop
-from .batches import BatchIterator, augment_batch
+from .augment import (
+    FlipCrop,
+    draw_flip_crop,
+    flip_crop_batch,
+    random_flip_crop,
+    translate_flip_batch,
+)
+from .batches import AlternatingFlipBatches, BatchIterator, augment_batch
 from .cifar10 import (
     CIFAR10,
     MD5,
@@ -44,4 +50,6 @@ __all__ = [
     "draw_flip_crop",
     "flip_crop_batch",
     "random_flip_crop",
+    "translate_flip_batch",
+    "AlternatingFlipBatches",
 ]

@@ -1,5 +1,6 @@
 """Random horizontal flips and zero-padded random crops of a whole image batch, as one
-Numba kernel with its NumPy twin.
+Numba kernel with its NumPy twin; and (at the end) airbench's reflect-padded translations
+with a given flip per image, `translate_flip`, with its twin.
 
 The random draws (a flip flag and two crop offsets per image) are made with the seeded
 np.random.Generator outside the kernel, in the order the original fancy-indexing version
@@ -122,11 +123,6 @@ def flip_crop_numpy(
         columns.clip(0, width - 1)[:, None, None, :],
     ]  # (N, A, H, W, B)
     np.copyto(out, np.where(inside[:, None, :, :, None], picked, 0))
-
-
-KERNEL_NAMES = ("flip_crop",)
-numba_kernels = SimpleNamespace(flip_crop=flip_crop)
-numpy_kernels = SimpleNamespace(flip_crop=flip_crop_numpy)
 
 
 def active() -> SimpleNamespace:
@@ -316,4 +312,116 @@ def random_flip_crop(
     images, positions, out = _prepare(images, pad, index, layout, out)
     draws = draw_flip_crop(rng, len(positions), flip, pad)
     active().flip_crop(_five_d(images, layout), positions, *draws, int(pad), _five_d(out, layout))
+    return out
+
+
+# ---- random translations with reflect padding, and flips (the airbench recipe) ----
+
+TRANSLATE_FLIP_MISFIT = (
+    "translate_flip: needs images (M, C, H, W) and out (N, C, H, W), index, flips, dy and dx "
+    "one entry per image of out, every index in 0..M-1, 0 <= pad < min(H, W) and every offset "
+    "in 0..2·pad"
+)
+
+
+def _translate_flip_misfit(
+    images: Array, index: Array, flips: Array, dy: Array, dx: Array, pad: int, out: Array
+) -> bool:
+    """True if the arrays do not fit together (the kernel would index past one): with pad
+    < min(H, W) and offsets in 0..2·pad one reflection brings every source pixel inside."""
+    if images.ndim != 4 or out.ndim != 4 or not 0 <= pad < min(out.shape[2], out.shape[3]):
+        return True
+    for axis in range(1, 4):
+        if images.shape[axis] != out.shape[axis]:
+            return True
+    n = out.shape[0]
+    if not index.size == flips.size == dy.size == dx.size == n:
+        return True
+    for i in range(n):
+        if index[i] < 0 or index[i] >= images.shape[0]:
+            return True
+        if dy[i] < 0 or dy[i] > 2 * pad or dx[i] < 0 or dx[i] > 2 * pad:
+            return True
+    return False
+
+
+_translate_flip_misfit_jit = numba.njit(cache=True)(_translate_flip_misfit)
+
+
+@numba.njit(cache=True)
+def _reflect(position: int, size: int) -> int:
+    """The index `position` (in -size+1..2·size-2) reflected into 0..size-1, as
+    np.pad(mode='reflect'): -1 -> 1, size -> size - 2."""
+    if position < 0:
+        return -position
+    if position >= size:
+        return 2 * size - 2 - position
+    return position
+
+
+@numba.njit(cache=True, nogil=True)
+def translate_flip(
+    images: Array, index: Array, flips: Array, dy: Array, dx: Array, pad: int, out: Array
+) -> None:
+    """out[i] = images[index[i]] reflect-padded by `pad`, cropped at (dy[i], dx[i]), then
+    mirrored left-right if flips[i]. NCHW; values are copied, so NaN and Inf pass through."""
+    if _translate_flip_misfit_jit(images, index, flips, dy, dx, pad, out):
+        raise ValueError(TRANSLATE_FLIP_MISFIT)
+    _, channels, height, width = out.shape
+    columns = np.empty(width, np.int64)
+    for i in range(out.shape[0]):
+        source, target = images[index[i]], out[i]
+        for x in range(width):
+            column = _reflect(x + dx[i] - pad, width)
+            columns[width - 1 - x if flips[i] else x] = column
+        for c in range(channels):
+            for y in range(height):
+                row = _reflect(y + dy[i] - pad, height)
+                for x in range(width):
+                    target[c, y, x] = source[c, row, columns[x]]
+
+
+def translate_flip_numpy(
+    images: Array, index: Array, flips: Array, dy: Array, dx: Array, pad: int, out: Array
+) -> None:
+    """translate_flip's twin: np.pad(mode='reflect'), then the crops and mirrors gathered
+    by fancy indexing."""
+    if _translate_flip_misfit(images, index, flips, dy, dx, pad, out):
+        raise ValueError(TRANSLATE_FLIP_MISFIT)
+    _, channels, height, width = out.shape
+    padded = np.pad(images[index], ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="reflect")
+    rows = dy[:, None] + np.arange(height)  # (N, H): rows of the padded image
+    columns = dx[:, None] + np.arange(width)  # (N, W)
+    columns = np.where(flips[:, None], columns[:, ::-1], columns)
+    picked = padded[
+        np.arange(len(index))[:, None, None, None],
+        np.arange(channels)[None, :, None, None],
+        rows[:, None, :, None],
+        columns[:, None, None, :],
+    ]
+    np.copyto(out, picked)
+
+
+KERNEL_NAMES = ("flip_crop", "translate_flip")
+numba_kernels = SimpleNamespace(flip_crop=flip_crop, translate_flip=translate_flip)
+numpy_kernels = SimpleNamespace(flip_crop=flip_crop_numpy, translate_flip=translate_flip_numpy)
+
+
+def translate_flip_batch(
+    images: Array,
+    draws: FlipCrop,
+    pad: int = 2,
+    *,
+    index: npt.ArrayLike | None = None,
+    out: Array | None = None,
+) -> Array:
+    """The NCHW batch images[index] (all images if index is None), each reflect-padded by
+    `pad`, cropped at its offsets (dy, dx) in 0..2·pad (so translated by up to ±pad pixels)
+    and mirrored left-right where its flip flag is set: airbench's translation with the
+    flip as a flag, so a caller can alternate it by epoch (data.AlternatingFlipBatches).
+    Everything is checked before the kernel runs; the result is written into `out` (a new
+    array if None) and returned."""
+    images, positions, out = _prepare(images, pad, index, "NCHW", out)
+    draws = _check_draws(draws, len(positions), pad)
+    active().translate_flip(images, positions, *draws, int(pad), out)
     return out

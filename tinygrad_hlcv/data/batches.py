@@ -10,7 +10,7 @@ import numpy as np
 
 from ..convert import is_whole, shown
 from ..errors import ConfigError, ShapeError
-from .augment import as_generator, check_images, random_flip_crop
+from .augment import FlipCrop, as_generator, check_images, random_flip_crop, translate_flip_batch
 
 Batch = tuple[np.ndarray, np.ndarray]  # (images or rows, labels)
 
@@ -129,3 +129,70 @@ class BatchIterator:
             self.rng = np.random.Generator(getattr(np.random, name)())
         self.rng.bit_generator.state = st
         self._order, self._position = state.get("order"), state.get("position", 0)
+
+
+class AlternatingFlipBatches:
+    """airbench's training stream over NCHW images: shuffled epochs of `batch_size` images
+    (the last partial batch dropped), each image translated by up to ±`pad` pixels with
+    reflect padding (new offsets every time) and mirrored by alternating flips: a random
+    flip per image drawn once, applied in even epochs and inverted in odd ones, so every
+    image is seen both ways in every two epochs (fewer repeats than independent flips).
+    One kernel pass (augment.translate_flip) gathers, translates and flips a batch.
+
+    `next_batch()` gives the next batch of the endless stream, `len()` the batches per
+    epoch; `flat=True` gives each batch as rows (N, C·H·W), a view, for models that take
+    rows. state_dict() holds the generator, the epoch's order and place, the epoch count
+    and the drawn flips: restoring it reproduces every batch drawn afterwards."""
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        rng: int | np.random.Generator,
+        pad: int = 2,
+        flat: bool = False,
+    ) -> None:
+        check_images(X, pad, "NCHW")
+        if len(X) != len(y):
+            raise ShapeError(f"X and y lengths differ: {len(X)} vs {len(y)}")
+        if not (is_whole(batch_size) and 1 <= batch_size <= len(X)):
+            raise ConfigError(
+                f"batch_size must be a whole number in 1..{len(X)} (the images), got "
+                f"{shown(batch_size)}"
+            )
+        self.X, self.y, self.batch_size, self.pad, self.flat = X, y, int(batch_size), pad, flat
+        self.rng = as_generator(rng)
+        self.base_flips = self.rng.random(len(X)) < 0.5  # epoch 0's flips
+        self.epoch, self._position = -1, 0
+        self._order = np.arange(0)
+
+    def __len__(self) -> int:
+        return len(self.X) // self.batch_size
+
+    def next_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """The next batch (images, labels), starting a new shuffled epoch when one ends."""
+        if self.epoch < 0 or self._position >= len(self):
+            self.epoch += 1
+            self._order, self._position = self.rng.permutation(len(self.X)), 0
+        start = self._position * self.batch_size
+        rows = self._order[start : start + self.batch_size]
+        self._position += 1
+        flips = self.base_flips[rows] ^ bool(self.epoch % 2)
+        dy, dx = self.rng.integers(0, 2 * self.pad + 1, size=(2, len(rows)))
+        images = translate_flip_batch(self.X, FlipCrop(flips, dy, dx), self.pad, index=rows)
+        return (images.reshape(len(rows), -1) if self.flat else images), self.y[rows]
+
+    def state_dict(self) -> dict:
+        return {
+            "rng": self.rng.bit_generator.state,
+            "order": self._order.copy(),
+            "position": self._position,
+            "epoch": self.epoch,
+            "base_flips": self.base_flips.copy(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self._order, self._position = state["order"], state["position"]
+        self.epoch, self.base_flips = state["epoch"], state["base_flips"]

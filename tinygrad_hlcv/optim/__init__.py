@@ -14,6 +14,7 @@ saved their old values raises. The schedules are also importable from here
 from . import lr_scheduler
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .averaging import Lookahead
 from .lr_scheduler import (
     BudgetedOneCycleLR,
     CosineAnnealingLR,
@@ -38,6 +39,7 @@ __all__ = [
     "AdamW",
     "RMSprop",
     "Adagrad",
+    "Lookahead",
     "lr_scheduler",
     "LRScheduler",
     "LambdaLR",
