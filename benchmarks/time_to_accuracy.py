@@ -252,7 +252,16 @@ def one_cycle_lr(fraction, max_lr, pct_start):
     return max_lr * scale
 
 
-RECIPE_KEYS = ("hidden", "lr", "momentum", "weight_decay", "label_smoothing", "batch_size")
+RECIPE_KEYS = (
+    "hidden",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "label_smoothing",
+    "batch_size",
+    "normalize",
+    "zca_eps",
+)
 # what the race mirrors in PyTorch; a preset that changes any of these is refused, not raced
 RECIPE_FIXED = dict(
     activation="relu",
@@ -262,7 +271,6 @@ RECIPE_FIXED = dict(
     batchnorm=True,
     optimizer="nesterov",
     schedule="onecycle",
-    normalize="channel",
     augment=True,
     replacement=False,
     reg=0.0,
@@ -279,6 +287,8 @@ def frontier_recipe(hidden=None, time_budget=None, seed=0):
 
     preset = dict(cifar_mlp.DEFAULTS, **cifar_mlp.PRESETS["frontier"])
     changed = {k: preset.get(k) for k, v in RECIPE_FIXED.items() if preset.get(k) != v}
+    if preset["normalize"] not in ("channel", "zca"):
+        changed["normalize"] = preset["normalize"]
     if changed:
         raise SystemExit(
             f"error: the 'frontier' preset now has {changed}; the race mirrors "
@@ -311,13 +321,17 @@ def normalize_channels(train, test):
     return out
 
 
-def load_frontier_data(data_dir):
-    """All 50,000 training and 10,000 test images, normalised per channel, NHWC float32:
-    from --data-dir, else $CIFAR10_DIR, else the cache; never downloaded."""
+def load_frontier_data(data_dir, recipe):
+    """All 50,000 training and 10,000 test images, normalised per channel (and ZCA-whitened
+    if the recipe is), NHWC float32: from --data-dir, else $CIFAR10_DIR, else the cache;
+    never downloaded."""
     from tinygrad_hlcv.data import load_cifar10
+    from tinygrad_hlcv.training.report import zca_whiten
 
     data = load_cifar10(data_dir, download=False)
     X_train, X_test = normalize_channels(data.X_train, data.X_test)
+    if recipe["normalize"] == "zca":
+        X_train, X_test = zca_whiten(X_train, X_test, eps=recipe["zca_eps"])
     return X_train, data.y_train, X_test, data.y_test
 
 
@@ -628,7 +642,7 @@ def run_frontier(args, how, import_s):
     targets = sorted({*FRONTIER_TARGETS, *([args.target] if args.target else [])})
     started = time.perf_counter()
     try:
-        X_train, y_train, X_test, y_test = load_frontier_data(args.data_dir)
+        X_train, y_train, X_test, y_test = load_frontier_data(args.data_dir, recipe)
     except (TinygradError, OSError) as err:
         raise SystemExit(f"error: {err}") from None
     data_s = time.perf_counter() - started

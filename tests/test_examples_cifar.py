@@ -16,6 +16,7 @@ import pytest
 from cifar_fakes import announcement, command, load_example, read_json
 from tinygrad_hlcv import nn, optim
 from tinygrad_hlcv.data import cifar10 as cifar_mod
+from tinygrad_hlcv.data import zca_matrix
 from tinygrad_hlcv.optim import lr_scheduler
 from tinygrad_hlcv.training.checkpoint import load_checkpoint
 
@@ -311,9 +312,10 @@ def test_frontier_preset_builds_the_issue_13_recipe(cifar_mlp):
     config = cifar_mlp.config_from_args(
         cifar_mlp.build_parser().parse_args(["--preset", "frontier"])
     )
-    assert config["time_budget"] == 570 and config["iters"] is None and config["epochs"] is None
+    assert config["time_budget"] == 560 and config["iters"] is None and config["epochs"] is None
     assert (config["num_train"], config["num_val"], config["batch_size"]) == (50000, 0, 256)
-    assert config["augment"] and config["normalize"] == "channel" and not config["replacement"]
+    assert config["augment"] and config["normalize"] == "zca" and not config["replacement"]
+    assert config["zca_eps"] == 3.0
     assert config["checkpoint_every"] == 10 and config["label_smoothing"] == 0.1
     model, opt, schedule = cifar_mlp.build_training(config, 3072, None, 195)
     kinds = [type(layer).__name__ for layer in model]
@@ -360,6 +362,41 @@ def test_frontier_run_on_a_time_budget_without_validation(cifar_mlp, data_dir, t
     assert "validation accuracy: none" in stdout and "test accuracy with flip TTA: " in stdout
     assert "stopped by time_budget" in stdout
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ablation_flags_switch_the_frontier_ingredients_off(cifar_mlp):
+    """Each row of the frontier ablation is one flag: the flags must reach the config, and a
+    length asked for must replace the preset's time budget (else the schedule would follow
+    a budget the run never spends)."""
+    parse = cifar_mlp.build_parser().parse_args
+    argv = ["--preset", "frontier", "--epochs", "8", "--no-augment", "--no-batchnorm"]
+    argv += ["--normalize", "channel", "--activation", "gelu"]
+    config = cifar_mlp.config_from_args(parse(argv))
+    assert config["time_budget"] is None and config["epochs"] == 8
+    assert not config["augment"] and not config["batchnorm"] and config["normalize"] == "channel"
+    kinds = [type(layer).__name__ for layer in cifar_mlp.build_model(config, 3072)]
+    assert kinds == ["Linear", "GELU", "Linear", "GELU", "Linear"]
+    budgeted = cifar_mlp.config_from_args(parse(["--preset", "frontier", "--epochs", "8"]))
+    kept = cifar_mlp.config_from_args(
+        parse(["--preset", "frontier", "--epochs", "8", "--time-budget", "30"])
+    )
+    assert budgeted["time_budget"] is None and kept["time_budget"] == 30
+    for bad in ("0", "-1", "nan"):
+        with pytest.raises(SystemExit, match="zca-eps"):
+            cifar_mlp.config_from_args(parse(["--preset", "frontier", "--zca-eps", bad]))
+
+
+def test_zca_normalisation_whitens_every_split_with_the_training_matrix(cifar_mlp, data_dir):
+    config = dict(cifar_mlp.DEFAULTS, num_train=60, num_val=10, normalize="zca", zca_eps=0.5)
+    splits = cifar_mlp.prepare_data(config, data_dir, log=lambda message: None)[0]
+    plain = cifar_mlp.prepare_data(dict(config, normalize="channel"), data_dir, log=print)[0]
+    flip = np.arange(3072).reshape(cifar_mlp.IMAGE_SHAPE)[:, ::-1].ravel()
+    zca = zca_matrix(plain.X_train, 0.5, mirror=flip)  # from the training rows alone
+    for name in ("X_train", "X_val", "X_test"):
+        whitened, rows = getattr(splits, name), getattr(plain, name)
+        np.testing.assert_allclose(whitened, rows @ zca, atol=1e-4)
+        assert not np.allclose(whitened, rows, atol=1e-2)  # it did change them
+        np.testing.assert_allclose(whitened[:, flip], rows[:, flip] @ zca, atol=1e-4)
 
 
 # ----------------------------------------------------------------- sweep.py

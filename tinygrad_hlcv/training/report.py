@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..data import zca_matrix
 from .checkpoint import atomic_write_text
 
 IMAGE_SHAPE = (32, 32, 3)  # prepare_cifar10's rows are HWC images, flattened
@@ -65,6 +66,16 @@ def normalize_channels(splits: Any) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]
         rows -= np.tile(mean, pixels).astype(rows.dtype)
         rows /= np.tile(std, pixels).astype(rows.dtype)
     return mean, std
+
+
+def zca_whiten(train: npt.NDArray[Any], *others: npt.NDArray[Any], eps: float) -> list[Any]:
+    """The training images (rows or NHWC, of IMAGE_SHAPE) and the others, ZCA-whitened with
+    the training set's matrix (data.zca_matrix), made symmetric under the horizontal flip
+    so that the augmentation's flips commute with the whitening. New arrays, same shapes."""
+    flip = np.arange(np.prod(IMAGE_SHAPE)).reshape(IMAGE_SHAPE)[:, ::-1].ravel()
+    rows = train.reshape(len(train), -1)
+    zca = zca_matrix(rows, eps, dtype=rows.dtype, mirror=flip)
+    return [(x.reshape(len(x), len(zca)) @ zca).reshape(x.shape) for x in (train, *others)]
 
 
 def accuracy_record(correct: npt.NDArray[Any]) -> dict[str, Any]:
