@@ -287,10 +287,12 @@ def test_ray_runs_a_tiny_cifar_grid_like_the_local_pool(
     ray_instance, data_dir, sweep, tmp_path, monkeypatch
 ):
     """Also: the trial of hidden=12 kills its worker on its first attempt and is retried
-    (--max-failures 1), ending with one result like the others."""
+    (--max-failures 1), ending with one result like the other. Two configurations: each
+    cifar_mlp.py process costs seconds of imports and figures (queueing more trials than
+    CPUs is tested with the cheap training functions below)."""
     from tinygrad_hlcv.sweep.ray_backend import CRASH_HOOK
 
-    args = ["--grid", "hidden=8,12,16,20", "--data-dir", str(data_dir)]
+    args = ["--grid", "hidden=8,12", "--data-dir", str(data_dir)]
     for setting in SMALL_RUN:
         args += ["--set", setting]
     crashing = run_id(sweep_settings({"hidden": "12"}))
@@ -301,15 +303,15 @@ def test_ray_runs_a_tiny_cifar_grid_like_the_local_pool(
     out = tmp_path / "ray"
     assert (out / "runs" / crashing / "test_crashed").exists()  # its first attempt died
     runs = sorted((out / "runs").glob("*/metrics.json"))
-    assert len(runs) == 4 and not list((out / "runs").glob("*/failed.json"))
+    assert len(runs) == 2 and not list((out / "runs").glob("*/failed.json"))
     table = (out / "results.md").read_text().splitlines()
-    assert len(table) == 6 and table[0].startswith("| hidden | val_acc")
+    assert len(table) == 4 and table[0].startswith("| hidden | val_acc")
     rows = read_csv(out / "results.csv")
-    assert [r["hidden"] for r in rows] == ["8", "12", "16", "20"]
+    assert [r["hidden"] for r in rows] == ["8", "12"]
     assert all(r["status"] == "ok" for r in rows)
     # each epoch was reported to Tune as it ended: the trial's reports are the history
     reports = tune_results(out)
-    assert sorted(reports) == [0, 1, 2, 3]
+    assert sorted(reports) == [0, 1]
     for index, row in enumerate(rows):
         metrics = read_json(out / "runs" / run_id(sweep_settings(row)) / "metrics.json")
         assert metrics["config"]["hidden"] == [int(row["hidden"])]
