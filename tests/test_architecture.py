@@ -20,6 +20,7 @@ CORE = [
     "linalg",
     "conv",
     "conv_checks",
+    "winograd",
     "kernels",
     "conv_kernels",
     "convert",

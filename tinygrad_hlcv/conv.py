@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import conv_checks as checks
-from . import conv_kernels
+from . import conv_kernels, winograd
 from .conv_checks import Padding, Pair, output_size
 from .conv_kernels import Geometry
 from .engine import Function, Tensor
@@ -50,6 +50,8 @@ class Conv2d(Function):
 
     Backward, δ = ∂J/∂y:  dW = δ colsᵀ,  dx = col2im(Wᵀ δ),  db = Σ_{n,oy,ox} δ.
     The columns are unfolded again in the backward pass rather than kept (memory).
+    3×3 stride-1 convolutions on images large enough to tile (winograd.suits) take the
+    Winograd path instead, both ways; where its result is not finite, the direct one.
     """
 
     fresh_grads = True
@@ -68,14 +70,25 @@ class Conv2d(Function):
         self.x, self.weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
         kernel = (weight.shape[2], weight.shape[3])
         self.geometry, self.out_hw = geometry_of(x.shape, kernel, stride, padding, dilation)
-        (n, o), (ho, wo) = (x.shape[0], weight.shape[0]), self.out_hw
+        n, o = x.shape[0], weight.shape[0]
         self.w = self.weight.reshape(groups, o // groups, -1)  # W per group
-        out = np.empty((n, o, ho, wo), dtype=x.dtype)
+        self.padding, y = padding, None
+        self.winograd = winograd.suits(self.x, self.weight, stride, padding, dilation, groups)
+        if self.winograd:
+            y = winograd.conv3x3(self.x, self.weight, padding)  # None if not finite
+            self.winograd = y is not None
+        out = y if y is not None else self._direct(n, o)
+        if bias is not None:
+            out += bias.reshape(1, o, 1, 1)
+        return out
+
+    def _direct(self, n: int, o: int) -> Array:
+        """y = W cols, one chunk of images at a time."""
+        ho, wo = self.out_hw
+        out = np.empty((n, o, ho, wo), dtype=self.x.dtype)
         for images, buffer in self._chunks():
             y = np.matmul(self.w, self._unfold(images, buffer))  # (G, O/G, b·Ho·Wo)
             out[images] = y.reshape(o, -1, ho, wo).transpose(1, 0, 2, 3)
-        if bias is not None:
-            out += bias.reshape(1, o, 1, 1)
         return out
 
     def _chunks(self) -> Iterator[tuple[slice, Array]]:
@@ -98,6 +111,17 @@ class Conv2d(Function):
     def backward(self, g: Array) -> tuple[Array | None, ...]:
         g = np.ascontiguousarray(g, dtype=self.x.dtype)
         need_x, need_w = self.needs_input_grad[:2]
+        grads: tuple[Array | None, ...] | None = None
+        if self.winograd:  # None if not finite
+            grads = winograd.conv3x3_backward(g, self.x, self.weight, self.padding, need_x, need_w)
+        if grads is None:
+            grads = self._direct_backward(g, need_x, need_w)
+        if len(self.parents) == 3:
+            grads += (g.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None,)
+        return grads
+
+    def _direct_backward(self, g: Array, need_x: bool, need_w: bool) -> tuple[Array | None, ...]:
+        """dW = δ colsᵀ and dx = col2im(Wᵀ δ), one chunk of images at a time."""
         dx = np.empty_like(self.x) if need_x else None
         dw = np.zeros_like(self.w) if need_w else None
         for images, buffer in self._chunks():
@@ -109,13 +133,7 @@ class Conv2d(Function):
                 np.matmul(self.w.transpose(0, 2, 1), g_rows, out=buffer)
                 cols = buffer.reshape(-1, images.stop - images.start, *self.out_hw)
                 conv_kernels.active().col2im(cols, self.geometry, dx[images])
-        grads: tuple[Array | None, ...] = (
-            dx,
-            None if dw is None else dw.reshape(self.weight.shape),
-        )
-        if len(self.parents) == 3:
-            grads += (g.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None,)
-        return grads
+        return dx, None if dw is None else dw.reshape(self.weight.shape)
 
 
 class MaxPool2d(Function):
