@@ -224,7 +224,7 @@ def test_learning_rate_not_positive(make, lr, shown):
 @pytest.mark.parametrize(
     "flag, value, choices",
     [
-        ("--activation", "tanh", "'relu', 'leaky_relu'"),
+        ("--activation", "tanh", "'relu', 'leaky_relu', 'gelu'"),
         ("--optimizer", "rmsprop", "'sgd', 'momentum', 'nesterov', 'adam'"),
     ],
 )
