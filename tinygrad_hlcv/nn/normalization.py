@@ -12,6 +12,7 @@ from typing import Any, cast
 import numpy as np
 
 from .. import normalization
+from ..conv_checks import float_tensor
 from ..convert import is_real, is_whole, shown, with_article
 from ..dtypes import FLOAT_DTYPES, check_float_dtype, get_default_dtype
 from ..engine import Tensor
@@ -21,30 +22,13 @@ from .module import Module
 __all__ = ["BatchNorm1d", "LayerNorm", "batch_norm", "layer_norm"]
 
 
-def _float_input(x: Tensor | np.ndarray, what: str, name: str = "input") -> Tensor:
-    """x as a float32 or float64 Tensor; a NumPy array becomes a constant Tensor."""
-    if isinstance(x, np.ndarray):
-        x = Tensor(x)
-    if not isinstance(x, Tensor):
-        raise DTypeError(
-            f"{what}: {name} must be a Tensor or a NumPy array, got "
-            f"{with_article(type(x).__name__)}"
-        )
-    if x.dtype not in FLOAT_DTYPES:
-        raise DTypeError(
-            f"{what}: {name} must be float32 or float64, got dtype {x.dtype}; "
-            "convert it with Tensor(x, dtype=np.float32)"
-        )
-    return x
-
-
 def _parameter(
     p: Tensor | np.ndarray | None, what: str, name: str, shape: tuple[int, ...], dtype: np.dtype
 ) -> Tensor | None:
     """An optional weight or bias: None, or a float Tensor of `shape` and `dtype`."""
     if p is None:
         return None
-    p = _float_input(p, what, name)
+    p = float_tensor(p, what, name)
     if p.shape != shape:
         raise ShapeError(f"{what}: {name} of shape {p.shape}; expected shape {shape}")
     if p.dtype != dtype:
@@ -96,7 +80,7 @@ def _running(stat: Tensor | None, what: str, name: str, c: int) -> Tensor:
 def _batch_norm_input(x: Tensor | np.ndarray, what: str, training: bool) -> Tensor:
     """x as a float (N, C) or (N, C, L) Tensor with more than one value per feature when
     normalising with batch statistics."""
-    x = _float_input(x, what)
+    x = float_tensor(x, what)
     if x.ndim not in (2, 3):
         raise ShapeError(
             f"{what}: input of shape {x.shape}; expected a 2-D (N, C) or 3-D (N, C, L) input"
@@ -192,7 +176,7 @@ def layer_norm(
     sample with its own mean and variance: (x − μ)/√(σ² + ε) ⊙ γ + β."""
     what = "layer_norm"
     shape = _normalized_shape(normalized_shape, what)
-    x = _float_input(input, what)
+    x = float_tensor(input, what)
     if x.shape[x.ndim - len(shape) :] != shape or x.ndim < len(shape):
         raise ShapeError(
             f"{what}: input of shape {x.shape} does not end in normalized_shape "
