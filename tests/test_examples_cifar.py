@@ -20,7 +20,7 @@ from tinygrad_hlcv.data import zca_matrix
 from tinygrad_hlcv.optim import lr_scheduler
 from tinygrad_hlcv.training.checkpoint import load_checkpoint
 
-TIMEOUT = 120
+TIMEOUT = 600  # a hang guard, not a speed bound (the machine may be shared)
 SMALL = ["--num-train", "150", "--num-val", "50", "--batch-size", "20", "--hidden", "16"]
 
 
