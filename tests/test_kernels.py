@@ -398,6 +398,40 @@ def test_softmax_cross_entropy_kernel_equals_twin_and_reference(shape, dtype, sc
     np.testing.assert_allclose(loss_fast, _log_softmax_loss(z, labels), rtol=rtol, atol=1e-12)
 
 
+@pytest.mark.parametrize("smoothing", [0.1, 1.0])
+@pytest.mark.parametrize("specials", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_label_smoothed_cross_entropy_kernel_equals_twin_and_closed_form(
+    shape, dtype, specials, smoothing
+):
+    """With smoothing ε: equal to the twin (NaN in the same places), and for finite logits
+    to the float64 closed form J = mean_i -Σ_j T_ij log P_ij, ∂J/∂Z = (P - T)/N,
+    T = (1 - ε) one-hot + ε/C."""
+    z = random_array(shape, dtype, scale=10.0, with_zeros=False, specials=specials)
+    labels = labels_for(shape, dtype)
+    fast, twin = both("softmax_cross_entropy_with_grad")
+    results = []
+    for kernel in (fast, twin):
+        dz = np.full_like(z, 7)
+        with np.errstate(all="ignore" if specials else "raise"):
+            results.append((kernel(z, labels, dz, smoothing), dz))
+    (loss_fast, dz_fast), (loss_twin, dz_twin) = results
+    rtol = RTOL[dtype]
+    np.testing.assert_allclose(loss_fast, loss_twin, rtol=rtol, atol=1e-300)
+    np.testing.assert_allclose(dz_fast, dz_twin, rtol=rtol, atol=_grad_atol(z))
+    if specials:
+        return
+    n, c = shape
+    z64 = z.astype(np.float64)
+    log_p = z64 - z64.max(axis=1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    target = np.full(shape, smoothing / c)
+    target[np.arange(n), labels] += 1 - smoothing
+    np.testing.assert_allclose(loss_fast, -(target * log_p).sum(axis=1).mean(), rtol=rtol)
+    np.testing.assert_allclose(dz_fast, (np.exp(log_p) - target) / n, atol=_grad_atol(z))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_cross_entropy_with_nan_and_inf_row_by_row(dtype):
     """One special case per row, as PyTorch: a row with a NaN or a +Inf logit has a NaN loss
@@ -569,11 +603,12 @@ def test_layers_on_nan_and_inf_match_pytorch(dtype, set_name, kernel_set):
         np.testing.assert_array_equal(x.grad, x_t.grad.numpy(), err_msg=name)
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
 @pytest.mark.parametrize("upstream", [1.0, np.nan, 0.5])
 @pytest.mark.parametrize("set_name", ["numba", "numpy"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_softmax_cross_entropy_on_nan_and_inf_matches_pytorch(
-    dtype, set_name, upstream, kernel_set
+    dtype, set_name, upstream, smoothing, kernel_set
 ):
     """The row-by-row cases of the kernel test, through the layer. (Not an infinite upstream
     gradient: PyTorch's unfused backward makes -∞ + ∞ = NaN at the label, where the fused
@@ -598,10 +633,13 @@ def test_softmax_cross_entropy_on_nan_and_inf_matches_pytorch(
         logits = Tensor(z[rows].copy(), requires_grad=True)
         labels = np.zeros(logits.shape[0], np.int64)
         with np.errstate(all="ignore"):
-            loss = nn.SoftmaxCrossEntropy()(logits, labels)
+            loss = nn.CrossEntropyLoss(label_smoothing=smoothing)(logits, labels)
+            assert type(loss._ctx).__name__ == "SoftmaxCrossEntropy"
             loss.backward(np.asarray(upstream, dtype))
         logits_t = torch.tensor(z[rows], requires_grad=True)
-        loss_t = torch.nn.functional.cross_entropy(logits_t, torch.from_numpy(labels))
+        loss_t = torch.nn.functional.cross_entropy(
+            logits_t, torch.from_numpy(labels), label_smoothing=smoothing
+        )
         loss_t.backward(torch.tensor(upstream, dtype=logits_t.dtype))
         rtol = RTOL[dtype] * 10
         np.testing.assert_allclose(loss.item(), loss_t.item(), rtol=rtol, err_msg=str(rows))

@@ -326,14 +326,22 @@ def test_cross_entropy_with_class_probabilities_matches_torch(
     )
 
 
-def test_cross_entropy_takes_the_fused_path_only_without_options():
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 1.0])
+def test_cross_entropy_takes_the_fused_path_only_without_options(smoothing):
+    """Integer labels, 'mean', no weight, nothing ignored: the fused kernel, label smoothing
+    included; its loss and gradient equal the composed path's (reduction='sum' / N)."""
     arrays = class_arrays()
     x = Tensor(arrays["input"], requires_grad=True)
-    fused = L.cross_entropy(x, arrays["target"])
+    fused = L.cross_entropy(x, arrays["target"], label_smoothing=smoothing)
     assert type(fused._ctx).__name__ == "SoftmaxCrossEntropy"
-    composed = L.cross_entropy(x, arrays["target"], reduction="sum")
+    fused.backward()
+    fused_grad, x.grad = x.grad, None
+    composed = L.cross_entropy(x, arrays["target"], reduction="sum", label_smoothing=smoothing)
     assert type(composed._ctx).__name__ != "SoftmaxCrossEntropy"
     np.testing.assert_allclose(fused.item() * 6, composed.item(), rtol=1e-13)
+    composed.backward()
+    np.testing.assert_allclose(fused_grad * 6, x.grad, rtol=1e-12, atol=1e-15)
+    assert_numerical(L.cross_entropy, arrays, ["input"], "mean", label_smoothing=smoothing)
     ignored = arrays["target"].copy()
     ignored[0] = -100  # the default ignore_index: never the fused path
     assert np.isfinite(L.cross_entropy(x, ignored).item())

@@ -106,12 +106,15 @@ class Dropout(Function):
 
 
 class SoftmaxCrossEntropy(Function):
-    """J = mean_i -log softmax(z_i)[y_i]; dJ/dZ = (P - Y)/N, computed in the forward pass."""
+    """J = mean_i -Σ_j T_ij log softmax(z_i)_j with T = (1-ε)Y + ε/C (ε = `smoothing`, 0:
+    the one-hot Y); dJ/dZ = (P - T)/N, computed in the forward pass."""
 
-    def forward(self, logits: Array, labels: Array) -> Array:
+    def forward(self, logits: Array, labels: Array, smoothing: float = 0.0) -> Array:
         logits = np.ascontiguousarray(logits)
         self.dlogits = np.empty_like(logits)
-        loss = kernels.active.softmax_cross_entropy_with_grad(logits, labels, self.dlogits)
+        loss = kernels.active.softmax_cross_entropy_with_grad(
+            logits, labels, self.dlogits, smoothing
+        )
         return np.asarray(loss, dtype=logits.dtype)
 
     def backward(self, g: Array) -> tuple[Array, None]:

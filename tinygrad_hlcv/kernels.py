@@ -179,15 +179,19 @@ def column_sum_numpy(g: Array, out: Array) -> None:
 
 
 # ---- Softmax cross-entropy, fused with its gradient ----
-#   J = -(1/N) Σ_i log P[i, y_i],  log P[i, j] = (z_ij - m_i) - log Σ_k exp(z_ik - m_i)
-#   ∂J/∂Z = (P - Y) / N
+#   J = -(1/N) Σ_i Σ_j T[i, j] log P[i, j],  log P[i, j] = (z_ij - m_i) - log Σ_k exp(z_ik - m_i)
+#   with the target T = (1 - ε) Y + ε/C (label smoothing ε, 0 by default: T = Y one-hot);
+#   ∂J/∂Z = (P - T) / N
 
 
 @numba.njit(cache=True)
-def softmax_cross_entropy_with_grad(z: Array, labels: Array, dz: Array) -> float:
+def softmax_cross_entropy_with_grad(
+    z: Array, labels: Array, dz: Array, smoothing: float = 0.0
+) -> float:
     """Returns J (as float64) and writes ∂J/∂Z into dz. Shifting by the row maximum
     keeps every exp() in [0, 1], so finite logits of any size give a finite loss; a row
-    with a NaN or +Inf logit gives NaN, as in PyTorch and the twin."""
+    with a NaN or +Inf logit gives NaN, as in PyTorch and the twin. With smoothing ε a row's
+    loss is log Σ - (1-ε)(z_y - m) - ε·mean_j(z_j - m), PyTorch's label_smoothing."""
     n, c = z.shape
     if n == 0 or c == 0 or labels.shape[0] != n or dz.shape != z.shape:
         raise ValueError(
@@ -208,14 +212,21 @@ def softmax_cross_entropy_with_grad(z: Array, labels: Array, dz: Array) -> float
             e = np.exp(z[i, j] - m)
             dz[i, j] = e
             s += e
-        total += np.log(s) - (z[i, y] - m)
+        total += np.log(s) - (1.0 - smoothing) * (z[i, y] - m)
+        if smoothing != 0:  # (not 0·Σ: a -Inf logit would make it NaN)
+            shifted = 0.0
+            for j in range(c):
+                shifted += z[i, j] - m
+            total -= smoothing * shifted / c
         for j in range(c):
-            dz[i, j] = dz[i, j] / s / n
-        dz[i, y] -= 1.0 / n
+            dz[i, j] = dz[i, j] / s / n - smoothing / c / n
+        dz[i, y] -= (1.0 - smoothing) / n
     return total / n
 
 
-def softmax_cross_entropy_with_grad_numpy(z: Array, labels: Array, dz: Array) -> float:
+def softmax_cross_entropy_with_grad_numpy(
+    z: Array, labels: Array, dz: Array, smoothing: float = 0.0
+) -> float:
     """The NumPy twin of `softmax_cross_entropy_with_grad`: same arguments, same results."""
     n, c = z.shape
     if n == 0 or c == 0 or labels.shape != (n,) or dz.shape != z.shape:
@@ -229,10 +240,13 @@ def softmax_cross_entropy_with_grad_numpy(z: Array, labels: Array, dz: Array) ->
     with np.errstate(under="ignore"):  # exp(-huge) -> 0 is intended, as in the kernel
         e = np.exp(shifted)
         s = e.sum(axis=1, keepdims=True, dtype=np.float64)
-        log_p_true = shifted[np.arange(n), labels] - np.log(s[:, 0])
-        np.divide(e, s * n, out=dz, casting="unsafe")
-    dz[np.arange(n), labels] -= dz.dtype.type(1.0 / n)
-    return float(-log_p_true.mean(dtype=np.float64))
+        log_s = np.log(s[:, 0])
+        loss = log_s - (1.0 - smoothing) * shifted[np.arange(n), labels].astype(np.float64)
+        if smoothing != 0:
+            loss -= smoothing * shifted.sum(axis=1, dtype=np.float64) / c
+        np.subtract(e / (s * n), smoothing / c / n, out=dz, casting="unsafe")
+    dz[np.arange(n), labels] -= dz.dtype.type((1.0 - smoothing) / n)
+    return float(loss.mean(dtype=np.float64))
 
 
 # ---- Passes over whole weight arrays: the L2 gradient and the SGD step ----

@@ -225,9 +225,12 @@ def check_labels(labels: Any, n: int, num_classes: int) -> npt.NDArray[np.int64]
     return labels.astype(np.int64, copy=False)
 
 
-def softmax_cross_entropy(logits: Tensor | npt.NDArray[Any], labels: Any) -> Tensor:
+def softmax_cross_entropy(
+    logits: Tensor | npt.NDArray[Any], labels: Any, label_smoothing: float = 0.0
+) -> Tensor:
     """Mean over the batch of -log softmax(logits)[label]: logits (batch, classes) of a
-    float dtype, labels `batch` integers in [0, classes)."""
+    float dtype, labels `batch` integers in [0, classes). With label_smoothing ε the target
+    is (1 - ε) one-hot + ε/classes, as in cross_entropy (which checks ε)."""
     logits = _float_tensor(logits, "softmax cross-entropy", "logits")
     if logits.ndim != 2:
         raise ShapeError(
@@ -244,7 +247,7 @@ def softmax_cross_entropy(logits: Tensor | npt.NDArray[Any], labels: Any) -> Ten
             f"softmax cross-entropy needs at least one class, got logits of shape {logits.shape}"
         )
     labels = check_labels(labels, n, c)
-    return fused.SoftmaxCrossEntropy.apply(logits, Tensor(labels))
+    return fused.SoftmaxCrossEntropy.apply(logits, Tensor(labels), smoothing=float(label_smoothing))
 
 
 # The losses live in nn/loss.py, which uses the checks above (through `functional.` inside its

@@ -1,8 +1,9 @@
 """Losses, as modules and as functions, with PyTorch's names, arguments and semantics.
 
 Each loss is composed from Tensor ops (its gradient comes from theirs), except the common
-case of `cross_entropy` (integer labels, no options), which runs the fused softmax
-cross-entropy. `reduction` is 'mean' (the default), 'sum' or 'none' (one loss per entry).
+case of `cross_entropy` (integer labels, mean, no weight or ignored entry; label smoothing
+allowed), which runs the fused softmax cross-entropy. `reduction` is 'mean' (the default),
+'sum' or 'none' (one loss per entry).
 Unlike PyTorch, an input and a target of different shapes are an error, never a broadcast:
 a prediction (N, 1) against targets (N,) would silently average an (N, N) matrix.
 
@@ -326,7 +327,8 @@ def cross_entropy(
     `target` holds class indices (integers, the input's shape without the class dim) or
     class probabilities (floats, the input's shape; ignore_index is then not supported).
     label_smoothing ε mixes the target with the uniform distribution: (1 - ε) y + ε/C.
-    Integer labels for (N, C) logits with no other option take the fused kernel."""
+    Integer labels for (N, C) logits, no class weight, no ignored entry and 'mean' take the
+    fused kernel (label smoothing included)."""
     what = "cross_entropy"
     _check_reduction(reduction, what)
     _check_ignore_index(ignore_index, what)
@@ -338,14 +340,8 @@ def cross_entropy(
             x, target, weight, ignore_index, reduction, label_smoothing
         )
     labels, counted = _class_targets(target, x.shape, ignore_index, what)
-    if (
-        x.ndim == 2
-        and weight is None
-        and label_smoothing == 0
-        and reduction == "mean"
-        and counted.all()
-    ):
-        return F.softmax_cross_entropy(x, labels)
+    if x.ndim == 2 and weight is None and reduction == "mean" and counted.all():
+        return F.softmax_cross_entropy(x, labels, label_smoothing)
     return _cross_entropy_labels(x, labels, counted, weight, reduction, label_smoothing)
 
 
@@ -365,7 +361,7 @@ def _cross_entropy_labels(
     label_smoothing: float,
 ) -> Tensor:
     """Composed from Tensor ops for class-index targets: the cases the fused kernel does not
-    cover (class weight, ignored entries, smoothing, other reductions, a single sample, 3+ dims)."""
+    cover (class weight, ignored entries, other reductions, a single sample, 3+ dims)."""
     num_classes = x.shape[1] if x.ndim > 1 else x.shape[0]
     weight = _class_weight(weight, x, num_classes, "cross_entropy")
     single = x.ndim == 1
