@@ -303,33 +303,21 @@ def frontier_recipe(hidden=None, time_budget=None, seed=0):
     return recipe
 
 
-def normalize_channels(train, test):
-    """Float32 copies of the uint8 NHWC images minus the training set's channel mean, over
-    its channel standard deviation (the recipe's per-channel normalisation)."""
-    import numpy as np
-
-    rows = train.reshape(len(train), -1)  # per-column moments, then per channel: fast
-    first = rows.mean(axis=0, dtype=np.float64).reshape(-1, 3).mean(axis=0)
-    squares = np.einsum("ij,ij->j", rows, rows, dtype=np.float64) / len(rows)
-    std = np.sqrt(squares.reshape(-1, 3).mean(axis=0) - first**2)
-    out = []
-    for images in (train, test):
-        x = images.astype(np.float32)
-        x -= first.astype(np.float32)
-        x /= std.astype(np.float32)
-        out.append(x)
-    return out
-
-
 def load_frontier_data(data_dir, recipe):
     """All 50,000 training and 10,000 test images, normalised per channel (and ZCA-whitened
     if the recipe is), NHWC float32: from --data-dir, else $CIFAR10_DIR, else the cache;
     never downloaded."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
     from tinygrad_hlcv.data import load_cifar10
-    from tinygrad_hlcv.training.report import zca_whiten
+    from tinygrad_hlcv.training.report import normalize_channels, zca_whiten
 
     data = load_cifar10(data_dir, download=False)
-    X_train, X_test = normalize_channels(data.X_train, data.X_test)
+    train, test = (x.reshape(len(x), -1).astype(np.float32) for x in (data.X_train, data.X_test))
+    normalize_channels(SimpleNamespace(X_train=train, X_val=test[:0], X_test=test))  # in place
+    X_train, X_test = train.reshape(data.X_train.shape), test.reshape(data.X_test.shape)
     if recipe["normalize"] == "zca":
         X_train, X_test = zca_whiten(X_train, X_test, eps=recipe["zca_eps"])
     return X_train, data.y_train, X_test, data.y_test

@@ -447,11 +447,6 @@ def main(argv=None):
     except (tg.errors.TinygradError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    if metrics["interrupted"]:
-        print(
-            f"interrupted after {metrics['iterations']} iterations; continue with "
-            f"the same flags plus --resume --out {args.out}"
-        )
     shared.print_report(metrics, args.out, "curves.png, filters.png")
     return 0
 

@@ -127,7 +127,13 @@ def write_metrics(out: str, metrics: Mapping[str, Any]) -> None:
 
 
 def print_report(metrics: Mapping[str, Any], out: str, figures: str) -> None:
-    """The accuracies and times, as the last lines of a run's output."""
+    """The accuracies and times, as the last lines of a run's output (after how to go on,
+    if Ctrl-C interrupted the training)."""
+    if metrics["interrupted"]:
+        print(
+            f"interrupted after {metrics['iterations']} iterations; continue with "
+            f"the same flags plus --resume --out {out}"
+        )
     val = metrics["val_acc"]
     print(f"validation accuracy: {val:.4f}" if val is not None else "validation accuracy: none")
     print(
