@@ -31,7 +31,7 @@ NOT_CORE = (
     "testing.py",
     "viz.py",
 )
-CORE_LIMIT = 5000  # code lines of the core, as ruff formats them
+CORE_LIMIT = 5200  # code lines of the core, as ruff formats them
 FUNCTION_LIMIT = 40  # lines of any function in the package, its docstring not counted
 _NOT_CODE = {
     tokenize.COMMENT,
