@@ -72,6 +72,9 @@ GEOMETRIES = [
     geometry((1, 1)),
     geometry((3, 2), (3, 2), (1, 1), (2, 1)),
     geometry((5, 5), padding=(2, 2)),
+    geometry((2, 2), (2, 2)),  # max_pool_forward's 2×2 path: every window inside x
+    geometry((2, 2), (1, 2), (0, 0), (2, 1)),  # ... strided and dilated
+    geometry((3, 3), (3, 3)),  # windows inside x, not 2×2: the general loop unchecked
 ]
 
 
@@ -112,6 +115,22 @@ def test_max_pool_kernels_match_their_twins(g, dtype, data):
         results.append((out, argmax, dx))
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, **TOL[dtype])
+
+
+@pytest.mark.parametrize("g", [geometry((2, 2), (2, 2)), geometry((2, 2), (1, 1), (0, 0), (1, 2))])
+def test_the_2x2_max_pool_path_matches_its_twin_on_every_mix_of_specials(g):
+    """Windows drawn from NaN, ±Inf and ties: the maximum, the first maximum's index or the
+    last NaN's, exactly as the twin (and so PyTorch)."""
+    values = np.array([np.nan, np.inf, -np.inf, 0.0, 1.0])
+    x = values[np.random.default_rng(4).integers(0, 5, (3, 4, 9, 8))]
+    ho, wo = out_hw((9, 8), g)
+    results = []
+    for ks in (conv_kernels.numba_kernels, conv_kernels.numpy_kernels):
+        out, argmax = np.empty((3, 4, ho, wo)), np.empty((3, 4, ho, wo), np.int64)
+        ks.max_pool_forward(x, g, out, argmax)
+        results.append((out, argmax))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
 def test_a_window_all_in_the_padding_gives_minus_inf_and_no_gradient():

@@ -63,44 +63,47 @@ def _tiles(size: int, before: int, after: int) -> int:
 
 
 @numba.njit(cache=True)
-def _padded_rows(x: Array, b: int, ch: int, ty: int, pt: int, pl: int, rows: Array) -> None:
-    """rows[r, pl + ix] = x[b, ch, 2ty − pt + r, ix] (zeros outside x; the columns outside
-    [pl, pl + W) are zeros the caller never writes)."""
-    h, w = x.shape[2], x.shape[3]
-    copied = max(0, min(w, rows.shape[1] - pl))
-    for r in range(4):
-        iy = 2 * ty - pt + r
-        if 0 <= iy < h:
-            rows[r, pl : pl + copied] = x[b, ch, iy, :copied]
-        else:
-            rows[r, pl : pl + copied] = 0
-
-
-@numba.njit(cache=True)
 def input_transform(x: Array, pt: int, pl: int, v: Array) -> None:
-    """v[4i + j, c, n, ty, tx] = (Bᵀ d B)[i, j], d the 4×4 patch of x at (2ty − pt, 2tx − pl)."""
-    n, c = x.shape[0], x.shape[1]
+    """v[4i + j, c, n, ty, tx] = (Bᵀ d B)[i, j], d the 4×4 patch of x at (2ty − pt, 2tx − pl).
+    Per image plane: a copy into a zero-padded plane (no bounds tests after it), then per
+    row of tiles Bᵀ d on four rows at once and (Bᵀ d) B one output row per loop (these
+    vectorise; four stores per loop did not)."""
+    n, c, h, w = x.shape
     th, tw = v.shape[3], v.shape[4]
     if v.shape[0] != 16 or v.shape[1] != c or v.shape[2] != n or min(pt, pl) < 0:
         raise ValueError(INPUT_MISFIT)
-    rows = np.zeros((4, 2 * tw + 2), x.dtype)
-    t = np.empty((4, 2 * tw + 2), x.dtype)
-    for b in range(n):
-        for ch in range(c):
+    pw = 2 * tw + 2
+    plane = np.zeros((2 * th + 2, pw), x.dtype)  # entries outside x stay 0
+    t = np.empty((4, pw), x.dtype)
+    rows, cols = max(0, min(h, 2 * th + 2 - pt)), max(0, min(w, pw - pl))
+    for ch in range(c):
+        for b in range(n):
+            for iy in range(rows):
+                for ix in range(cols):
+                    plane[pt + iy, pl + ix] = x[b, ch, iy, ix]
             for ty in range(th):
-                _padded_rows(x, b, ch, ty, pt, pl, rows)
-                for k in range(2 * tw + 2):  # Bᵀ d: the rows
-                    t[0, k] = rows[0, k] - rows[2, k]
-                    t[1, k] = rows[1, k] + rows[2, k]
-                    t[2, k] = rows[2, k] - rows[1, k]
-                    t[3, k] = rows[1, k] - rows[3, k]
-                for i in range(4):  # (Bᵀ d) B: the columns
-                    for tx in range(tw):
-                        k = 2 * tx
-                        v[4 * i, ch, b, ty, tx] = t[i, k] - t[i, k + 2]
-                        v[4 * i + 1, ch, b, ty, tx] = t[i, k + 1] + t[i, k + 2]
-                        v[4 * i + 2, ch, b, ty, tx] = t[i, k + 2] - t[i, k + 1]
-                        v[4 * i + 3, ch, b, ty, tx] = t[i, k + 1] - t[i, k + 3]
+                y = 2 * ty
+                for k in range(pw):  # Bᵀ d: the rows
+                    t[0, k] = plane[y, k] - plane[y + 2, k]
+                    t[1, k] = plane[y + 1, k] + plane[y + 2, k]
+                    t[2, k] = plane[y + 2, k] - plane[y + 1, k]
+                    t[3, k] = plane[y + 1, k] - plane[y + 3, k]
+                _times_b(t, v, ch, b, ty)
+
+
+@numba.njit(cache=True)
+def _times_b(t: Array, v: Array, ch: int, b: int, ty: int) -> None:
+    """v[4i + j, ch, b, ty, tx] = (t B)[i, j] for each tile tx of t (4, 2·tw + 2): one
+    output row per loop (these vectorise; four stores per loop did not), no views."""
+    for i in range(4):
+        for tx in range(v.shape[4]):
+            v[4 * i, ch, b, ty, tx] = t[i, 2 * tx] - t[i, 2 * tx + 2]
+        for tx in range(v.shape[4]):
+            v[4 * i + 1, ch, b, ty, tx] = t[i, 2 * tx + 1] + t[i, 2 * tx + 2]
+        for tx in range(v.shape[4]):
+            v[4 * i + 2, ch, b, ty, tx] = t[i, 2 * tx + 2] - t[i, 2 * tx + 1]
+        for tx in range(v.shape[4]):
+            v[4 * i + 3, ch, b, ty, tx] = t[i, 2 * tx + 1] - t[i, 2 * tx + 3]
 
 
 def _rows_transform(d: Array, axis: int) -> Array:
