@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from tinygrad_hlcv import Tensor, conv, conv_kernels, kernels
 from tinygrad_hlcv.errors import ConfigError, DTypeError, ShapeError
 from tinygrad_hlcv.nn import Sequential
+from tinygrad_hlcv.nn import functional as F
 from tinygrad_hlcv.nn.conv import (
     AdaptiveAvgPool2d,
     AvgPool2d,
@@ -119,10 +120,10 @@ def test_max_pool_kernels_match_their_twins(g, dtype, data):
 
 @pytest.mark.parametrize("g", [geometry((2, 2), (2, 2)), geometry((2, 2), (1, 1), (0, 0), (1, 2))])
 def test_the_2x2_max_pool_path_matches_its_twin_on_every_mix_of_specials(g):
-    """Windows drawn from NaN, ±Inf and ties: the maximum, the first maximum's index or the
-    last NaN's, exactly as the twin (and so PyTorch)."""
-    values = np.array([np.nan, np.inf, -np.inf, 0.0, 1.0])
-    x = values[np.random.default_rng(4).integers(0, 5, (3, 4, 9, 8))]
+    """Windows drawn from NaN, ±Inf and ties (±0 too): the maximum, the first maximum's index
+    or the last NaN's, exactly as the twin (and so PyTorch), the sign of a zero included."""
+    values = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0])
+    x = values[np.random.default_rng(4).integers(0, 6, (3, 4, 9, 8))]
     ho, wo = out_hw((9, 8), g)
     results = []
     for ks in (conv_kernels.numba_kernels, conv_kernels.numpy_kernels):
@@ -130,6 +131,7 @@ def test_the_2x2_max_pool_path_matches_its_twin_on_every_mix_of_specials(g):
         ks.max_pool_forward(x, g, out, argmax)
         results.append((out, argmax))
     np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(np.signbit(results[0][0]), np.signbit(results[1][0]))
     np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
@@ -554,3 +556,14 @@ def test_layers_show_their_settings():
     assert "kernel_size=2" in repr(MaxPool2d(2)) and "output_size=(1, 1)" in repr(
         AdaptiveAvgPool2d(1)
     )
+
+
+@pytest.mark.parametrize("kernel_size", [2, 3])
+def test_max_pool_keeps_the_sign_of_a_zero_maximum_as_pytorch(kernel_size):
+    """Ties between 0.0 and -0.0: the first tap's value, sign included (both paths)."""
+    torch = pytest.importorskip("torch")
+    x = np.array([0.0, -0.0])[np.random.default_rng(5).integers(0, 2, (2, 3, 6, 6))]
+    x = x.astype(np.float32)
+    ours = F.max_pool2d(Tensor(x), kernel_size).data
+    theirs = torch.nn.functional.max_pool2d(torch.from_numpy(x), kernel_size).numpy()
+    np.testing.assert_array_equal(np.signbit(ours), np.signbit(theirs))

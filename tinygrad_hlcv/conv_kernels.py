@@ -241,8 +241,10 @@ def _max_pool_2x2(x: Array, geometry: Geometry, out: Array, argmax: Array) -> No
                     n0, n1, n2, n3 = t0 != t0, t1 != t1, t2 != t2, t3 != t3
                     last_nan = 3 if n3 else (2 if n2 else (1 if n1 else 0))
                     nan = n0 | n1 | n2 | n3
-                    tap = last_nan if nan else first
-                    out[b, ch, oy, ox] = t0 + t1 + t2 + t3 if nan else best  # a NaN if nan
+                    tap = last_nan if nan else first  # its value, not `best`: keeps -0.0
+                    out[b, ch, oy, ox] = (
+                        t0 if tap == 0 else (t1 if tap == 1 else (t2 if tap == 2 else t3))
+                    )
                     argmax[b, ch, oy, ox] = (iy + dh * (tap // 2)) * w + ix + dw * (tap % 2)
 
 
@@ -260,7 +262,7 @@ def max_pool_forward_numpy(x: Array, geometry: Geometry, out: Array, argmax: Arr
     nan = np.isnan(taps)
     last_nan = taps.shape[2] - 1 - np.argmax(nan[:, :, ::-1], axis=2)
     pick = np.where(nan.any(axis=2), last_nan, first)
-    out[...] = best[:, :, 0]
+    out[...] = np.take_along_axis(taps, pick[:, :, None], 2)[:, :, 0]  # the tap: -0.0 stays
     argmax[...] = np.take_along_axis(np.broadcast_to(where, taps.shape), pick[:, :, None], 2)[
         :, :, 0
     ]
