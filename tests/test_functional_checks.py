@@ -235,6 +235,12 @@ def test_softmax_cross_entropy_refuses_non_float_logits(dtype):
         F.softmax_cross_entropy(Tensor(np.ones((2, 3), dtype)), [0, 1])
 
 
+@pytest.mark.parametrize("smoothing", [-0.1, 1.5, float("nan"), "0.1", None])
+def test_softmax_cross_entropy_refuses_label_smoothing_outside_zero_to_one(smoothing):
+    with pytest.raises(ConfigError, match=r"label_smoothing must be a number in \[0, 1\]"):
+        F.softmax_cross_entropy(Tensor(np.ones((2, 3), np.float32)), [0, 1], smoothing)
+
+
 # ----- l2_penalty ----------------------------------------------------------------------------
 
 

@@ -130,6 +130,14 @@ def check_dropout_p(p: float) -> None:
         )
 
 
+def check_label_smoothing(label_smoothing: float, what: str) -> None:
+    """ConfigError unless label smoothing ε is in [0, 1]."""
+    if not is_real(label_smoothing) or not 0 <= label_smoothing <= 1:
+        raise ConfigError(
+            f"{what}: label_smoothing must be a number in [0, 1], got {shown(label_smoothing)}"
+        )
+
+
 def _check_generator(generator: np.random.Generator | None) -> None:
     if generator is not None and not callable(getattr(generator, "random", None)):
         raise ConfigError(
@@ -230,7 +238,8 @@ def softmax_cross_entropy(
 ) -> Tensor:
     """Mean over the batch of -log softmax(logits)[label]: logits (batch, classes) of a
     float dtype, labels `batch` integers in [0, classes). With label_smoothing ε the target
-    is (1 - ε) one-hot + ε/classes, as in cross_entropy (which checks ε)."""
+    is (1 - ε) one-hot + ε/classes, as in cross_entropy."""
+    check_label_smoothing(label_smoothing, "softmax cross-entropy")
     logits = _float_tensor(logits, "softmax cross-entropy", "logits")
     if logits.ndim != 2:
         raise ShapeError(

@@ -332,7 +332,7 @@ def cross_entropy(
     what = "cross_entropy"
     _check_reduction(reduction, what)
     _check_ignore_index(ignore_index, what)
-    _check_label_smoothing(label_smoothing, what)
+    F.check_label_smoothing(label_smoothing, what)
     x = _class_input(input, what)
     data = target.data if isinstance(target, Tensor) else target
     if isinstance(data, np.ndarray) and data.dtype.kind == "f" and data.shape == x.shape:
@@ -343,13 +343,6 @@ def cross_entropy(
     if x.ndim == 2 and weight is None and reduction == "mean" and counted.all():
         return F.softmax_cross_entropy(x, labels, label_smoothing)
     return _cross_entropy_labels(x, labels, counted, weight, reduction, label_smoothing)
-
-
-def _check_label_smoothing(label_smoothing: float, what: str) -> None:
-    if not is_real(label_smoothing) or not 0 <= label_smoothing <= 1:
-        raise ConfigError(
-            f"{what}: label_smoothing must be a number in [0, 1], got {shown(label_smoothing)}"
-        )
 
 
 def _cross_entropy_labels(
@@ -545,7 +538,7 @@ class CrossEntropyLoss(_Loss):
     ) -> None:
         super().__init__(reduction)
         _check_ignore_index(ignore_index, "CrossEntropyLoss")
-        _check_label_smoothing(label_smoothing, "CrossEntropyLoss")
+        F.check_label_smoothing(label_smoothing, "CrossEntropyLoss")
         _weight_buffer(self, "weight", weight, "CrossEntropyLoss")
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
