@@ -213,7 +213,9 @@ def test_which_convolutions_it_takes():
     assert not winograd.suits(np.zeros((2, 4, 7, 7), np.float32), w, (1, 1), pad, (1, 1), 1)
     assert not winograd.suits(x, w, (2, 2), pad, (1, 1), 1)
     assert not winograd.suits(x, w, (1, 1), pad, (2, 2), 1)
-    assert not winograd.suits(x, np.zeros((8, 2, 3, 3), np.float32), (1, 1), pad, (1, 1), 2)
+    assert not winograd.suits(x, np.zeros((4, 2, 3, 3), np.float32), (1, 1), pad, (1, 1), 2)
+    widening = np.zeros((2 * 4 + 1, 4, 3, 3), np.float32)  # more than MAX_WIDENING × C outputs
+    assert not winograd.suits(x, widening, (1, 1), pad, (1, 1), 1)
     assert not winograd.suits(x, np.zeros((8, 4, 5, 5), np.float32), (1, 1), pad, (1, 1), 1)
     assert not winograd.suits(x.astype(np.float16), w, (1, 1), pad, (1, 1), 1)
 

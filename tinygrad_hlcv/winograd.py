@@ -31,6 +31,7 @@ Array = npt.NDArray[Any]
 Padding = tuple[int, int, int, int]  # top, bottom, left, right
 CHUNK_BYTES = 1 << 21  # transformed input and GEMM output per chunk of images (measured)
 MAX_WASTE = 0.15  # the share of computed outputs a tiling may drop (15×15: 0.14, 31×31: 0.07)
+MAX_WIDENING = 2  # output channels per input channel beyond which im2col is faster here
 
 INPUT_MISFIT = "winograd input_transform: needs x (N, C, H, W), v (16, C, N, th, tw), pt, pl >= 0"
 OUTPUT_MISFIT = (
@@ -42,11 +43,16 @@ def suits(
     x: Array, weight: Array, stride: Any, padding: Padding, dilation: Any, groups: int
 ) -> bool:
     """Whether the Winograd path should compute this convolution: 3×3, stride 1, dilation 1,
-    one group, and tiles that waste at most MAX_WASTE of their outputs (a small or odd output
-    computes rows and columns it drops: at 7×7, 16 tiles for 49 pixels are slower than im2col
-    here; at 15×15 and up it is faster: docs/performance.md)."""
+    one group, at most MAX_WIDENING times as many output channels as input ones, and tiles
+    that waste at most MAX_WASTE of their outputs. Measured here (docs/performance.md): a
+    small or odd output computes rows and columns it drops (at 7×7, 16 tiles for 49 pixels
+    are slower than im2col; at 15×15 and up faster), and the output transforms' traffic
+    grows with the output channels while im2col's does not (32→128 at 15×15 is faster direct,
+    24→32 at 31×31 and 32→32 at 15×15 with Winograd)."""
     plain = tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and groups == 1
     if not plain or weight.shape[2:] != (3, 3) or x.dtype not in (np.float32, np.float64):
+        return False
+    if weight.shape[0] > MAX_WIDENING * weight.shape[1]:
         return False
     pt, pb, pl, pr = padding
     (h, w), (th, tw) = x.shape[2:], (_tiles(x.shape[2], pt, pb), _tiles(x.shape[3], pl, pr))
