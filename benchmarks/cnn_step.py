@@ -5,7 +5,8 @@ The net (airbench family, widths 32-128-128): 3×32×32 → conv 2×2 (patch whi
 no padding: 31×31, with bias) → GELU → three groups of [conv3×3 pad 1 (no bias) → max-pool 2
 → BatchNorm2d → GELU → conv3×3 pad 1 → BatchNorm2d → GELU] of widths 32, 128, 128 → global
 max-pool (3×3) → linear 128 → 10 (no bias) × 1/9; label-smoothed (0.2) cross-entropy; SGD with
-Nesterov momentum 0.9 and weight decay 5e-4; batch 512, float32, random images and labels.
+Nesterov momentum 0.9 and weight decay 5e-4; batch 128 (the fast preset's), float32, random
+images and labels.
 
 The two steps alternate (order swapped each round), so both see the same machine load; the
 report is each step's median, its interquartile range, and the ratio ours / PyTorch.
@@ -15,7 +16,7 @@ report is each step's median, its interquartile range, and the ratio ours / PyTo
 the engine's bookkeeping ("other"). `--direct` keeps every convolution on the im2col path
 (conv.Conv2d otherwise takes the Winograd path where winograd.suits says so).
 
-    python benchmarks/cnn_step.py [--threads 2] [--repeats 7] [--batch 512]
+    python benchmarks/cnn_step.py [--threads 2] [--repeats 7] [--batch 128]
                                   [--direct] [--profile] [--json PATH]
 """
 
@@ -272,7 +273,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--direct", action="store_true", help="no Winograd (see module doc)")
     parser.add_argument("--profile", action="store_true", help="time our step per layer kind")
     parser.add_argument("--json", help="also write the results here (atomically)")
