@@ -10,13 +10,17 @@ images and labels.
 
 The two steps alternate (order swapped each round), so both see the same machine load; the
 report is each step's median, its interquartile range, and the ratio ours / PyTorch.
+Alternating single steps (the default) charges each framework for the other's thread pools
+winding down (PyTorch's step ran 0.35 s alone here and 0.37-0.42 s alternated with ours);
+`--block N` alternates blocks of N steps instead (the figures are a block's mean per step),
+nearer what a training run of one framework sees.
 
 `--profile` instead times our step per layer kind, by wrapping the ops' forward and backward
 (and, inside Conv2d, the GEMMs and the im2col/col2im kernels): what the wrappers do not see is
 the engine's bookkeeping ("other"). `--direct` keeps every convolution on the im2col path
 (conv.Conv2d otherwise takes the Winograd path where winograd.suits says so).
 
-    python benchmarks/cnn_step.py [--threads 2] [--repeats 7] [--batch 128]
+    python benchmarks/cnn_step.py [--threads 2] [--repeats 7] [--batch 128] [--block 1]
                                   [--direct] [--profile] [--json PATH]
 """
 
@@ -257,15 +261,17 @@ def run_profile(args, np, ours):
 
 
 def run_pair(args, ours, theirs):
-    """Per-step seconds of each, alternating which runs first."""
+    """Per-step seconds of each, alternating which runs first: each round runs a block of
+    `args.block` steps of one, then of the other (a block's mean per step)."""
     ours(), theirs(), ours(), theirs()  # warm up: compile, allocate, BLAS pools
     times = {"ours": [], "torch": []}
     pair = [("ours", ours), ("torch", theirs)]
     for r in range(args.repeats):
         for name, step in pair if r % 2 == 0 else pair[::-1]:
             start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
+            for _ in range(args.block):
+                step()
+            times[name].append((time.perf_counter() - start) / args.block)
     return times
 
 
@@ -274,6 +280,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--block", type=int, default=1, help="steps in a row per framework")
     parser.add_argument("--direct", action="store_true", help="no Winograd (see module doc)")
     parser.add_argument("--profile", action="store_true", help="time our step per layer kind")
     parser.add_argument("--json", help="also write the results here (atomically)")
@@ -293,6 +300,8 @@ def main():
     label = f"fast net, batch {args.batch}, float32, {args.threads} threads" + (
         ", im2col only" if args.direct else ", Winograd where it suits"
     )
+    if args.block > 1:
+        label += f", blocks of {args.block} steps"
     result = {"settings": vars(args)}
     if args.profile:
         print(label)
