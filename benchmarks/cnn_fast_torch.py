@@ -66,7 +66,7 @@ def torch_mirror(ours, torch):
             p.requires_grad_(getattr(layer, name).requires_grad)
         layers.append(mirror)
     model = nn.Sequential(*layers)
-    if ours[1].weight.dtype == "float64":
+    if next(iter(ours.parameters())).dtype == "float64":
         model.double()
     load_state(model, ours.state_dict(), torch)
     return model
@@ -83,12 +83,14 @@ def scale_mirror(torch, factor):
 
 
 def load_state(model, state, torch):
-    """Our state_dict into the mirror: a Linear's weight is (in, out) here, (out, in) there."""
+    """Our state_dict into the mirror (a Linear's weight transposed: to_torch_layout)."""
     import numpy as np
+
+    from frontier_torch import to_torch_layout  # (imports numpy: not before pin_threads)
 
     model.load_state_dict(
         {
-            key: torch.from_numpy(np.array(value.T if value.ndim == 2 else value))
+            key: torch.from_numpy(np.array(to_torch_layout(key, value)))
             for key, value in state.items()
             if not key.endswith("num_batches_tracked")
         },
@@ -109,6 +111,7 @@ def check_parity(config, torch, steps=5, images=256):
     import numpy as np
 
     import tinygrad_hlcv as tg
+    from frontier_torch import to_torch_layout
 
     rng = np.random.default_rng(config["seed"])
     X = rng.standard_normal((images, *cifar_cnn.CHW))
@@ -135,9 +138,9 @@ def check_parity(config, torch, steps=5, images=256):
     for key, value in ours.state_dict().items():
         if key.endswith("num_batches_tracked"):
             continue
-        other = theirs[key].numpy()
-        other = other.T if other.ndim == 2 else other
-        gaps.append(float(np.abs(value - other).max() / max(np.abs(value).max(), 1e-12)))
+        value = to_torch_layout(key, value)
+        gap = np.abs(value - theirs[key].numpy()).max()
+        gaps.append(float(gap / max(np.abs(value).max(), 1e-12)))
     return max(gaps)
 
 
